@@ -1,0 +1,34 @@
+"""Data-plane routes under /serving-endpoints (reference §1 rows 21-22, 25)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ladle.api.services import Services
+
+
+def routes(svc: Services) -> list[Route]:
+    gw = svc.gateway
+
+    async def invocations(request: Request) -> Response:
+        return await gw.invoke(request, request.path_params["name"])
+
+    async def served_invocations(request: Request) -> Response:
+        return await gw.invoke(request, request.path_params["name"], request.path_params["served"])
+
+    async def well_known(request: Request) -> Response:
+        return JSONResponse({"oidc_endpoint": "", "workspace_id": svc.settings.workspace_id,
+                             "host_type": "WORKSPACE_HOST"})
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return [
+        Route("/serving-endpoints/{name}/invocations", invocations, methods=["POST"]),
+        Route("/serving-endpoints/{name}/served-models/{served}/invocations", served_invocations,
+              methods=["POST"]),
+        Route("/.well-known/databricks-config", well_known, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+    ]

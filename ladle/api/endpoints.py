@@ -1,0 +1,127 @@
+"""Control-plane routes under /api/2.0/serving-endpoints (reference §1 rows 1-16)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ladle.api.bodies import json_body, principal, validate
+from ladle.api.openapi_doc import endpoint_openapi
+from ladle.api.services import Services
+from ladle.schemas import endpoints as s
+from ladle.schemas.errors import ApiError
+from ladle.schemas.gateway import AiGatewayConfig
+from ladle.telemetry.logs import EntityLogs
+from ladle.telemetry.metrics import CONTENT_TYPE
+
+
+def routes(svc: Services) -> list[Route]:
+    ep = svc.endpoints
+
+    async def list_endpoints(request: Request) -> Response:
+        return JSONResponse({"endpoints": ep.list(principal(request))})
+
+    async def create(request: Request) -> Response:
+        req = validate(s.CreateEndpointRequest, await json_body(request))
+        return JSONResponse(await ep.create(principal(request), req))
+
+    async def create_pt(request: Request) -> Response:
+        req = validate(s.CreatePtEndpointRequest, await json_body(request))
+        core = s.CreateEndpointRequest(
+            name=req.name, config=req.config.as_core(), ai_gateway=req.ai_gateway,
+            budget_policy_id=req.budget_policy_id, email_notifications=req.email_notifications,
+            tags=req.tags)
+        return JSONResponse(await ep.create(principal(request), core))
+
+    async def get(request: Request) -> Response:
+        return JSONResponse(ep.get(principal(request), request.path_params["name"]))
+
+    async def delete(request: Request) -> Response:
+        await ep.delete(principal(request), request.path_params["name"])
+        return JSONResponse({})
+
+    async def update_config(request: Request) -> Response:
+        cfg = validate(s.EndpointCoreConfigInput, await json_body(request))
+        return JSONResponse(await ep.update_config(principal(request), request.path_params["name"], cfg))
+
+    async def update_pt_config(request: Request) -> Response:
+        req = validate(s.UpdatePtConfigRequest, await json_body(request))
+        return JSONResponse(await ep.update_config(
+            principal(request), request.path_params["name"], req.config.as_core()))
+
+    async def put_ai_gateway(request: Request) -> Response:
+        cfg = validate(AiGatewayConfig, await json_body(request))
+        return JSONResponse(await ep.put_ai_gateway(principal(request), request.path_params["name"], cfg))
+
+    async def put_rate_limits(request: Request) -> Response:
+        req = validate(s.PutRateLimitsRequest, await json_body(request))
+        return JSONResponse(await ep.put_rate_limits(principal(request), request.path_params["name"], req))
+
+    async def patch_tags(request: Request) -> Response:
+        req = validate(s.PatchTagsRequest, await json_body(request))
+        return JSONResponse(await ep.patch_tags(principal(request), request.path_params["name"], req))
+
+    async def notifications(request: Request) -> Response:
+        req = validate(s.UpdateNotificationsRequest, await json_body(request))
+        return JSONResponse(await ep.update_notifications(principal(request), request.path_params["name"], req))
+
+    async def telemetry(request: Request) -> Response:
+        req = validate(s.PatchTelemetryRequest, await json_body(request))
+        return JSONResponse(await ep.patch_telemetry(principal(request), request.path_params["name"], req))
+
+    def _entity_logs(request: Request) -> EntityLogs:
+        name, served = request.path_params["name"], request.path_params["served"]
+        rec, _ = ep.authorized(principal(request), name, "CAN_VIEW")
+        names = {e["name"] for c in (rec.active, rec.pending) if c for e in c["served_entities"]}
+        if served not in names:
+            raise ApiError("RESOURCE_DOES_NOT_EXIST",
+                           f"Served model '{served}' does not exist in endpoint '{name}'.")
+        return EntityLogs(svc.settings.logs_dir, rec.id, served)
+
+    async def build_logs(request: Request) -> Response:
+        return JSONResponse({"logs": _entity_logs(request).read_build()})
+
+    async def logs(request: Request) -> Response:
+        return JSONResponse({"logs": _entity_logs(request).read_server()})
+
+    async def metrics(request: Request) -> Response:
+        rec, _ = ep.authorized(principal(request), request.path_params["name"], "CAN_VIEW")
+
+        def usage() -> dict[str, tuple[float, float, int]]:
+            out = {}
+            for e in (rec.active or {}).get("served_entities", []):
+                g = svc.backend.group(e["_key"])
+                cpu, mem = svc.backend.resource_usage(e["_key"])
+                out[e["name"]] = (cpu, mem, len(g.replicas()) if g else 0)
+            return out
+
+        return Response(svc.metrics.render(rec.id, usage), media_type=CONTENT_TYPE)
+
+    async def openapi(request: Request) -> Response:
+        rec, _ = ep.authorized(principal(request), request.path_params["name"], "CAN_VIEW")
+        doc = endpoint_openapi(rec, svc.settings.models_dir)
+        return JSONResponse(doc)
+
+    base = "/api/2.0/serving-endpoints"
+    one = base + "/{name}"
+    return [
+        Route(base, list_endpoints, methods=["GET"]),
+        Route(base + "/", list_endpoints, methods=["GET"]),
+        Route(base, create, methods=["POST"]),
+        Route(base + "/", create, methods=["POST"]),
+        Route(base + "/pt", create_pt, methods=["POST"]),
+        Route(base + "/pt/{name}/config", update_pt_config, methods=["PUT"]),
+        Route(one, get, methods=["GET"]),
+        Route(one, delete, methods=["DELETE"]),
+        Route(one + "/config", update_config, methods=["PUT"]),
+        Route(one + "/ai-gateway", put_ai_gateway, methods=["PUT"]),
+        Route(one + "/rate-limits", put_rate_limits, methods=["PUT"]),
+        Route(one + "/tags", patch_tags, methods=["PATCH"]),
+        Route(one + "/notifications", notifications, methods=["PATCH"]),
+        Route(one + "/telemetry-config", telemetry, methods=["PATCH"]),
+        Route(one + "/metrics", metrics, methods=["GET"]),
+        Route(one + "/openapi", openapi, methods=["GET"]),
+        Route(one + "/served-models/{served}/logs", logs, methods=["GET"]),
+        Route(one + "/served-models/{served}/build-logs", build_logs, methods=["GET"]),
+    ]

@@ -1,0 +1,32 @@
+"""Render ApiError (and anything unexpected) in the Databricks error shape."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from ladle.schemas.errors import ApiError
+
+log = logging.getLogger("ladle.api")
+
+
+async def api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+async def http_error(request: Request, exc: Exception) -> JSONResponse:
+    status = getattr(exc, "status_code", 500)
+    code = {404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST"}.get(status, "BAD_REQUEST")
+    return JSONResponse(ApiError(code, getattr(exc, "detail", "") or "Not found", status).body(),
+                        status_code=status)
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    rid = str(uuid.uuid4())
+    log.exception("internal error on %s %s (request %s)", request.method, request.url.path, rid)
+    err = ApiError("INTERNAL_ERROR", f"Internal error (request id {rid}); see the server log.", 500)
+    return JSONResponse(err.body(rid), status_code=500)

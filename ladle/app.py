@@ -1,0 +1,100 @@
+"""The composition root: the only place that builds and wires objects."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Route
+
+from ladle.api import dataplane, endpoints, mlflow_proxy, permissions, tokens
+from ladle.api.errors import api_error, http_error, internal_error
+from ladle.api.services import Services
+from ladle.config import Settings
+from ladle.control.endpoints import EndpointService
+from ladle.control.permissions import PermissionService
+from ladle.control.reconciler import Reconciler
+from ladle.control.store import Store
+from ladle.control.tokens import TokenService
+from ladle.entities.prepare import PyfuncPreparer
+from ladle.entities.registry import Registry
+from ladle.gateway.auth import AuthMiddleware
+from ladle.gateway.pipeline import Gateway
+from ladle.gateway.pool import ReplicaPool
+from ladle.runtimes.base import ReplicaBackend
+from ladle.runtimes.mlflow_tracking import TrackingServer
+from ladle.schemas.errors import ApiError
+from ladle.telemetry.metrics import MetricsHub
+
+log = logging.getLogger("ladle")
+
+
+def build_app(settings: Settings, backend: ReplicaBackend | None = None) -> Starlette:
+    settings.ensure_dirs()
+    store = Store(f"sqlite:///{settings.db_path}")
+    tokens_svc = TokenService(store)
+    token_file = tokens_svc.bootstrap_admin(settings.home, settings.admin_token)
+    if token_file:
+        print(f"ladle: admin token is in {token_file}", flush=True)
+    perms = PermissionService(store)
+
+    tracking: TrackingServer | None = None
+    if settings.mlflow_tracking_uri:
+        mlflow_url, mlflow_token = settings.mlflow_tracking_uri, settings.mlflow_tracking_token
+    else:
+        tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log")
+        mlflow_url, mlflow_token = tracking.url, None
+    registry = Registry(mlflow_url, mlflow_token)
+
+    if backend is None:
+        from ladle.runtimes.local import LocalBackend
+
+        backend = LocalBackend(PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
+                               settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s)
+    metrics = MetricsHub()
+    gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
+                      metrics, perms.level, settings.max_payload_bytes,
+                      exists=lambda name: store.get_endpoint(name) is not None)
+    reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
+                            settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
+                            cpu_count=settings.max_replicas_per_entity or None)
+    backend.set_notify(reconciler.kick)
+
+    def on_change() -> None:
+        reconciler.publish_routes(store.list_endpoints())
+        reconciler.kick()
+
+    svc = Services(settings, EndpointService(store, perms, registry, on_change), perms, tokens_svc,
+                   backend, metrics, gateway, mlflow_url)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if tracking is not None:
+            await tracking.start()
+        reconciler.start()
+        try:
+            yield
+        finally:
+            await reconciler.stop()
+            await backend.close()
+            await registry.aclose()
+            if tracking is not None:
+                await tracking.stop()
+
+    routes: list[Route] = [
+        *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
+        *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
+    ]
+    from ladle.web.pages import routes as web_routes
+
+    routes += web_routes()
+    app = Starlette(
+        routes=routes, lifespan=lifespan,
+        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error},
+    )
+    app.state.services = svc
+    app.state.reconciler = reconciler
+    return AuthMiddleware(app, tokens_svc.authenticate)  # type: ignore[return-value]

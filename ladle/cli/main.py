@@ -1,0 +1,26 @@
+"""The `ladle` command: one click group; each command group lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="ladle")
+def cli() -> None:
+    """ladle: self-hosted model serving, wire-compatible with Databricks Model Serving."""
+
+
+def _register() -> None:
+    from ladle.cli.server import server
+    from ladle.cli.serving_endpoints import serving_endpoints
+    from ladle.cli.tokens import tokens
+
+    cli.add_command(server)
+    cli.add_command(serving_endpoints)
+    cli.add_command(tokens)
+
+
+def main() -> None:
+    _register()
+    cli(prog_name="ladle")

@@ -1,0 +1,47 @@
+"""`ladle server`: run the API, the data plane and the MLflow registry on one port."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+
+@click.command("server")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1, env LADLE_HOST).")
+@click.option("--port", type=int, default=None, help="Port (default 8080, env LADLE_PORT).")
+@click.option("--home", type=click.Path(path_type=Path), default=None,
+              help="State directory (default ~/.ladle, env LADLE_HOME).")
+@click.option("--demo", is_flag=True, help="Register a small scikit-learn model and serve it as "
+              "the endpoint 'demo'.")
+@click.option("--log-level", default="warning", show_default=True)
+def server(host: str | None, port: int | None, home: Path | None, demo: bool, log_level: str) -> None:
+    """Start the ladle server."""
+    import logging
+
+    import uvicorn
+
+    from ladle.app import build_app
+    from ladle.config import Settings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None}
+    settings = Settings(**overrides)
+    logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = build_app(settings)
+    url = f"http://{settings.host}:{settings.port}"
+    click.echo(f"ladle: serving on {url} (state in {settings.home})")
+    if demo:
+        threading.Thread(target=_run_demo, args=(url, settings), daemon=True).start()
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                timeout_graceful_shutdown=30, access_log=False)
+
+
+def _run_demo(url: str, settings) -> None:
+    token = settings.admin_token or (settings.home / "admin-token").read_text().strip()
+    env = {**os.environ, "LADLE_URL": url, "LADLE_TOKEN": token}
+    subprocess.run([sys.executable, "-m", "ladle.demo"], env=env, check=False)

@@ -1,0 +1,61 @@
+"""Typed settings (LADLE_ prefix). Loaded once in the composition root and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LADLE_", extra="ignore")
+
+    home: Path = Field(default_factory=lambda: Path(os.path.expanduser("~/.ladle")))
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token: str | None = None
+    # Point at an existing MLflow tracking server instead of the embedded one.
+    mlflow_tracking_uri: str | None = None
+    mlflow_tracking_token: str | None = None
+    # Data plane.
+    request_timeout_s: float = 120.0
+    max_payload_bytes: int = 16 * 1024 * 1024
+    # Scale-to-zero: idle seconds before a scale-to-zero entity stops its replicas.
+    scale_to_zero_idle_s: float = 300.0
+    # Replicas.
+    replica_start_timeout_s: float = 300.0
+    replica_concurrency: int = 4
+    max_replicas_per_entity: int = 0  # 0: the machine's CPU count
+    reconcile_interval_s: float = 1.0
+    runtime: str = "local"  # local | fake
+    workspace_id: str = "1000000000000001"
+
+    @property
+    def db_path(self) -> Path:
+        return self.home / "ladle.db"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def envs_dir(self) -> Path:
+        return self.home / "envs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.home / "run"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.home, self.mlflow_dir, self.models_dir, self.envs_dir, self.logs_dir, self.run_dir):
+            d.mkdir(parents=True, exist_ok=True)

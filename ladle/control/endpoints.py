@@ -1,0 +1,203 @@
+"""The endpoint service: validates and records the desired spec; never touches replicas.
+
+Handlers call these methods; every state change after that belongs to the reconciler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any, Callable
+
+from ladle.control.configs import build_config, entities_of
+from ladle.control.permissions import PermissionService
+from ladle.control.states import ConfigUpdate, check_config_update
+from ladle.control.store import EndpointRecord, Store
+from ladle.control.views import detailed, summary
+from ladle.entities.registry import Registry
+from ladle.schemas import endpoints as s
+from ladle.schemas.errors import ApiError, conflict, invalid, not_found
+from ladle.schemas.principal import Principal
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _dump(m: Any) -> Any:
+    if m is None:
+        return None
+    if isinstance(m, list):
+        return [_dump(x) for x in m]
+    return m.model_dump(exclude_none=True, mode="json")
+
+
+class EndpointService:
+    def __init__(self, store: Store, perms: PermissionService, registry: Registry,
+                 on_change: Callable[[], None]) -> None:
+        self.store = store
+        self.perms = perms
+        self.registry = registry
+        self.on_change = on_change
+        self._lock = asyncio.Lock()
+
+    # -- reads -------------------------------------------------------------------------
+    def _get(self, name: str) -> EndpointRecord:
+        rec = self.store.get_endpoint(name)
+        if rec is None:
+            raise not_found(name)
+        return rec
+
+    def authorized(self, p: Principal, name: str, level: str) -> tuple[EndpointRecord, str]:
+        rec = self._get(name)
+        return rec, self.perms.require(p, rec.id, name, level)
+
+    def get(self, p: Principal, name: str) -> dict[str, Any]:
+        rec, lvl = self.authorized(p, name, "CAN_VIEW")
+        return detailed(rec, lvl)
+
+    def list(self, p: Principal) -> list[dict[str, Any]]:
+        return [summary(r) for r in self.store.list_endpoints() if self.perms.level(p, r.id)]
+
+    # -- writes ------------------------------------------------------------------------
+    async def _check_models(self, cfg: s.EndpointCoreConfigInput) -> None:
+        ents, legacy = entities_of(cfg)
+        field = "served_models" if legacy else "served_entities"
+        for i, e in enumerate(ents):
+            if e.external_model is None and e.entity_name:
+                await self.registry.get_version(
+                    e.entity_name, e.entity_version,
+                    field=f"config.{field}[{i}].{'model_name' if legacy else 'entity_name'}")
+
+    async def create(self, p: Principal, req: s.CreateEndpointRequest, meta_extra: dict | None = None) -> dict:
+        if req.config is None:
+            raise invalid("config: is required")
+        if req.config.name is not None and req.config.name != req.name:
+            pass  # the Python SDK repeats the name inside config; ignore it
+        await self._check_models(req.config)
+        async with self._lock:
+            if self.store.get_endpoint(req.name) is not None:
+                raise ApiError("RESOURCE_ALREADY_EXISTS",
+                               f"Serving endpoint with name '{req.name}' already exists", status=409)
+            now = _now_ms()
+            eid = uuid.uuid4().hex
+            pending = build_config(req.config, eid, 1, p.name, now)
+            meta = {
+                "description": req.description or "",
+                "tags": sorted(_dump(req.tags) or [], key=lambda t: t["key"]),
+                "ai_gateway": _dump(req.ai_gateway),
+                "budget_policy_id": req.budget_policy_id,
+                "email_notifications": _dump(req.email_notifications),
+                "rate_limits": _dump(req.rate_limits),
+                "route_optimized": bool(req.route_optimized),
+                "telemetry_config": _dump(req.telemetry_config),
+                "task": _task_of(pending),
+                "endpoint_type": _endpoint_type(pending),
+                **(meta_extra or {}),
+            }
+            rec = EndpointRecord(
+                id=eid, name=req.name, creator=p.name, created_ms=now, updated_ms=now,
+                meta={k: v for k, v in meta.items() if v is not None}, active=None, pending=pending,
+                config_update=ConfigUpdate.IN_PROGRESS.value, next_version=2,
+            )
+            self.store.insert_endpoint(rec)
+            self.perms.grant_creator(eid, p)
+        self.on_change()
+        return detailed(rec, "CAN_MANAGE")
+
+    async def update_config(self, p: Principal, name: str, cfg: s.EndpointCoreConfigInput) -> dict:
+        rec, lvl = self.authorized(p, name, "CAN_MANAGE")
+        await self._check_models(cfg)
+        async with self._lock:
+            rec = self._get(name)
+            if rec.config_update == ConfigUpdate.IN_PROGRESS.value:
+                raise conflict(f"Endpoint '{name}' already has a config update in progress; "
+                               "wait for it to finish before updating again.")
+            now = _now_ms()
+            previous = rec.active if rec.active and not rec.active.get("failed") else None
+            pending = build_config(cfg, rec.id, rec.next_version, p.name, now, previous)
+            rec.pending = pending
+            rec.next_version += 1
+            rec.config_update = check_config_update(
+                ConfigUpdate(rec.config_update), ConfigUpdate.IN_PROGRESS).value
+            rec.meta["task"] = _task_of(pending)
+            rec.meta["endpoint_type"] = _endpoint_type(pending)
+            rec.updated_ms = now
+            self.store.save_endpoint(rec)
+        self.on_change()
+        return detailed(rec, lvl)
+
+    async def delete(self, p: Principal, name: str) -> None:
+        async with self._lock:
+            rec, _ = self.authorized(p, name, "CAN_MANAGE")
+            self.store.delete_endpoint(rec.id)
+            self.perms.forget(rec.id)
+        self.on_change()
+
+    async def _mutate_meta(self, p: Principal, name: str, fn: Callable[[EndpointRecord], Any]) -> Any:
+        async with self._lock:
+            rec, lvl = self.authorized(p, name, "CAN_MANAGE")
+            result = fn(rec)
+            rec.updated_ms = _now_ms()
+            self.store.save_endpoint(rec)
+        self.on_change()
+        return result if result is not None else detailed(rec, lvl)
+
+    async def put_ai_gateway(self, p: Principal, name: str, cfg: s.AiGatewayConfig) -> dict:
+        def fn(rec: EndpointRecord) -> dict:
+            body = _dump(cfg) or {}
+            if body:
+                rec.meta["ai_gateway"] = body
+            else:
+                rec.meta.pop("ai_gateway", None)
+            return body
+        return await self._mutate_meta(p, name, fn)
+
+    async def put_rate_limits(self, p: Principal, name: str, req: s.PutRateLimitsRequest) -> dict:
+        def fn(rec: EndpointRecord) -> dict:
+            rec.meta["rate_limits"] = _dump(req.rate_limits)
+            return {"rate_limits": rec.meta["rate_limits"]}
+        return await self._mutate_meta(p, name, fn)
+
+    async def patch_tags(self, p: Principal, name: str, req: s.PatchTagsRequest) -> dict:
+        def fn(rec: EndpointRecord) -> dict:
+            tags = {t["key"]: t for t in rec.meta.get("tags", [])}
+            for k in req.delete_tags or []:
+                tags.pop(k, None)
+            for t in req.add_tags or []:
+                tags[t.key] = _dump(t)
+            rec.meta["tags"] = [tags[k] for k in sorted(tags)]
+            return {"tags": rec.meta["tags"]}
+        return await self._mutate_meta(p, name, fn)
+
+    async def update_notifications(self, p: Principal, name: str, req: s.UpdateNotificationsRequest) -> dict:
+        def fn(rec: EndpointRecord) -> dict:
+            rec.meta["email_notifications"] = _dump(req.email_notifications) or {}
+            return {"name": rec.name, "email_notifications": rec.meta["email_notifications"]}
+        return await self._mutate_meta(p, name, fn)
+
+    async def patch_telemetry(self, p: Principal, name: str, req: s.PatchTelemetryRequest) -> dict:
+        def fn(rec: EndpointRecord) -> None:
+            if rec.config_update == ConfigUpdate.IN_PROGRESS.value:
+                raise conflict(f"Endpoint '{name}' is updating; try again when the update is done.")
+            if rec.meta.get("endpoint_type") == "EXTERNAL_MODEL":
+                raise invalid("telemetry_config: not supported for external model endpoints")
+            if req.telemetry_config is None:
+                rec.meta.pop("telemetry_config", None)
+            else:
+                rec.meta["telemetry_config"] = _dump(req.telemetry_config)
+        return await self._mutate_meta(p, name, fn)
+
+
+def _task_of(cfg: dict) -> str | None:
+    for e in cfg["served_entities"]:
+        if e.get("external_model"):
+            return e["external_model"]["task"]
+    return None
+
+
+def _endpoint_type(cfg: dict) -> str:
+    if any(e.get("external_model") for e in cfg["served_entities"]):
+        return "EXTERNAL_MODEL"
+    return "CUSTOM_MODEL"

@@ -1,0 +1,110 @@
+"""Per-endpoint permissions (CAN_VIEW < CAN_QUERY < CAN_MANAGE), cached in memory so the
+request path authorizes without a store read."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from ladle.control.store import Store
+from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.principal import LEVELS, RANK, Principal
+
+PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
+LEVEL_DESCRIPTIONS = {
+    "CAN_VIEW": "Can view the endpoint, its logs and metrics",
+    "CAN_QUERY": "Can view and query the endpoint",
+    "CAN_MANAGE": "Can view, query, edit, delete and set permissions on the endpoint",
+}
+
+
+class PermissionService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._acl: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for eid, ptype, principal, level in store.all_acls():
+            self._acl[eid].append((ptype, principal, level))
+
+    def level(self, p: Principal, endpoint_id: str) -> str | None:
+        if p.is_admin:
+            return "CAN_MANAGE"
+        best = -1
+        for ptype, name, lvl in self._acl.get(endpoint_id, ()):
+            if (
+                (ptype == "user_name" and p.kind == "user" and name == p.name)
+                or (ptype == "service_principal_name" and p.kind == "service_principal" and name == p.name)
+                or (ptype == "group_name" and name in p.groups)
+            ):
+                best = max(best, RANK[lvl])
+        return LEVELS[best] if best >= 0 else None
+
+    def require(self, p: Principal, endpoint_id: str, name: str, wanted: str) -> str:
+        lvl = self.level(p, endpoint_id)
+        if lvl is None:
+            # Do not reveal that an endpoint exists to someone who cannot see it.
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+        if RANK[lvl] < RANK[wanted]:
+            raise ApiError("PERMISSION_DENIED",
+                           f"Principal '{p.name}' does not have {wanted} permission on endpoint "
+                           f"'{name}' (has {lvl}).")
+        return lvl
+
+    def grant_creator(self, endpoint_id: str, p: Principal) -> None:
+        ptype = "service_principal_name" if p.kind == "service_principal" else "user_name"
+        self._write(endpoint_id, [(ptype, p.name, "CAN_MANAGE")])
+
+    def forget(self, endpoint_id: str) -> None:
+        self._acl.pop(endpoint_id, None)
+
+    def set(self, endpoint_id: str, acl: list[dict[str, Any]]) -> None:
+        self._write(endpoint_id, _parse(acl))
+
+    def update(self, endpoint_id: str, acl: list[dict[str, Any]]) -> None:
+        merged = {(t, n): lvl for t, n, lvl in self._acl.get(endpoint_id, ())}
+        for t, n, lvl in _parse(acl):
+            merged[(t, n)] = lvl
+        self._write(endpoint_id, [(t, n, lvl) for (t, n), lvl in merged.items()])
+
+    def _write(self, endpoint_id: str, entries: list[tuple[str, str, str]]) -> None:
+        self.store.replace_acl(endpoint_id, entries)
+        self._acl[endpoint_id] = list(entries)
+
+    def render(self, endpoint_id: str) -> dict[str, Any]:
+        acl = [
+            {ptype: name, "display_name": name,
+             "all_permissions": [{"permission_level": lvl, "inherited": False}]}
+            for ptype, name, lvl in sorted(self._acl.get(endpoint_id, ()))
+        ]
+        acl.append({
+            "group_name": "admins", "display_name": "admins",
+            "all_permissions": [{"permission_level": "CAN_MANAGE", "inherited": True,
+                                 "inherited_from_object": ["/serving-endpoints/"]}],
+        })
+        return {"object_id": f"/serving-endpoints/{endpoint_id}", "object_type": "serving-endpoint",
+                "access_control_list": acl}
+
+
+def levels_response() -> dict[str, Any]:
+    return {"permission_levels": [{"permission_level": lvl, "description": LEVEL_DESCRIPTIONS[lvl]}
+                                  for lvl in LEVELS]}
+
+
+def _parse(acl: Any) -> list[tuple[str, str, str]]:
+    if not isinstance(acl, list):
+        raise invalid("access_control_list: must be a list")
+    out = []
+    for i, e in enumerate(acl):
+        if not isinstance(e, dict):
+            raise invalid(f"access_control_list[{i}]: must be an object")
+        keys = [k for k in PRINCIPAL_KEYS if e.get(k)]
+        if len(keys) != 1:
+            raise invalid(f"access_control_list[{i}]: exactly one of user_name, group_name or "
+                          "service_principal_name is required")
+        lvl = e.get("permission_level")
+        if lvl not in LEVELS:
+            raise invalid(f"access_control_list[{i}].permission_level: must be one of "
+                          f"{', '.join(LEVELS)}, got {lvl!r}")
+        if not isinstance(e[keys[0]], str):
+            raise invalid(f"access_control_list[{i}].{keys[0]}: must be a string")
+        out.append((keys[0], e[keys[0]], lvl))
+    return out

@@ -1,0 +1,143 @@
+"""The reconciler: the one owner of every state change after a handler records a spec.
+
+Loop: read the stored endpoints and the runtime's observations, `plan()` (pure), carry
+out the actions, publish the routing view to the gateway. Woken by handlers, by the
+runtime when a group changes, and by a periodic tick (scale-to-zero needs the clock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Callable
+
+from ladle.control.planner import Ensure, Fail, PlanInput, Promote, SetState, Stop, plan
+from ladle.control.states import ConfigUpdate, check_config_update
+from ladle.control.store import EndpointRecord, Store
+from ladle.runtimes.base import ReplicaBackend
+from ladle.schemas.routing import EndpointRoute, build_route
+from ladle.telemetry.logs import EntityLogs
+
+log = logging.getLogger("ladle.reconciler")
+Publish = Callable[[dict[str, EndpointRoute]], None]
+
+
+class Reconciler:
+    def __init__(self, store: Store, backend: ReplicaBackend, publish: Publish, logs_dir,
+                 idle_s: float, interval_s: float, clock: Callable[[], float] = time.monotonic,
+                 cpu_count: int | None = None) -> None:
+        self.store = store
+        self.backend = backend
+        self.publish = publish
+        self.logs_dir = logs_dir
+        self.idle_s = idle_s
+        self.interval_s = interval_s
+        self.clock = clock
+        self.cpu_count = cpu_count or os.cpu_count() or 1
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stops: set[asyncio.Task] = set()
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self.publish_routes(self.store.list_endpoints())
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("reconcile pass failed")
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def tick(self) -> None:
+        for _ in range(5):  # settle: promotions free old groups in the same pass
+            recs = self.store.list_endpoints()
+            actions = plan(recs, self.backend.observe(),
+                           PlanInput(self.clock(), self.idle_s, self.cpu_count))
+            if not actions:
+                return
+            changed = await self._apply(recs, actions)
+            if changed:
+                self.publish_routes(self.store.list_endpoints())
+            if not any(isinstance(a, (Promote, Fail)) for a in actions):
+                return
+
+    async def _apply(self, recs: list[EndpointRecord], actions: list) -> bool:
+        by_id = {r.id: r for r in recs}
+        dirty: set[str] = set()
+        routes_changed = False
+        for a in actions:
+            if isinstance(a, Ensure):
+                self.backend.ensure(a.spec, a.target)
+            elif isinstance(a, Stop):
+                t = asyncio.get_running_loop().create_task(self.backend.stop(a.key))
+                self._stops.add(t)
+                t.add_done_callback(self._stops.discard)
+            elif isinstance(a, SetState):
+                rec = by_id[a.endpoint_id]
+                cfg = rec.active if a.which == "active" else rec.pending
+                for ent in (cfg or {}).get("served_entities", []):
+                    if ent["name"] == a.entity_name:
+                        ent["state"] = {"deployment": a.deployment, "deployment_state_message": a.message}
+                dirty.add(rec.id)
+            elif isinstance(a, Promote):
+                rec = by_id[a.endpoint_id]
+                rec.config_update = check_config_update(
+                    ConfigUpdate(rec.config_update), ConfigUpdate.NOT_UPDATING).value
+                rec.active, rec.pending = rec.pending, None
+                rec.active.pop("start_time", None)
+                rec.updated_ms = int(time.time() * 1000)
+                self._log_all(rec, f"Config version {rec.active['config_version']} is now serving")
+                dirty.add(rec.id)
+                routes_changed = True
+            elif isinstance(a, Fail):
+                rec = by_id[a.endpoint_id]
+                rec.config_update = check_config_update(
+                    ConfigUpdate(rec.config_update), ConfigUpdate.UPDATE_FAILED).value
+                failed = rec.pending
+                failed.pop("start_time", None)
+                rec.pending = None
+                if rec.active is None:
+                    failed["failed"] = True
+                    rec.active = failed
+                self._log_all(rec, f"Update failed: {a.reason}", failed)
+                rec.updated_ms = int(time.time() * 1000)
+                dirty.add(rec.id)
+                for key in a.keys:
+                    await self.backend.stop(key)
+                routes_changed = True
+        for eid in dirty:
+            self.store.save_endpoint(by_id[eid])
+        return routes_changed
+
+    def _log_all(self, rec: EndpointRecord, line: str, cfg: dict | None = None) -> None:
+        for ent in (cfg or rec.active or {}).get("served_entities", []):
+            EntityLogs(self.logs_dir, rec.id, ent["name"]).build(line)
+
+    def publish_routes(self, recs: list[EndpointRecord]) -> None:
+        routes = {}
+        for r in recs:
+            if r.active is not None and not r.active.get("failed"):
+                routes[r.name] = build_route(r.name, r.id, r.active, r.meta.get("ai_gateway"),
+                                             r.meta.get("task"))
+        self.publish(routes)

@@ -1,0 +1,103 @@
+"""Personal access tokens: stored as SHA-256 hashes, resolved from an in-memory map.
+
+Tokens are 256-bit random values, so a fast hash is the right one (no password
+stretching needed); the plaintext is shown once, at creation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+import time
+import uuid
+from pathlib import Path
+
+from ladle.control.store import Store, TokenRecord
+from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.principal import Principal
+
+PREFIX = "dapi"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenService:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._by_hash: dict[str, TokenRecord] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        self._by_hash = {t.hash: t for t in self.store.list_tokens()}
+
+    def authenticate(self, token: str) -> Principal | None:
+        rec = self._by_hash.get(hash_token(token))
+        if rec is None:
+            return None
+        if rec.expiry_ms != -1 and rec.expiry_ms < time.time() * 1000:
+            return None
+        return Principal(name=rec.principal, kind=rec.principal_type, is_admin=rec.is_admin,
+                         groups=frozenset({"users"} | ({"admins"} if rec.is_admin else set())),
+                         token_id=rec.id)
+
+    def create(self, principal: str, kind: str, created_by: str, comment: str | None = None,
+               lifetime_s: int | None = None, is_admin: bool = False, value: str | None = None) -> tuple[str, TokenRecord]:
+        if not principal or len(principal) > 256:
+            raise invalid("user_name: a principal name of 1-256 characters is required")
+        if lifetime_s is not None and lifetime_s < 0:
+            raise invalid("lifetime_seconds: must not be negative")
+        token = value or PREFIX + secrets.token_hex(32)
+        now = int(time.time() * 1000)
+        rec = TokenRecord(
+            id=uuid.uuid4().hex, hash=hash_token(token), principal_type=kind, principal=principal,
+            is_admin=is_admin, comment=comment, created_ms=now,
+            expiry_ms=now + lifetime_s * 1000 if lifetime_s else -1, created_by=created_by,
+        )
+        self.store.insert_token(rec)
+        self._by_hash[rec.hash] = rec
+        return token, rec
+
+    def list(self) -> list[TokenRecord]:
+        return list(self._by_hash.values())
+
+    def revoke(self, token_id: str, caller: Principal) -> None:
+        rec = next((t for t in self._by_hash.values() if t.id == token_id), None)
+        if rec is None:
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Token with id '{token_id}' does not exist.")
+        if not caller.is_admin and rec.principal != caller.name:
+            raise ApiError("PERMISSION_DENIED", "Only admins can revoke other principals' tokens.")
+        self.store.delete_token(token_id)
+        self._by_hash.pop(rec.hash, None)
+
+    def bootstrap_admin(self, home: Path, admin_token: str | None) -> str | None:
+        """Make sure an admin token exists. Returns the path of a generated token file."""
+        if admin_token:
+            if hash_token(admin_token) not in self._by_hash:
+                self.create("admin", "user", "ladle", "from LADLE_ADMIN_TOKEN", is_admin=True,
+                            value=admin_token)
+            return None
+        path = home / "admin-token"
+        if path.exists():
+            tok = path.read_text().strip()
+            if hash_token(tok) in self._by_hash:
+                return str(path)
+        if any(t.is_admin for t in self._by_hash.values()) and not path.exists():
+            return None
+        tok, _ = self.create("admin", "user", "ladle", "generated at first start", is_admin=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+        with os.fdopen(fd, "w") as f:
+            f.write(tok + "\n")
+        os.chmod(path, 0o600)
+        return str(path)
+
+
+def token_info(t: TokenRecord) -> dict:
+    return {
+        "token_id": t.id, "comment": t.comment or "", "creation_time": t.created_ms,
+        "expiry_time": t.expiry_ms, "owner_id": t.principal, "created_by_username": t.created_by,
+        "principal_type": t.principal_type,
+    }

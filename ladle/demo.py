@@ -1,0 +1,71 @@
+"""`python -m ladle.demo`: register a small scikit-learn model in ladle's MLflow registry,
+serve it as the endpoint `demo`, and print how to query it."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+
+
+def main() -> None:
+    url, token = os.environ["LADLE_URL"], os.environ["LADLE_TOKEN"]
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
+        for _ in range(200):
+            try:
+                if c.get("/api/2.0/mlflow/registered-models/search").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        if c.get("/api/2.0/serving-endpoints/demo").status_code == 200:
+            print("ladle demo: endpoint 'demo' already exists", flush=True)
+        else:
+            version = _register(url, token)
+            r = c.post("/api/2.0/serving-endpoints", json={
+                "name": "demo",
+                "config": {"served_entities": [{"entity_name": "demo-iris", "entity_version": version,
+                                                "workload_size": "Small", "scale_to_zero_enabled": False}]},
+            })
+            r.raise_for_status()
+        print("ladle demo: waiting for endpoint 'demo' to be READY", flush=True)
+        for _ in range(600):
+            st = c.get("/api/2.0/serving-endpoints/demo").json().get("state", {})
+            if st.get("config_update") != "IN_PROGRESS":
+                break
+            time.sleep(0.5)
+        print(f"ladle demo: endpoint 'demo' is {st.get('ready')} ({st.get('config_update')})", flush=True)
+    body = '{"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", ' \
+           '"petal length (cm)", "petal width (cm)"], "data": [[5.1, 3.5, 1.4, 0.2]]}}'
+    print(f"""
+Query it with curl:
+  curl -s {url}/serving-endpoints/demo/invocations -H 'Authorization: Bearer {token}' \\
+       -H 'Content-Type: application/json' -d '{body}'
+with the Databricks SDK:
+  DATABRICKS_HOST={url} DATABRICKS_TOKEN={token} python -c "from databricks.sdk import WorkspaceClient; \\
+print(WorkspaceClient().serving_endpoints.query('demo', dataframe_records=[{{'sepal length (cm)': 5.1, \\
+'sepal width (cm)': 3.5, 'petal length (cm)': 1.4, 'petal width (cm)': 0.2}}]))"
+with the CLI:
+  DATABRICKS_HOST={url} DATABRICKS_TOKEN={token} ladle serving-endpoints query demo --json '{body}'
+""", flush=True)
+
+
+def _register(url: str, token: str) -> str:
+    os.environ["MLFLOW_TRACKING_URI"] = url
+    os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    import mlflow
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = load_iris(return_X_y=True, as_frame=True)
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3),
+                                        registered_model_name="demo-iris")
+    return str(info.registered_model_version)
+
+
+if __name__ == "__main__":
+    main()

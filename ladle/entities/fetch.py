@@ -1,0 +1,36 @@
+"""Download a registered model's artifacts: `python -m ladle.entities.fetch URI DEST`.
+
+Runs as a build step in its own process (MLflow is heavy; the server stays lean), with
+MLFLOW_TRACKING_URI / MLFLOW_TRACKING_TOKEN in its environment. Prints progress lines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+
+
+def main() -> None:
+    uri, dest = sys.argv[1], sys.argv[2]
+    import mlflow.artifacts
+
+    print(f"Downloading artifacts of {uri} from {os.environ.get('MLFLOW_TRACKING_URI')}", flush=True)
+    parent = os.path.dirname(dest)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(dir=parent, prefix=".fetch-")
+    try:
+        local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        if not os.path.exists(os.path.join(local, "MLmodel")):
+            print(f"ERROR: {uri} has no MLmodel file: it is not an MLflow model", flush=True)
+            sys.exit(2)
+        n = sum(len(f) for _, _, f in os.walk(local))
+        os.replace(local, dest)
+        print(f"Downloaded {n} files to {dest}", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Look-ups in the MLflow model registry over its REST API (no MLflow import needed)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from ladle.schemas.errors import ApiError, invalid
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    source: str
+    run_id: str | None
+    status: str
+
+
+class Registry:
+    def __init__(self, tracking_uri: str, token: str | None) -> None:
+        self.tracking_uri = tracking_uri.rstrip("/")
+        self.token = token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.AsyncClient(base_url=self.tracking_uri, headers=headers, timeout=30.0)
+
+    async def get_version(self, name: str, version: str | None, field: str = "entity_name") -> ModelVersion:
+        if not version:
+            raise invalid(f"{field.replace('name', 'version')}: a version is required for model '{name}'")
+        r = await self._get("/api/2.0/mlflow/model-versions/get", {"name": name, "version": version})
+        if r.status_code == 404 or (r.status_code == 400 and "RESOURCE_DOES_NOT_EXIST" in r.text):
+            raise invalid(f"{field}: model '{name}' version '{version}' does not exist in the registry")
+        if r.status_code >= 400:
+            raise invalid(f"{field}: could not look up model '{name}' version '{version}': {r.text[:200]}")
+        mv = r.json().get("model_version", {})
+        return ModelVersion(
+            name=mv.get("name", name), version=str(mv.get("version", version)),
+            source=mv.get("source", ""), run_id=mv.get("run_id"), status=mv.get("status", "READY"),
+        )
+
+    async def _get(self, path: str, params: dict, wait_s: float = 60.0) -> httpx.Response:
+        """GET with retries while the registry is still starting (connection refused)."""
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            try:
+                return await self._client.get(path, params=params)
+            except httpx.ConnectError as e:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
+                                   f"{self.tracking_uri} is not reachable: {e}", 503) from e
+                await asyncio.sleep(0.5)
+            except httpx.HTTPError as e:
+                raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
+                               f"{self.tracking_uri} is not reachable: {e}", 503) from e
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

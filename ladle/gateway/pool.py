@@ -1,0 +1,47 @@
+"""Pick a replica of a served entity and send it a request: least loaded first, cold
+start from zero, one retry on another replica when a replica dies before answering."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ladle.runtimes.base import ReplicaBackend, ReplicaGone, Reply
+from ladle.schemas.errors import ApiError
+
+
+class ReplicaPool:
+    def __init__(self, backend: ReplicaBackend, timeout_s: float, cold_start_timeout_s: float) -> None:
+        self.backend = backend
+        self.timeout_s = timeout_s
+        self.cold_start_timeout_s = cold_start_timeout_s
+
+    async def call(self, key: str, entity: str, meta: dict, body: bytes) -> Reply:
+        group = self.backend.group(key)
+        if group is None:
+            raise ApiError("TEMPORARILY_UNAVAILABLE",
+                           f"Served entity '{entity}' has no running replicas yet; retry shortly.", 503)
+        group.wake()
+        tried: set[int] = set()
+        for attempt in range(2):
+            replicas = [r for r in group.replicas() if id(r) not in tried]
+            if not replicas:
+                if attempt == 0 and await group.wait_ready(self.cold_start_timeout_s):
+                    replicas = group.replicas()
+                if not replicas:
+                    raise ApiError(
+                        "TEMPORARILY_UNAVAILABLE",
+                        f"Served entity '{entity}' has no ready replica; retry the request.", 503,
+                        headers={"Retry-After": "1"})
+            r = min(replicas, key=lambda x: x.in_flight)
+            tried.add(id(r))
+            try:
+                return await asyncio.wait_for(r.call(meta, body), self.timeout_s)
+            except asyncio.TimeoutError:
+                raise ApiError("DEADLINE_EXCEEDED",
+                               f"The request to served entity '{entity}' exceeded the timeout of "
+                               f"{self.timeout_s:g}s.", 504) from None
+            except ReplicaGone:
+                continue
+        raise ApiError("TEMPORARILY_UNAVAILABLE",
+                       f"The replicas of served entity '{entity}' stopped while serving the request; "
+                       "retry the request.", 503, headers={"Retry-After": "1"})

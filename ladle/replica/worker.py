@@ -1,0 +1,100 @@
+"""A replica worker process: loads one served entity and answers frames on a Unix socket.
+
+Run as `python -m ladle.replica.worker --model-dir DIR --socket PATH --concurrency N`.
+It imports only the stdlib, the protocol and the entity kind; it must start in a model's
+own environment too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from ladle.replica import protocol as p
+
+
+class Worker:
+    def __init__(self, entity, concurrency: int) -> None:
+        self.entity = entity
+        self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="predict")
+        self.tasks: dict[tuple[int, int], asyncio.Task] = {}
+
+    async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = id(writer)
+        try:
+            while True:
+                req_id, kind, payload = await p.read_frame(reader)
+                if kind == p.REQUEST:
+                    t = asyncio.get_running_loop().create_task(self.handle(req_id, payload, writer))
+                    self.tasks[(conn, req_id)] = t
+                    t.add_done_callback(lambda _t, k=(conn, req_id): self.tasks.pop(k, None))
+                elif kind == p.CANCEL:
+                    t = self.tasks.get((conn, req_id))
+                    if t:
+                        t.cancel()
+                elif kind == p.PING:
+                    writer.write(p.frame(req_id, p.PONG, json.dumps(
+                        {"version": p.VERSION, "pid": os.getpid()}).encode()))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            for (c, rid), t in list(self.tasks.items()):
+                if c == conn:
+                    t.cancel()
+            writer.close()
+
+    async def handle(self, req_id: int, payload: bytes, writer: asyncio.StreamWriter) -> None:
+        meta, body = p.split_request(payload)
+        loop = asyncio.get_running_loop()
+        try:
+            status, ctype, out = await loop.run_in_executor(self.pool, self.entity.predict, meta, body)
+        except Exception as e:  # an entity bug: report it, keep serving
+            status, ctype = 500, "application/json"
+            out = json.dumps({"error_code": "INTERNAL_ERROR", "message": f"{type(e).__name__}: {e}"}).encode()
+            print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} prediction failed: {e!r}", file=sys.stderr, flush=True)
+        if not writer.is_closing():
+            writer.write(p.unary_reply(req_id, status, ctype, out))
+
+
+def _load_entity(kind: str, model_dir: str):
+    if kind == "mlflow_pyfunc":
+        from ladle.entities.mlflow_pyfunc import PyfuncEntity
+
+        return PyfuncEntity.load(model_dir)
+    raise SystemExit(f"unknown entity kind {kind!r}")
+
+
+async def amain(args: argparse.Namespace) -> None:
+    t0 = time.time()
+    print(f"loading {args.kind} model from {args.model_dir}", flush=True)
+    entity = _load_entity(args.kind, args.model_dir)
+    worker = Worker(entity, args.concurrency)
+    if os.path.exists(args.socket):
+        os.unlink(args.socket)
+    server = await asyncio.start_unix_server(worker.serve_connection, path=args.socket)
+    print(f"model loaded in {time.time() - t0:.2f}s; listening on {args.socket} "
+          f"(concurrency {args.concurrency})", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="ladle-replica")
+    ap.add_argument("--kind", default="mlflow_pyfunc")
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--socket", required=True)
+    ap.add_argument("--concurrency", type=int, default=4)
+    args = ap.parse_args(argv)
+    try:
+        asyncio.run(amain(args))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The ReplicaBackend seam: WHERE replicas run (local processes, Ray Serve, or a fake).
+
+The reconciler asks a backend to `ensure` a replica group at a target size or `stop` it,
+and reads `observe()`; the gateway asks `group(key)` for replicas to send requests to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import AsyncIterator, Awaitable, Callable, Protocol
+
+from ladle.control.states import GroupState
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    key: str
+    endpoint_id: str
+    endpoint_name: str
+    entity_name: str
+    model_name: str
+    model_version: str
+    concurrency: int = 4
+    env_vars: tuple[tuple[str, str], ...] = ()
+    kind: str = "mlflow_pyfunc"
+
+
+@dataclass(frozen=True)
+class GroupObs:
+    state: GroupState
+    message: str
+    ready: int
+    target: int
+    in_flight: int
+    last_used: float
+
+
+@dataclass
+class Prepared:
+    python: str
+    model_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+
+
+Log = Callable[[str], None]
+Preparer = Callable[[GroupSpec, Log], Awaitable[Prepared]]
+
+
+class ReplicaGone(Exception):
+    """The replica died or went away while a request was on it (retriable)."""
+
+
+@dataclass
+class Reply:
+    status: int
+    content_type: str
+    chunks: AsyncIterator[bytes]
+
+    async def read(self) -> bytes:
+        return b"".join([c async for c in self.chunks])
+
+
+class Replica(Protocol):
+    in_flight: int
+
+    @property
+    def alive(self) -> bool: ...
+
+    async def call(self, meta: dict, body: bytes) -> Reply: ...
+
+
+
+class ReplicaGroup(Protocol):
+    spec: GroupSpec
+    state: GroupState
+    last_used: float
+
+    def replicas(self) -> list[Replica]: ...
+
+    def wake(self) -> None: ...
+
+    async def wait_ready(self, timeout: float) -> bool: ...
+
+
+class ReplicaBackend(Protocol):
+    def set_notify(self, notify: Callable[[], None]) -> None: ...
+
+    def ensure(self, spec: GroupSpec, target: int) -> None: ...
+
+    async def stop(self, key: str) -> None: ...
+
+    def observe(self) -> dict[str, GroupObs]: ...
+
+    def group(self, key: str) -> ReplicaGroup | None: ...
+
+    def resource_usage(self, key: str) -> tuple[float, float]: ...
+
+    async def close(self) -> None: ...

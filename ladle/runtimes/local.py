@@ -1,0 +1,234 @@
+"""Replicas as local worker processes: one supervisor task per replica group.
+
+A group builds once (the injected preparer resolves the model and its environment),
+then keeps `target` replicas running: it restarts crashed ones with backoff, scales
+to the target the reconciler sets (0 for scale-to-zero), and drains before stopping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from ladle.control.states import GroupState
+from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
+from ladle.runtimes.local_replica import LocalReplica
+from ladle.telemetry.logs import EntityLogs
+
+
+class LocalGroup:
+    def __init__(self, spec: GroupSpec, target: int, backend: "LocalBackend") -> None:
+        self.spec = spec
+        self.target = target
+        self.backend = backend
+        self.state = GroupState.BUILDING
+        self.message = "Building the model environment"
+        self.last_used = time.monotonic()
+        self._replicas: list[LocalReplica] = []
+        self._changed = asyncio.Event()
+        self._ready = asyncio.Event()
+        self._stopping = False
+        self._seq = 0
+        self._ever_ready = False
+        self.logs = backend.logs_for(spec)
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    # -- used by the gateway ----------------------------------------------------------
+    def replicas(self) -> list[LocalReplica]:
+        return [r for r in self._replicas if r.alive]
+
+    def wake(self) -> None:
+        self.last_used = time.monotonic()
+        if self.target == 0 or not self.replicas():
+            self.backend.on_wake(self.spec.key)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        if self.replicas():
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state == GroupState.FAILED or self._stopping:
+                return False
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), min(0.5, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+            if self.replicas():
+                return True
+        return False
+
+    # -- used by the backend ----------------------------------------------------------
+    def set_target(self, target: int) -> None:
+        if target != self.target:
+            self.target = target
+            self._changed.set()
+
+    def observe(self) -> GroupObs:
+        return GroupObs(
+            state=self.state, message=self.message, ready=len(self.replicas()), target=self.target,
+            in_flight=sum(r.in_flight for r in self._replicas), last_used=self.last_used,
+        )
+
+    async def stop(self, drain_timeout: float = 30.0) -> None:
+        self._stopping = True
+        self.state = GroupState.STOPPING
+        deadline = time.monotonic() + drain_timeout
+        while any(r.in_flight for r in self._replicas) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self.task.cancel()
+        await asyncio.gather(*(r.kill() for r in self._replicas), return_exceptions=True)
+        self._replicas.clear()
+
+    def _set(self, state: GroupState, message: str) -> None:
+        if (state, message) != (self.state, self.message):
+            self.state, self.message = state, message
+            self.backend.notify()
+
+    async def _run(self) -> None:
+        try:
+            prepared = await self.backend.prepare(self.spec, self.logs.build)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the build failed: the reason is in build-logs
+            self.logs.build(f"ERROR: {e}")
+            self._set(GroupState.FAILED, f"Build failed: {e}")
+            return
+        self.logs.build("Build finished; starting replicas")
+        backoff = 0.5
+        while not self._stopping:
+            self._replicas = [r for r in self._replicas if r.alive]
+            if len(self._replicas) < self.target:
+                if not self._replicas:
+                    self._set(GroupState.RECOVERING if self._ever_ready else GroupState.STARTING,
+                              "Starting replicas")
+                try:
+                    await self._start_one(prepared)
+                    backoff = 0.5
+                except asyncio.CancelledError:
+                    raise
+                except Exception as e:
+                    tail = self.logs.tail(20)
+                    self.logs.server(f"replica failed to start: {e}")
+                    if not self._ever_ready:
+                        self._set(GroupState.FAILED, f"Replica failed to start: {e}. {_last_error(tail)}")
+                        return
+                    self._set(GroupState.RECOVERING, f"Replica failed to restart: {e}")
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 30.0)
+                continue
+            while len(self._replicas) > self.target:
+                victim = min(self._replicas, key=lambda r: r.in_flight)
+                self._replicas.remove(victim)
+                await _drain(victim)
+                await victim.kill()
+            if self._replicas:
+                self._set(GroupState.READY, f"{len(self._replicas)} replica(s) ready")
+            elif self.target == 0:
+                self._set(GroupState.SCALED_TO_ZERO, "Scaled to zero; the next request starts a replica")
+            self._changed.clear()
+            waiters = [asyncio.ensure_future(self._changed.wait())]
+            waiters += [asyncio.ensure_future(r.wait()) for r in self._replicas]
+            done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            for w in pending:
+                w.cancel()
+            for r in list(self._replicas):
+                if not r.alive and not self._stopping:
+                    rc = r.proc.returncode if r.proc else None
+                    self.logs.server(f"replica pid {r.pid} exited with code {rc}; restarting")
+                    self._replicas.remove(r)
+
+    async def _start_one(self, prepared: Prepared) -> None:
+        self._seq += 1
+        sock = self.backend.run_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
+        r = LocalReplica(prepared, sock, self.logs.server_path, self.spec.concurrency,
+                         dict(self.spec.env_vars), self.spec.kind)
+        await r.start(self.backend.start_timeout)
+        self._replicas.append(r)
+        self._ever_ready = True
+        self.logs.server(f"replica pid {r.pid} ready")
+        self._ready.set()
+
+
+async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while r.in_flight and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+def _last_error(tail: str) -> str:
+    lines = [line for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "Exception" in line:
+            return line.strip()[:500]
+    return lines[-1].strip()[:500] if lines else ""
+
+
+class LocalBackend:
+    def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
+                 notify: Callable[[], None] = lambda: None) -> None:
+        self.prepare = prepare
+        self.run_dir = run_dir
+        self.logs_dir = logs_dir
+        self.start_timeout = start_timeout
+        self._notify = notify
+        self._groups: dict[str, LocalGroup] = {}
+        self._woken: set[str] = set()
+
+    def set_notify(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+
+    def notify(self) -> None:
+        self._notify()
+
+    def on_wake(self, key: str) -> None:
+        self._notify()
+
+    def logs_for(self, spec: GroupSpec) -> EntityLogs:
+        return EntityLogs(self.logs_dir, spec.endpoint_id, spec.entity_name)
+
+    def ensure(self, spec: GroupSpec, target: int) -> None:
+        g = self._groups.get(spec.key)
+        if g is None:
+            g = LocalGroup(spec, target, self)
+            self._groups[spec.key] = g
+            g.logs.reset_build()
+            g.logs.build(f"Creating served entity '{spec.entity_name}' "
+                         f"(model {spec.model_name} version {spec.model_version})")
+        else:
+            g.set_target(target)
+
+    async def stop(self, key: str) -> None:
+        g = self._groups.get(key)
+        if g is not None:
+            await g.stop()
+            self._groups.pop(key, None)
+            self.notify()
+
+    def observe(self) -> dict[str, GroupObs]:
+        return {k: g.observe() for k, g in self._groups.items()}
+
+    def group(self, key: str) -> LocalGroup | None:
+        return self._groups.get(key)
+
+    def resource_usage(self, key: str) -> tuple[float, float]:
+        """(cpu percent, resident MiB) summed over the group's replicas."""
+        g = self._groups.get(key)
+        cpu = mem = 0.0
+        for r in g.replicas() if g else []:
+            try:
+                proc = psutil.Process(r.pid)
+                cpu += proc.cpu_percent(None)
+                mem += proc.memory_info().rss / 2**20
+            except (psutil.Error, TypeError):
+                pass
+        return cpu, mem
+
+    async def close(self) -> None:
+        await asyncio.gather(*(g.stop(drain_timeout=5.0) for g in self._groups.values()),
+                             return_exceptions=True)
+        self._groups.clear()

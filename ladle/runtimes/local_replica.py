@@ -1,0 +1,171 @@
+"""One local replica: a worker process and the multiplexed Unix-socket connection to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import AsyncIterator
+
+from ladle.replica import protocol as p
+from ladle.runtimes.base import Prepared, Reply, ReplicaGone
+
+_END = object()
+
+
+class LocalReplica:
+    def __init__(self, prepared: Prepared, socket_path: Path, log_path: Path, concurrency: int,
+                 env_vars: dict[str, str], kind: str) -> None:
+        self.prepared = prepared
+        self.socket_path = socket_path
+        self.log_path = log_path
+        self.concurrency = concurrency
+        self.env_vars = env_vars
+        self.kind = kind
+        self.proc: asyncio.subprocess.Process | None = None
+        self.in_flight = 0
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._pending: dict[int, asyncio.Queue] = {}
+        self._next_id = 0
+        self._gone = False
+        self._read_task: asyncio.Task | None = None
+
+    @property
+    def alive(self) -> bool:
+        return not self._gone and self.proc is not None and self.proc.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    async def start(self, timeout: float) -> None:
+        env = {**os.environ, **self.prepared.env, **self.env_vars, "PYTHONUNBUFFERED": "1"}
+        if "PYTHONPATH" in self.prepared.env:
+            env["PYTHONPATH"] = self.prepared.env["PYTHONPATH"]
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        logf = open(self.log_path, "ab", buffering=0)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                self.prepared.python, "-m", "ladle.replica.worker", "--kind", self.kind,
+                "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
+                "--concurrency", str(self.concurrency),
+                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                start_new_session=True,
+            )
+        finally:
+            logf.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"replica process exited with code {self.proc.returncode} while loading")
+            if self.socket_path.exists():
+                try:
+                    self._reader, self._writer = await asyncio.open_unix_connection(
+                        str(self.socket_path), limit=2**26)
+                    break
+                except (ConnectionRefusedError, FileNotFoundError):
+                    pass
+            if time.monotonic() > deadline:
+                await self.kill()
+                raise RuntimeError(f"replica did not become ready within {timeout:.0f}s")
+            await asyncio.sleep(0.02)
+        self._writer.transport.set_write_buffer_limits(high=2**22)
+        self._read_task = asyncio.get_running_loop().create_task(self._read_loop())
+        await self.ping(timeout=max(1.0, deadline - time.monotonic()))
+
+    async def ping(self, timeout: float = 5.0) -> dict:
+        rid, q = self._open()
+        try:
+            self._writer.write(p.frame(rid, p.PING))
+            kind, payload = await asyncio.wait_for(q.get(), timeout)
+            if kind is _END:
+                raise ReplicaGone("replica went away")
+            return json.loads(payload)
+        finally:
+            self._pending.pop(rid, None)
+
+    def _open(self) -> tuple[int, asyncio.Queue]:
+        if self._gone or self._writer is None:
+            raise ReplicaGone("replica is not available")
+        self._next_id = (self._next_id + 1) & 0x7FFFFFFF
+        q: asyncio.Queue = asyncio.Queue()
+        self._pending[self._next_id] = q
+        return self._next_id, q
+
+    async def _read_loop(self) -> None:
+        try:
+            while True:
+                rid, kind, payload = await p.read_frame(self._reader)
+                q = self._pending.get(rid)
+                if q is not None:
+                    q.put_nowait((kind, payload))
+        except (asyncio.IncompleteReadError, ConnectionError, OSError):
+            pass
+        finally:
+            self._gone = True
+            for q in self._pending.values():
+                q.put_nowait((_END, b""))
+
+    async def call(self, meta: dict, body: bytes) -> Reply:
+        rid, q = self._open()
+        self.in_flight += 1
+        try:
+            self._writer.write(p.frame(rid, p.REQUEST, p.request_payload(meta, body)))
+            kind, payload = await q.get()
+            if kind is _END:
+                raise ReplicaGone("the replica serving this request stopped; retry the request")
+            head = json.loads(payload)
+        except BaseException:
+            self._finish(rid, cancel=not self._gone)
+            raise
+
+        async def chunks() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                while True:
+                    kind, payload = await q.get()
+                    if kind == p.CHUNK:
+                        yield payload
+                    elif kind == p.END:
+                        finished = True
+                        return
+                    elif kind is _END:
+                        raise ReplicaGone("the replica serving this request stopped mid-response")
+            finally:
+                self._finish(rid, cancel=not finished and not self._gone)
+
+        return Reply(head["status"], head.get("content_type", "application/json"), chunks())
+
+    def _finish(self, rid: int, cancel: bool) -> None:
+        if self._pending.pop(rid, None) is not None:
+            self.in_flight -= 1
+        if cancel and self._writer is not None and not self._writer.is_closing():
+            self._writer.write(p.frame(rid, p.CANCEL))
+
+    async def wait(self) -> int:
+        assert self.proc is not None
+        return await self.proc.wait()
+
+    async def kill(self, grace: float = 5.0) -> None:
+        if self.proc is None or self.proc.returncode is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            await asyncio.wait_for(self.proc.wait(), grace)
+        except asyncio.TimeoutError:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            await self.proc.wait()
+        if self._writer is not None:
+            self._writer.close()

@@ -1,0 +1,21 @@
+"""Who is calling: resolved from a bearer token by the gateway's authenticate step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LEVELS = ("CAN_VIEW", "CAN_QUERY", "CAN_MANAGE")
+RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str
+    kind: str = "user"                  # user | service_principal
+    is_admin: bool = False
+    groups: frozenset[str] = field(default_factory=frozenset)
+    token_id: str = ""
+
+
+def at_least(level: str | None, wanted: str) -> bool:
+    return level is not None and RANK[level] >= RANK[wanted]

@@ -1,0 +1,64 @@
+"""Per-endpoint Prometheus metrics with the names Databricks exports (reference §2)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class EndpointMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("request_count", "Requests served", ["served_entity"], registry=r)
+        self.req_4xx = Counter("request_4xx_count", "Requests answered 4xx", ["served_entity"], registry=r)
+        self.req_5xx = Counter("request_5xx_count", "Requests answered 5xx", ["served_entity"], registry=r)
+        self.latency = Histogram("request_latency_ms", "Request latency in milliseconds",
+                                 ["served_entity"], buckets=LATENCY_BUCKETS_MS, registry=r)
+        self.rate_limited = Counter("request_rate_limited_count", "Requests refused by rate limits",
+                                    ["served_entity"], registry=r)
+        self.guardrail_blocked = Counter("request_guardrail_blocked_count",
+                                         "Requests blocked by guardrails", ["served_entity"], registry=r)
+        self.cpu = Gauge("cpu_usage_percentage", "CPU usage of the served entity's replicas",
+                         ["served_entity"], registry=r)
+        self.mem = Gauge("mem_usage_percentage", "Memory usage of the served entity's replicas",
+                         ["served_entity"], registry=r)
+        self.replicas = Gauge("replica_count", "Running replicas", ["served_entity"], registry=r)
+
+    def observe(self, entity: str, status: int, elapsed_ms: float) -> None:
+        self.requests.labels(entity).inc()
+        if 400 <= status < 500:
+            self.req_4xx.labels(entity).inc()
+        elif status >= 500:
+            self.req_5xx.labels(entity).inc()
+        self.latency.labels(entity).observe(elapsed_ms)
+
+
+class MetricsHub:
+    def __init__(self) -> None:
+        self._by_endpoint: dict[str, EndpointMetrics] = {}
+
+    def for_endpoint(self, endpoint_id: str) -> EndpointMetrics:
+        m = self._by_endpoint.get(endpoint_id)
+        if m is None:
+            m = self._by_endpoint[endpoint_id] = EndpointMetrics()
+        return m
+
+    def render(self, endpoint_id: str, usage: Callable[[], dict[str, tuple[float, float, int]]]) -> bytes:
+        m = self.for_endpoint(endpoint_id)
+        total_mem = _total_mem_mib()
+        for entity, (cpu, mem_mib, replicas) in usage().items():
+            m.cpu.labels(entity).set(cpu)
+            m.mem.labels(entity).set(100.0 * mem_mib / total_mem if total_mem else 0.0)
+            m.replicas.labels(entity).set(replicas)
+        return generate_latest(m.registry)
+
+
+def _total_mem_mib() -> float:
+    import psutil
+
+    return psutil.virtual_memory().total / 2**20
