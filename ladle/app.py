@@ -32,7 +32,8 @@ from ladle.telemetry.metrics import MetricsHub
 log = logging.getLogger("ladle")
 
 
-def build_app(settings: Settings, backend: ReplicaBackend | None = None) -> Starlette:
+def build_app(settings: Settings, backend: ReplicaBackend | None = None,
+              registry: Registry | None = None) -> Starlette:
     settings.ensure_dirs()
     store = Store(f"sqlite:///{settings.db_path}")
     tokens_svc = TokenService(store)
@@ -42,12 +43,14 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None) -> Star
     perms = PermissionService(store)
 
     tracking: TrackingServer | None = None
-    if settings.mlflow_tracking_uri:
+    if registry is not None:
+        mlflow_url, mlflow_token = registry.tracking_uri, registry.token
+    elif settings.mlflow_tracking_uri:
         mlflow_url, mlflow_token = settings.mlflow_tracking_uri, settings.mlflow_tracking_token
     else:
         tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log")
         mlflow_url, mlflow_token = tracking.url, None
-    registry = Registry(mlflow_url, mlflow_token)
+    registry = registry or Registry(mlflow_url, mlflow_token)
 
     if backend is None:
         from ladle.runtimes.local import LocalBackend
