@@ -11,10 +11,13 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
 from ladle.api import dataplane, endpoints, mlflow_proxy, permissions, tokens
+from ladle.api import groups as groups_api
+from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, http_error, internal_error
 from ladle.api.services import Services
 from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
+from ladle.control.groups import GroupService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
 from ladle.control.store import Store
@@ -28,6 +31,8 @@ from ladle.runtimes.base import ReplicaBackend
 from ladle.runtimes.mlflow_tracking import TrackingServer
 from ladle.schemas.errors import ApiError
 from ladle.telemetry.metrics import MetricsHub
+from ladle.telemetry.recorder import Recorder
+from ladle.telemetry.tables import DeltaSink, TableWriter
 
 log = logging.getLogger("ladle")
 
@@ -36,7 +41,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
               registry: Registry | None = None) -> Starlette:
     settings.ensure_dirs()
     store = Store(f"sqlite:///{settings.db_path}")
-    tokens_svc = TokenService(store)
+    groups = GroupService(store)
+    tokens_svc = TokenService(store, groups.groups_of)
     token_file = tokens_svc.bootstrap_admin(settings.home, settings.admin_token)
     if token_file:
         print(f"ladle: admin token is in {token_file}", flush=True)
@@ -58,9 +64,12 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         backend = LocalBackend(PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
                                settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s)
     metrics = MetricsHub()
+    tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,
+                         settings.table_flush_interval_s, settings.table_queue_rows)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
-                      exists=lambda name: store.get_endpoint(name) is not None)
+                      exists=lambda name: store.get_endpoint(name) is not None,
+                      recorder=Recorder(tables, "ladle", settings.workspace_id))
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None)
@@ -78,9 +87,11 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         if tracking is not None:
             await tracking.start()
         reconciler.start()
+        tables.start()
         try:
             yield
         finally:
+            await tables.stop()
             await reconciler.stop()
             await backend.close()
             await registry.aclose()
@@ -90,6 +101,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
         *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
+        *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
     ]
     from ladle.web.pages import routes as web_routes
 

@@ -30,6 +30,10 @@ class Settings(BaseSettings):
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count
     reconcile_interval_s: float = 1.0
     runtime: str = "local"  # local | fake
+    # AI Gateway tables (usage tracking, inference tables): asynchronous batched writes.
+    table_flush_rows: int = 500
+    table_flush_interval_s: float = 2.0
+    table_queue_rows: int = 20_000
     workspace_id: str = "1000000000000001"
 
     @property
@@ -55,6 +59,10 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.home / "run"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.home / "tables"
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.mlflow_dir, self.models_dir, self.envs_dir, self.logs_dir, self.run_dir):

@@ -9,6 +9,7 @@ from starlette.routing import Route
 from ladle.api.bodies import json_body, principal, validate
 from ladle.api.openapi_doc import endpoint_openapi
 from ladle.api.services import Services
+from ladle.gateway.capabilities import check_supported
 from ladle.schemas import endpoints as s
 from ladle.schemas.errors import ApiError
 from ladle.schemas.gateway import AiGatewayConfig
@@ -24,10 +25,12 @@ def routes(svc: Services) -> list[Route]:
 
     async def create(request: Request) -> Response:
         req = validate(s.CreateEndpointRequest, await json_body(request))
+        check_supported(req.ai_gateway, "ai_gateway.")
         return JSONResponse(await ep.create(principal(request), req))
 
     async def create_pt(request: Request) -> Response:
         req = validate(s.CreatePtEndpointRequest, await json_body(request))
+        check_supported(req.ai_gateway, "ai_gateway.")
         core = s.CreateEndpointRequest(
             name=req.name, config=req.config.as_core(), ai_gateway=req.ai_gateway,
             budget_policy_id=req.budget_policy_id, email_notifications=req.email_notifications,
@@ -52,6 +55,7 @@ def routes(svc: Services) -> list[Route]:
 
     async def put_ai_gateway(request: Request) -> Response:
         cfg = validate(AiGatewayConfig, await json_body(request))
+        check_supported(cfg)
         return JSONResponse(await ep.put_ai_gateway(principal(request), request.path_params["name"], cfg))
 
     async def put_rate_limits(request: Request) -> Response:

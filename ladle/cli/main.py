@@ -15,10 +15,14 @@ def _register() -> None:
     from ladle.cli.server import server
     from ladle.cli.serving_endpoints import serving_endpoints
     from ladle.cli.tokens import tokens
+    from ladle.cli.groups import groups
+    from ladle.cli.usage import usage
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
     cli.add_command(tokens)
+    cli.add_command(groups)
+    cli.add_command(usage)
 
 
 def main() -> None:

@@ -139,5 +139,5 @@ class Reconciler:
         for r in recs:
             if r.active is not None and not r.active.get("failed"):
                 routes[r.name] = build_route(r.name, r.id, r.active, r.meta.get("ai_gateway"),
-                                             r.meta.get("task"))
+                                             r.meta.get("task"), r.meta.get("rate_limits"))
         self.publish(routes)

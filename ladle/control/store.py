@@ -54,6 +54,13 @@ acl_t = Table(
     Column("level", String(16), nullable=False),
 )
 
+group_members_t = Table(
+    "group_members", metadata,
+    Column("group_name", String(256), primary_key=True),
+    Column("member", String(256), primary_key=True),         # "" marks an empty group
+    Column("member_type", String(32), nullable=False),       # user | service_principal | "" (marker)
+)
+
 
 @dataclass
 class EndpointRecord:
@@ -178,6 +185,26 @@ class Store:
             for ptype, principal, level in entries:
                 c.execute(insert(acl_t).values(
                     endpoint_id=endpoint_id, principal_type=ptype, principal=principal, level=level))
+
+    # -- groups (ladle-managed; members are principal names) ------------------------------
+    def group_rows(self) -> list[tuple[str, str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(group_members_t)).all()
+        return [(r.group_name, r.member, r.member_type) for r in rows]
+
+    def add_group_row(self, group: str, member: str, member_type: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(group_members_t).where(
+                (group_members_t.c.group_name == group) & (group_members_t.c.member == member)))
+            c.execute(insert(group_members_t).values(group_name=group, member=member,
+                                                     member_type=member_type))
+
+    def delete_group_rows(self, group: str, member: str | None = None) -> int:
+        cond = group_members_t.c.group_name == group
+        if member is not None:
+            cond = cond & (group_members_t.c.member == member)
+        with self.engine.begin() as c:
+            return c.execute(delete(group_members_t).where(cond)).rowcount
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

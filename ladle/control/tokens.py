@@ -13,6 +13,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 from ladle.control.store import Store, TokenRecord
 from ladle.schemas.errors import ApiError, invalid
@@ -26,8 +27,9 @@ def hash_token(token: str) -> str:
 
 
 class TokenService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, groups_of: Callable[[str], frozenset[str]] | None = None) -> None:
         self.store = store
+        self.groups_of = groups_of or (lambda _name: frozenset())
         self._by_hash: dict[str, TokenRecord] = {}
         self.reload()
 
@@ -41,7 +43,8 @@ class TokenService:
         if rec.expiry_ms != -1 and rec.expiry_ms < time.time() * 1000:
             return None
         return Principal(name=rec.principal, kind=rec.principal_type, is_admin=rec.is_admin,
-                         groups=frozenset({"users"} | ({"admins"} if rec.is_admin else set())),
+                         groups=frozenset({"users"} | ({"admins"} if rec.is_admin else set()))
+                         | self.groups_of(rec.principal),
                          token_id=rec.id)
 
     def create(self, principal: str, kind: str, created_by: str, comment: str | None = None,

@@ -1,36 +1,63 @@
-"""The request path, in one place: authorize -> read body -> route -> replica -> respond,
-with metrics. (Authentication runs before, in AuthMiddleware.) Holds only the read-only
-routing view the control plane publishes; no store reads per request."""
+"""The request path, in one place. The steps, in order:
+
+    authorize (CAN_QUERY) -> read body -> rate limit -> guardrails(in) -> route (traffic %,
+    or the served-model path) -> replica (with fallbacks) -> guardrails(out)
+    -> usage + payload log (async) and token accounting, metrics
+
+(Authentication runs before, in AuthMiddleware.) Holds only the read-only routing view the
+control plane publishes, with each endpoint's AI Gateway config compiled into a policy; no
+store reads per request. Endpoints without an AI Gateway config take the short path.
+"""
 
 from __future__ import annotations
 
 import time
-from typing import Callable
+import uuid
+from typing import Any, AsyncIterator, Callable
 
+import orjson
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from ladle.gateway import fallback, guardrails, ratelimit, streams
+from ladle.gateway.external import ExternalCaller
+from ladle.gateway.guardrails import GuardrailBlocked
+from ladle.gateway.policy import GatewayPolicy, compile_policy
 from ladle.gateway.pool import ReplicaPool
+from ladle.gateway.ratelimit import MemoryLimiter, RateLimited, RateLimiter
+from ladle.runtimes.base import Reply
+from ladle.schemas import llm
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal, at_least
 from ladle.schemas.routing import EndpointRoute, EntityRoute
-from ladle.telemetry.metrics import MetricsHub
+from ladle.telemetry.metrics import EndpointMetrics, MetricsHub
+from ladle.telemetry.recorder import Exchange, Recorder
 
 LevelOf = Callable[[Principal, str], str | None]
+SSE = "text/event-stream"
+MAX_TAPPED_BYTES = 8 * 1024 * 1024
 
 
 class Gateway:
     def __init__(self, pool: ReplicaPool, metrics: MetricsHub, level_of: LevelOf,
-                 max_payload_bytes: int, exists: Callable[[str], bool]) -> None:
+                 max_payload_bytes: int, exists: Callable[[str], bool],
+                 limiter: RateLimiter | None = None, recorder: Recorder | None = None,
+                 external: ExternalCaller | None = None) -> None:
         self.pool = pool
+        self.external = external
         self.metrics = metrics
         self.level_of = level_of
         self.max_payload = max_payload_bytes
         self.exists = exists
+        self.limiter: RateLimiter = limiter or MemoryLimiter()
+        self.recorder = recorder
         self.routes: dict[str, EndpointRoute] = {}
+        self.policies: dict[str, GatewayPolicy] = {}
 
     def publish(self, routes: dict[str, EndpointRoute]) -> None:
-        self.routes = routes  # one atomic swap: a request sees the old view or the new one
+        policies = {n: compile_policy(r) for n, r in routes.items()}
+        # swapped together, with no await between: a request sees the old view or the new one
+        self.routes, self.policies = routes, policies
 
     def _route(self, p: Principal, name: str) -> EndpointRoute:
         route = self.routes.get(name)
@@ -60,47 +87,173 @@ class Gateway:
             chunks.append(c)
         return b"".join(chunks)
 
-    async def invoke(self, request: Request, name: str, served: str | None = None) -> Response:
+    async def invoke(self, request: Request, name: str, served: str | None = None,
+                     body: bytes | None = None) -> Response:
+        """`body`: already read by the caller (the OpenAI-compatible routes read it to find
+        the endpoint name in `model`)."""
         t0 = time.perf_counter()
         p: Principal = request.scope["state"]["principal"]
-        route = self._route(p, name)
+        route = self._route(p, name)                                            # authorize
+        fixed = None
         if served is not None:
-            entity = route.entities.get(served)
-            if entity is None:
+            fixed = route.entities.get(served)
+            if fixed is None:
                 raise ApiError("RESOURCE_DOES_NOT_EXIST",
                                f"Served model '{served}' does not exist in endpoint '{name}'.")
-        else:
-            entity = route.pick()
+        pol = self.policies.get(name) or compile_policy(route)
         m = self.metrics.for_endpoint(route.id)
+        ex = Exchange(str(uuid.uuid4()), name, route.id, p.name)
+        label = fixed.name if fixed else ""
+        needs: list[ratelimit.Need] = []
+        req: Any = None
         try:
-            body = await self._body(request)
-            return await self._send(request, route, entity, body, m, t0)
+            if body is None:
+                body = await self._body(request)                                # read
+            ex.request = body
+            ctype = _content_type(request.headers.get("content-type"))
+            if not pol.limits.empty:                                            # rate limit
+                needs = await ratelimit.admit(self.limiter, pol.limits, p, name)
+            if pol.parse_request and ctype.startswith("application/json"):
+                req = _loads(body)
+                ex.read_request_ids(req)
+                ex.input_chars = sum(len(t) for t in guardrails.texts(req, pol.llm))
+                if pol.inp.active and req is not None:                          # guardrails(in)
+                    guarded = guardrails.guard_request(pol.inp, req, pol.llm)
+                    if guarded is not req:
+                        body = orjson.dumps(guarded)
+            ex.streaming = isinstance(req, dict) and req.get("stream") is True
+            first = fixed or route.pick()                                       # route
+            label = first.name
+            t_exec = time.perf_counter()
+            reply, entity = await fallback.first_good(                          # replica
+                fallback.candidates(route, first, pol.fallback and fixed is None),
+                lambda e: self._call_entity(route, e, ctype, body))
+            label, ex.entity_name, ex.entity_key = entity.name, entity.name, entity.key
+            return await self._respond(pol, ex, req, reply, entity, m, t0, t_exec, needs)
         except ApiError as e:
-            m.observe(entity.name, e.status, (time.perf_counter() - t0) * 1000)
-            e.headers.setdefault("served-model-name", entity.name)
-            raise
+            if isinstance(e, RateLimited):
+                m.rate_limited.labels(label).inc()
+            elif isinstance(e, GuardrailBlocked):
+                m.guardrail_blocked.labels(label).inc()
+            if label:
+                e.headers.setdefault("served-model-name", label)
+            err = e.body(ex.request_id)
+            out = orjson.dumps(err)
+            ex.response, ex.response_obj = out, None
+            await self._finish(pol, ex, e.status, m, label, t0, needs)
+            return JSONResponse(err, status_code=e.status, headers=e.headers)
 
-    async def _send(self, request: Request, route: EndpointRoute, entity: EntityRoute, body: bytes,
-                    m, t0: float) -> Response:
+    async def _call_entity(self, route: EndpointRoute, entity: EntityRoute, ctype: str,
+                           body: bytes) -> Reply:
+        """Send the request to one served entity (the step fallbacks repeat)."""
         if entity.external_model is not None:
-            raise ApiError("NOT_IMPLEMENTED",
-                           f"Served entity '{entity.name}' is an external model; external models are "
-                           "not served by this ladle version.", 501)
-        meta = {"content_type": _content_type(request.headers.get("content-type")), "path": "invocations"}
-        reply = await self.pool.call(entity.key, entity.name, meta, body)
+            if self.external is None:
+                raise ApiError("NOT_IMPLEMENTED", f"Served entity '{entity.name}' is an external model; "
+                               "this gateway has no external model caller.", 501)
+            return await self.external.call(entity.name, entity.external_model, body)
+        if route.task in llm.TASKS and ctype.startswith("application/json"):
+            llm.check_request(route.task, llm.parse_body(body))                 # 400 before model work
+        meta = {"content_type": ctype, "path": "invocations"}
+        return await self.pool.call(entity.key, entity.name, meta, body)
+
+    async def _respond(self, pol: GatewayPolicy, ex: Exchange, req: Any, reply: Reply,
+                       entity: EntityRoute, m: EndpointMetrics, t0: float, t_exec: float,
+                       needs: list[ratelimit.Need]) -> Response:
         headers = {"served-model-name": entity.name}
-        if reply.content_type.startswith("text/event-stream"):
-            async def stream():
-                try:
-                    async for c in reply.chunks:
-                        yield c
-                finally:
-                    m.observe(entity.name, reply.status, (time.perf_counter() - t0) * 1000)
-            return StreamingResponse(stream(), status_code=reply.status, media_type=reply.content_type,
+        ok = reply.status == 200
+        if reply.content_type.startswith(SSE):
+            ex.streaming = True
+            if ok and pol.out.blocks:
+                # a refusal cannot be taken back once chunks have gone: check the whole answer
+                raw = await reply.read()
+                ex.execution_ms = _ms_since(t_exec)
+                answer = streams.assemble(streams.stream_payloads(raw))
+                self._account(pol, ex, answer)
+                guardrails.guard_response(pol.out, answer, req, pol.llm)
+                chunks = _once(raw)
+            else:
+                chunks = reply.chunks
+            if ok and pol.out.pii == "MASK":
+                chunks = streams.masked(chunks)
+            return StreamingResponse(self._tap(pol, ex, chunks, reply.status, m, t0, t_exec, needs),
+                                     status_code=reply.status, media_type=reply.content_type,
                                      headers=headers)
         out = await reply.read()
-        m.observe(entity.name, reply.status, (time.perf_counter() - t0) * 1000)
+        ex.execution_ms = _ms_since(t_exec)
+        if ok and pol.parse_response and reply.content_type.startswith("application/json"):
+            answer = _loads(out)
+            self._account(pol, ex, answer)
+            if pol.out.active and answer is not None:
+                guarded = guardrails.guard_response(pol.out, answer, req, pol.llm)
+                if guarded is not answer:
+                    out = orjson.dumps(guarded)
+        ex.response = out
+        await self._finish(pol, ex, reply.status, m, entity.name, t0, needs)
         return Response(out, status_code=reply.status, media_type=reply.content_type, headers=headers)
+
+    async def _tap(self, pol: GatewayPolicy, ex: Exchange, chunks: AsyncIterator[bytes], status: int,
+                   m: EndpointMetrics, t0: float, t_exec: float,
+                   needs: list[ratelimit.Need]) -> AsyncIterator[bytes]:
+        """Pass a stream through; at its end, account for it and log it assembled."""
+        keep = pol.records or pol.parse_response
+        seen: list[bytes] = []
+        size = 0
+        try:
+            async for c in chunks:
+                if keep and size < MAX_TAPPED_BYTES:
+                    seen.append(c)
+                size += len(c)
+                yield c
+        finally:
+            if not ex.execution_ms:
+                ex.execution_ms = _ms_since(t_exec)
+            if keep:
+                raw = b"".join(seen)
+                ex.response = raw
+                if status == 200:
+                    ex.response_obj = streams.assemble(streams.stream_payloads(raw))
+                    if not (ex.input_tokens or ex.output_tokens):
+                        self._account(pol, ex, ex.response_obj)
+            await self._finish(pol, ex, status, m, ex.entity_name or "", t0, needs)
+
+    def _account(self, pol: GatewayPolicy, ex: Exchange, answer: Any) -> None:
+        """Token and character counts of an answer."""
+        if answer is None:
+            return
+        ex.output_chars = sum(len(t) for t in guardrails.texts(answer, pol.llm, response=True))
+        tokens = streams.usage_tokens(answer)
+        if tokens is None and pol.llm:
+            tokens = ((ex.input_chars + 1) // 4, (ex.output_chars + 1) // 4)
+        if tokens is not None:
+            ex.input_tokens, ex.output_tokens = tokens
+
+    async def _finish(self, pol: GatewayPolicy, ex: Exchange, status: int, m: EndpointMetrics,
+                      entity: str, t0: float, needs: list[ratelimit.Need]) -> None:
+        """The end of every request that got past authorization: tokens, metrics, tables."""
+        ex.status = status
+        spent = ex.input_tokens + ex.output_tokens
+        if spent and needs:
+            buckets = ratelimit.token_buckets(needs)
+            if buckets:
+                await self.limiter.charge(buckets, spent)
+        m.observe(entity, status, (time.perf_counter() - t0) * 1000)
+        if pol.records and self.recorder is not None:
+            self.recorder.record(ex, pol.usage, pol.payload)
+
+
+async def _once(raw: bytes) -> AsyncIterator[bytes]:
+    yield raw
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _ms_since(t: float) -> int:
+    return int((time.perf_counter() - t) * 1000)
 
 
 SCORING_TYPES = ("application/json", "text/csv", "application/vnd.apache.parquet")

@@ -27,6 +27,7 @@ class EndpointRoute:
     targets: tuple[str, ...] = ()
     ai_gateway: dict[str, Any] = field(default_factory=dict)
     task: str | None = None
+    rate_limits: tuple[dict[str, Any], ...] = ()   # the legacy endpoint `rate_limits`
 
     def pick(self, rnd: random.Random | None = None) -> EntityRoute:
         x = (rnd or random).random() * (self.cumulative[-1] if self.cumulative else 1)
@@ -35,7 +36,7 @@ class EndpointRoute:
 
 
 def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway: dict | None,
-                task: str | None) -> EndpointRoute:
+                task: str | None, rate_limits: list[dict[str, Any]] | None = None) -> EndpointRoute:
     ents = {
         e["name"]: EntityRoute(e["name"], e["_key"], e.get("external_model"),
                                bool(e.get("scale_to_zero_enabled")))
@@ -49,4 +50,4 @@ def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway:
         cum.append(total)
         targets.append(r.get("served_entity_name") or r.get("served_model_name"))
     return EndpointRoute(name, endpoint_id, ents, tuple(e["name"] for e in config["served_entities"]),
-                         tuple(cum), tuple(targets), ai_gateway or {}, task)
+                         tuple(cum), tuple(targets), ai_gateway or {}, task, tuple(rate_limits or ()))
