@@ -1,0 +1,43 @@
+"""OpenAI-compatible routes (reference §1 row 23): `OpenAI(base_url=host + "/serving-endpoints")`
+posts to /serving-endpoints/chat/completions, /completions and /embeddings with `model` =
+the endpoint name. The body goes, without `model`, through the same gateway pipeline as
+/serving-endpoints/{name}/invocations."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ladle.gateway.pipeline import Gateway
+from ladle.schemas.errors import invalid
+
+PATHS = ("/serving-endpoints/chat/completions", "/serving-endpoints/completions", "/serving-endpoints/embeddings")
+
+
+def routes(gw: Gateway) -> list[Route]:
+    async def openai(request: Request) -> Response:
+        raw = await _read(request, gw.max_payload)
+        try:
+            data = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError as e:
+            raise invalid(f"Malformed JSON in request body: {e}") from None
+        if not isinstance(data, dict):
+            raise invalid("The request body must be a JSON object")
+        name = data.pop("model", None)
+        if not isinstance(name, str) or not name:
+            raise invalid("model: is required (the name of the serving endpoint)")
+        return await gw.invoke(request, name, body=orjson.dumps(data))
+
+    return [Route(p, openai, methods=["POST"]) for p in PATHS]
+
+
+async def _read(request: Request, limit: int) -> bytes:
+    chunks, size = [], 0
+    async for c in request.stream():
+        size += len(c)
+        if size > limit:
+            raise invalid(f"Request payload exceeds the limit of {limit // (1024 * 1024)} MB.")
+        chunks.append(c)
+    return b"".join(chunks)
