@@ -2,6 +2,10 @@
 `mlflow models serve` does (MLflow's own framework-neutral `invocations()`), so the same
 input gives the same JSON.
 
+A model with `predict_stream` (ChatModel, ResponsesAgent, a pyfunc that defines it) asked
+with `"stream": true` answers Server-Sent Events: one `data: {chunk}` per chunk it yields,
+then `data: [DONE]`.
+
 Imported inside replica processes; MLflow is imported lazily, on load.
 """
 
@@ -9,18 +13,25 @@ from __future__ import annotations
 
 import json
 import sys
+from io import StringIO
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps({"error_code": code, "message": message}).encode()
 
 
+NUMERIC = {"double", "float", "long", "integer"}
+BATCH_KEYS = ("dataframe_split", "dataframe_records")
+
+
 class PyfuncEntity:
     def __init__(self, model: Any) -> None:
         self.model = model
         self.input_schema = model.metadata.get_input_schema()
+        self.columns = _numeric_columns(self.input_schema)
 
     @classmethod
     def load(cls, model_dir: str) -> "PyfuncEntity":
@@ -28,11 +39,22 @@ class PyfuncEntity:
 
         return cls(mlflow.pyfunc.load_model(model_dir))
 
-    def predict(self, meta: dict, body: bytes) -> tuple[int, str, bytes]:
+    @property
+    def streams(self) -> bool:
+        return getattr(self.model, "_predict_stream_fn", None) is not None
+
+    def predict(self, meta: dict, body: bytes, cancel: threading.Event | None = None):
         from mlflow.exceptions import MlflowException
         from mlflow.pyfunc import scoring_server
 
         content_type = meta.get("content_type") or "application/json"
+        if self.streams and content_type.startswith("application/json") and b'"stream"' in body:
+            try:
+                data = json.loads(body)
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and data.get("stream") is True:
+                return 200, "text/event-stream", self._stream(data, cancel)
         try:
             r = scoring_server.invocations(body, content_type, self.model, self.input_schema)
         except MlflowException as e:
@@ -46,3 +68,124 @@ class PyfuncEntity:
             return _error(r.status if r.status < 500 else 400, "BAD_REQUEST", str(r.response))
         body_out = r.response.encode() if isinstance(r.response, str) else r.response
         return 200, r.mimetype, body_out
+
+    def _stream(self, data: dict, cancel: threading.Event | None) -> Iterator[bytes]:
+        from mlflow.exceptions import MlflowException
+        from mlflow.pyfunc import scoring_server
+
+        from ladle.schemas.errors import ApiError
+        from ladle.schemas.llm import SSE_DONE, sse
+
+        payload = json.dumps({k: v for k, v in data.items() if k != "stream"})
+        gen = None
+        try:
+            parsed = scoring_server._parse_json_data(payload, self.model.metadata, self.input_schema)
+            gen = self.model.predict_stream(parsed.data, parsed.params)
+            for chunk in gen:
+                if cancel is not None and cancel.is_set():
+                    return
+                yield sse(chunk)
+            yield SSE_DONE
+        except MlflowException as e:
+            if e.get_http_status_code() >= 500:
+                raise ApiError("INTERNAL_ERROR", e.message, 500) from None
+            raise ApiError("BAD_REQUEST", e.message, 400) from None
+        finally:
+            if gen is not None and hasattr(gen, "close"):
+                gen.close()
+
+
+    def predict_batch(self, items: list[tuple[dict, bytes]]) -> list[tuple[int, str, bytes]]:
+        """Predict several requests in one model call when they are plain numeric frames;
+        anything else (or any error) goes through `predict` one by one, so answers and
+        error messages are exactly those of `mlflow models serve`."""
+        if len(items) == 1 or self.columns is None:
+            return [self.predict(m, b) for m, b in items]
+        rows_per, all_rows = [], []
+        for meta, body in items:
+            rows = _rows(meta, body, self.columns)
+            if rows is None:
+                return [self.predict(m, b) for m, b in items]
+            rows_per.append(len(rows))
+            all_rows.extend(rows)
+        try:
+            import pandas as pd
+            from mlflow.pyfunc.scoring_server import predictions_to_json
+
+            out = self.model.predict(pd.DataFrame(all_rows, columns=self.columns))
+            if len(out) != len(all_rows):
+                raise ValueError("output rows do not match input rows")
+            results, start = [], 0
+            for n in rows_per:
+                buf = StringIO()
+                predictions_to_json(_slice(out, start, start + n), buf)
+                results.append((200, "application/json", buf.getvalue().encode()))
+                start += n
+            return results
+        except Exception:
+            return [self.predict(m, b) for m, b in items]
+
+
+def _numeric_columns(schema: Any) -> list[str] | None:
+    if schema is None or schema.is_tensor_spec():
+        return None
+    names = schema.input_names()
+    types = [getattr(t, "name", str(t)) for t in schema.input_types()]
+    if not names or any(n is None for n in names) or any(t not in NUMERIC for t in types):
+        return None
+    return list(names)
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        import orjson
+
+        return orjson.loads(body)
+    except ImportError:
+        return json.loads(body)
+
+
+def _rows(meta: dict, body: bytes, columns: list[str]) -> list[list] | None:
+    """The request's rows in schema column order, or None if it needs the general path."""
+    ctype = (meta.get("content_type") or "application/json").split(";")[0].strip()
+    if ctype != "application/json":
+        return None
+    try:
+        doc = _loads(body)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or len(doc) != 1:
+        return None
+    if "dataframe_split" in doc:
+        split = doc["dataframe_split"]
+        if not isinstance(split, dict) or set(split) - {"columns", "data", "index"}:
+            return None
+        cols, data = split.get("columns"), split.get("data")
+        if not isinstance(cols, list) or sorted(cols) != sorted(columns) or not isinstance(data, list):
+            return None
+        if cols != columns:
+            order = [cols.index(c) for c in columns]
+            data = [[r[i] for i in order] if isinstance(r, list) and len(r) == len(cols) else None
+                    for r in data]
+        rows = data
+    elif "dataframe_records" in doc:
+        recs = doc["dataframe_records"]
+        if not isinstance(recs, list):
+            return None
+        rows = [[r.get(c) for c in columns] if isinstance(r, dict) and len(r) == len(columns) else None
+                for r in recs]
+    else:
+        return None
+    for r in rows:
+        if not isinstance(r, list) or len(r) != len(columns):
+            return None
+        for v in r:
+            if not isinstance(v, (int, float)) or isinstance(v, bool):
+                return None
+    return rows or None
+
+
+def _slice(out: Any, start: int, stop: int) -> Any:
+    if hasattr(out, "iloc"):
+        return out.iloc[start:stop]
+    return out[start:stop]

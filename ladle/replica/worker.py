@@ -12,10 +12,12 @@ import asyncio
 import json
 import os
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ladle.replica import protocol as p
+from ladle.replica.batching import Batcher, batch_settings
 
 
 class Worker:
@@ -23,6 +25,11 @@ class Worker:
         self.entity = entity
         self.pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="predict")
         self.tasks: dict[tuple[int, int], asyncio.Task] = {}
+        self.batcher: Batcher | None = None
+        size, wait_s = batch_settings()
+        if size > 1 and hasattr(entity, "predict_batch"):
+            lanes = int(os.environ.get("LADLE_BATCH_LANES", "1"))
+            self.batcher = Batcher(entity.predict_batch, self.pool, size, wait_s, lanes)
 
     async def serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = id(writer)
@@ -49,16 +56,84 @@ class Worker:
             writer.close()
 
     async def handle(self, req_id: int, payload: bytes, writer: asyncio.StreamWriter) -> None:
+        """Answer one request. An entity returns bytes (a unary answer) or an iterator of
+        byte chunks (a stream, e.g. SSE): HEAD, one CHUNK per item, END. A CANCEL frame (the
+        client went away) cancels this task; `cancel` tells the entity to stop generating."""
         meta, body = p.split_request(payload)
         loop = asyncio.get_running_loop()
+        cancel = threading.Event()
+        it = None
         try:
-            status, ctype, out = await loop.run_in_executor(self.pool, self.entity.predict, meta, body)
-        except Exception as e:  # an entity bug: report it, keep serving
-            status, ctype = 500, "application/json"
-            out = json.dumps({"error_code": "INTERNAL_ERROR", "message": f"{type(e).__name__}: {e}"}).encode()
-            print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} prediction failed: {e!r}", file=sys.stderr, flush=True)
-        if not writer.is_closing():
-            writer.write(p.unary_reply(req_id, status, ctype, out))
+            if self.batcher is not None and not getattr(self.entity, "streams", False):
+                status, ctype, out = await self.batcher.submit(meta, body)
+            else:
+                status, ctype, out = await loop.run_in_executor(
+                    self.pool, self.entity.predict, meta, body, cancel)
+            if not isinstance(out, (bytes, bytearray)):
+                it = iter(out)
+                first = await loop.run_in_executor(self.pool, next, it, _DONE)
+        except asyncio.CancelledError:
+            cancel.set()
+            _close_later(self.pool, it)
+            raise
+        except Exception as e:  # an entity bug or a refused request: report it, keep serving
+            status, ctype, out = _failure(e)
+            it = None
+        if it is None:
+            if not writer.is_closing():
+                writer.write(p.unary_reply(req_id, status, ctype, out))
+            return
+        try:
+            writer.write(p.frame(req_id, p.HEAD, json.dumps({"status": status, "content_type": ctype}).encode()))
+            chunk = first
+            while chunk is not _DONE and not writer.is_closing():
+                writer.write(p.frame(req_id, p.CHUNK, chunk))
+                await writer.drain()
+                try:
+                    chunk = await loop.run_in_executor(self.pool, next, it, _DONE)
+                except Exception as e:  # mid-stream failure: the client gets an error event
+                    _, _, err = _failure(e)
+                    writer.write(p.frame(req_id, p.CHUNK, b"data: " + err + b"\n\n"))
+                    break
+            if not writer.is_closing():
+                writer.write(p.frame(req_id, p.END))
+        except ConnectionError:
+            cancel.set()
+            _close_later(self.pool, it)
+        except asyncio.CancelledError:
+            cancel.set()
+            _close_later(self.pool, it)
+            raise
+
+
+_DONE = object()
+
+
+def _failure(e: Exception) -> tuple[int, str, bytes]:
+    status = getattr(e, "status", None)
+    if isinstance(status, int) and hasattr(e, "error_code"):  # ladle.schemas.errors.ApiError
+        return status, "application/json", json.dumps(
+            {"error_code": e.error_code, "message": e.message}).encode()
+    print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} prediction failed: {e!r}", file=sys.stderr, flush=True)
+    return 500, "application/json", json.dumps(
+        {"error_code": "INTERNAL_ERROR", "message": f"{type(e).__name__}: {e}"}).encode()
+
+
+def _close_later(pool: ThreadPoolExecutor, it) -> None:
+    """Close a cancelled stream's generator (its finally blocks run) once no thread is in it."""
+    close = getattr(it, "close", None)
+    if close is None:
+        return
+
+    def run() -> None:
+        for _ in range(200):
+            try:
+                close()
+                return
+            except ValueError:  # "generator already executing": a next() is still running
+                time.sleep(0.05)
+
+    pool.submit(run)
 
 
 def _load_entity(kind: str, model_dir: str):
@@ -66,6 +141,10 @@ def _load_entity(kind: str, model_dir: str):
         from ladle.entities.mlflow_pyfunc import PyfuncEntity
 
         return PyfuncEntity.load(model_dir)
+    if kind == "foundation":
+        from ladle.entities.foundation import FoundationEntity
+
+        return FoundationEntity.load(model_dir)
     raise SystemExit(f"unknown entity kind {kind!r}")
 
 
@@ -79,6 +158,8 @@ async def amain(args: argparse.Namespace) -> None:
     server = await asyncio.start_unix_server(worker.serve_connection, path=args.socket)
     print(f"model loaded in {time.time() - t0:.2f}s; listening on {args.socket} "
           f"(concurrency {args.concurrency})", flush=True)
+    mode = (f"adaptive batching up to {worker.batcher.max_size}" if worker.batcher else "no batching")
+    print(f"serving with {mode}", flush=True)
     async with server:
         await server.serve_forever()
 
