@@ -10,7 +10,9 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Route
 
-from ladle.api import dataplane, endpoints, mlflow_proxy, permissions, tokens
+from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permissions, tokens
+from ladle.api import foundation as foundation_api
+from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, http_error, internal_error
@@ -21,10 +23,14 @@ from ladle.control.groups import GroupService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
 from ladle.control.store import Store
+from ladle.control.secrets import SecretStore
 from ladle.control.tokens import TokenService
+from ladle.entities.catalog import Catalog
 from ladle.entities.prepare import PyfuncPreparer
+from ladle.entities.prepare_kinds import FoundationPreparer, KindPreparer
 from ladle.entities.registry import Registry
 from ladle.gateway.auth import AuthMiddleware
+from ladle.gateway.external import ExternalCaller
 from ladle.gateway.pipeline import Gateway
 from ladle.gateway.pool import ReplicaPool
 from ladle.runtimes.base import ReplicaBackend
@@ -58,18 +64,22 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         mlflow_url, mlflow_token = tracking.url, None
     registry = registry or Registry(mlflow_url, mlflow_token)
 
+    catalog, secrets = Catalog(settings.home), SecretStore(settings.home)
+    local_runtime = backend is None
     if backend is None:
         from ladle.runtimes.local import LocalBackend
 
-        backend = LocalBackend(PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
-                               settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s)
+        preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
+                                 "foundation": FoundationPreparer(catalog)}, secrets.resolve_env)
+        backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s)
+    external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
     metrics = MetricsHub()
     tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,
                          settings.table_flush_interval_s, settings.table_queue_rows)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
                       exists=lambda name: store.get_endpoint(name) is not None,
-                      recorder=Recorder(tables, "ladle", settings.workspace_id))
+                      recorder=Recorder(tables, "ladle", settings.workspace_id), external=external)
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None)
@@ -79,8 +89,16 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         reconciler.publish_routes(store.list_endpoints())
         reconciler.kick()
 
-    svc = Services(settings, EndpointService(store, perms, registry, on_change), perms, tokens_svc,
-                   backend, metrics, gateway, mlflow_url)
+    endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
+                                   seal=secrets.seal_plaintext)
+    svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
+
+    async def pay_per_token(only: str | None = None) -> list[str]:
+        from ladle.control.foundation_endpoints import ensure_pay_per_token
+
+        if not (local_runtime and settings.foundation_endpoints):
+            return []
+        return await ensure_pay_per_token(endpoint_svc, perms, catalog, only)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -88,9 +106,11 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await tracking.start()
         reconciler.start()
         tables.start()
+        await pay_per_token()
         try:
             yield
         finally:
+            await external.aclose()
             await tables.stop()
             await reconciler.stop()
             await backend.close()
@@ -100,7 +120,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
 
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
-        *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
+        *openai_routes.routes(gateway), *secrets_api.routes(secrets),
+        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
         *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
     ]
     from ladle.web.pages import routes as web_routes

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     table_flush_interval_s: float = 2.0
     table_queue_rows: int = 20_000
     workspace_id: str = "1000000000000001"
+    # Pay-per-token endpoints for every foundation model whose weights are on the machine
+    # (only with the built-in local runtime).
+    foundation_endpoints: bool = True
 
     @property
     def db_path(self) -> Path:

@@ -15,6 +15,7 @@ from ladle.control.permissions import PermissionService
 from ladle.control.states import ConfigUpdate, check_config_update
 from ladle.control.store import EndpointRecord, Store
 from ladle.control.views import detailed, summary
+from ladle.entities.catalog import PREFIX, Catalog, check_foundation
 from ladle.entities.registry import Registry
 from ladle.schemas import endpoints as s
 from ladle.schemas.errors import ApiError, conflict, invalid, not_found
@@ -35,7 +36,10 @@ def _dump(m: Any) -> Any:
 
 class EndpointService:
     def __init__(self, store: Store, perms: PermissionService, registry: Registry,
-                 on_change: Callable[[], None]) -> None:
+                 on_change: Callable[[], None], catalog: Catalog | None = None,
+                 seal: Callable[[Any], Any] | None = None) -> None:
+        self.catalog = catalog          # foundation models (system.ai.*): not in the registry
+        self.seal = seal                # encrypts *_plaintext credentials before they are stored
         self.store = store
         self.perms = perms
         self.registry = registry
@@ -65,6 +69,9 @@ class EndpointService:
         ents, legacy = entities_of(cfg)
         field = "served_models" if legacy else "served_entities"
         for i, e in enumerate(ents):
+            if self.catalog is not None and e.entity_name and e.entity_name.startswith(PREFIX):
+                check_foundation(self.catalog, e.entity_name, f"config.{field}[{i}].entity_name")
+                continue
             if e.external_model is None and e.entity_name:
                 await self.registry.get_version(
                     e.entity_name, e.entity_version,
@@ -82,7 +89,7 @@ class EndpointService:
                                f"Serving endpoint with name '{req.name}' already exists", status=409)
             now = _now_ms()
             eid = uuid.uuid4().hex
-            pending = build_config(req.config, eid, 1, p.name, now)
+            pending = self._decorate(build_config(req.config, eid, 1, p.name, now))
             meta = {
                 "description": req.description or "",
                 "tags": sorted(_dump(req.tags) or [], key=lambda t: t["key"]),
@@ -92,7 +99,7 @@ class EndpointService:
                 "rate_limits": _dump(req.rate_limits),
                 "route_optimized": bool(req.route_optimized),
                 "telemetry_config": _dump(req.telemetry_config),
-                "task": _task_of(pending),
+                "task": _task_of(pending, self.catalog),
                 "endpoint_type": _endpoint_type(pending),
                 **(meta_extra or {}),
             }
@@ -116,17 +123,27 @@ class EndpointService:
                                "wait for it to finish before updating again.")
             now = _now_ms()
             previous = rec.active if rec.active and not rec.active.get("failed") else None
-            pending = build_config(cfg, rec.id, rec.next_version, p.name, now, previous)
+            pending = self._decorate(build_config(cfg, rec.id, rec.next_version, p.name, now, previous))
             rec.pending = pending
             rec.next_version += 1
             rec.config_update = check_config_update(
                 ConfigUpdate(rec.config_update), ConfigUpdate.IN_PROGRESS).value
-            rec.meta["task"] = _task_of(pending)
+            rec.meta["task"] = _task_of(pending, self.catalog)
             rec.meta["endpoint_type"] = _endpoint_type(pending)
             rec.updated_ms = now
             self.store.save_endpoint(rec)
         self.on_change()
         return detailed(rec, lvl)
+
+    def _decorate(self, cfg: dict) -> dict:
+        """Foundation entities show their model; plaintext credentials are sealed at rest."""
+        for e in cfg["served_entities"]:
+            m = self.catalog.get(e.get("entity_name")) if self.catalog is not None else None
+            if m is not None:
+                e["foundation_model"] = m.foundation_model()
+            if e.get("external_model") and self.seal is not None:
+                e["external_model"] = self.seal(e["external_model"])
+        return cfg
 
     async def delete(self, p: Principal, name: str) -> None:
         async with self._lock:
@@ -190,10 +207,13 @@ class EndpointService:
         return await self._mutate_meta(p, name, fn)
 
 
-def _task_of(cfg: dict) -> str | None:
+def _task_of(cfg: dict, catalog: Catalog | None = None) -> str | None:
     for e in cfg["served_entities"]:
         if e.get("external_model"):
             return e["external_model"]["task"]
+        m = catalog.get(e.get("entity_name")) if catalog is not None else None
+        if m is not None:
+            return m.task
     return None
 
 

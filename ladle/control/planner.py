@@ -65,15 +65,26 @@ def group_spec(rec: EndpointRecord, ent: dict[str, Any], cpu_count: int) -> Grou
         key=ent["_key"], endpoint_id=rec.id, endpoint_name=rec.name, entity_name=ent["name"],
         model_name=ent.get("entity_name", ""), model_version=str(ent.get("entity_version", "")),
         concurrency=concurrency, env_vars=tuple(sorted((ent.get("environment_vars") or {}).items())),
+        kind=entity_kind(ent),
     )
+
+
+def entity_kind(ent: dict[str, Any]) -> str:
+    """Foundation models (ladle's catalog, `system.ai.*`) or MLflow models (the registry)."""
+    return "foundation" if str(ent.get("entity_name") or "").startswith("system.ai.") else "mlflow_pyfunc"
 
 
 def _runs_replicas(ent: dict[str, Any]) -> bool:
     return not ent.get("external_model")
 
 
-def _target(ent: dict[str, Any], obs: GroupObs | None, which: str, p: PlanInput) -> int:
+def _target(ent: dict[str, Any], obs: GroupObs | None, which: str, p: PlanInput,
+            starts_at_zero: bool = False) -> int:
     replicas, _ = replicas_for(ent, p.cpu_count)
+    if starts_at_zero and ent.get("scale_to_zero_enabled") and (
+        obs is None or (obs.in_flight == 0 and p.now - obs.last_used > p.idle_s)
+    ):
+        return 0  # pay-per-token foundation endpoints: no replica until the first request
     if (
         which == "active" and ent.get("scale_to_zero_enabled") and obs is not None
         and obs.state in (GroupState.READY, GroupState.SCALED_TO_ZERO)
@@ -96,7 +107,8 @@ def plan(endpoints: list[EndpointRecord], observed: dict[str, GroupObs], p: Plan
                     dep, msg = Deployment.READY.value, "External model: no replicas to run"
                 else:
                     obs = observed.get(ent["_key"])
-                    target = _target(ent, obs, which, p)
+                    target = _target(ent, obs, which, p,
+                                     rec.meta.get("endpoint_type") == "FOUNDATION_MODEL_API")
                     prev = wanted.get(ent["_key"])
                     if prev is None or target > prev.target:
                         wanted[ent["_key"]] = Ensure(group_spec(rec, ent, p.cpu_count), target)

@@ -27,7 +27,8 @@ class LocalGroup:
         self.backend = backend
         self.state = GroupState.BUILDING
         self.message = "Building the model environment"
-        self.last_used = time.monotonic()
+        # a group created at zero replicas has not been used yet (scale-to-zero keeps it there)
+        self.last_used = time.monotonic() if target else float("-inf")
         self._replicas: list[LocalReplica] = []
         self._changed = asyncio.Event()
         self._ready = asyncio.Event()

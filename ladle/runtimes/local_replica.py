@@ -43,7 +43,8 @@ class LocalReplica:
         return self.proc.pid if self.proc else None
 
     async def start(self, timeout: float) -> None:
-        env = {**os.environ, **self.prepared.env, **self.env_vars, "PYTHONUNBUFFERED": "1"}
+        # prepared.env last: it carries environment_vars with {{secrets/...}} references resolved
+        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
         if "PYTHONPATH" in self.prepared.env:
             env["PYTHONPATH"] = self.prepared.env["PYTHONPATH"]
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
