@@ -38,9 +38,17 @@ def _luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+CARD_GROUPS = ((4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4))
+
+
 def _card(text: str) -> bool:
-    digits = re.sub(r"[ -]", "", text)
-    return 13 <= len(digits) <= 19 and len(set(digits)) > 1 and _luhn(digits)
+    """Luhn-valid 13-19 digits from a card network (2-6), written plain or in card groups."""
+    groups = re.split(r"[ -]", text)
+    digits = "".join(groups)
+    if len(groups) > 1 and (tuple(len(g) for g in groups) not in CARD_GROUPS or len(set(text) & set(" -")) > 1):
+        return False
+    return (13 <= len(digits) <= 19 and digits[0] in "23456" and len(set(digits)) > 1
+            and _luhn(digits))
 
 
 def _iban(text: str) -> bool:
