@@ -71,7 +71,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
 
         preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
                                  "foundation": FoundationPreparer(catalog)}, secrets.resolve_env)
-        backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s)
+        backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
+                               warm_spares=settings.warm_spares)
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
     metrics = MetricsHub()
     tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,

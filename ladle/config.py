@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     # Replicas.
     replica_start_timeout_s: float = 300.0
     replica_concurrency: int = 4
+    warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count
     reconcile_interval_s: float = 1.0
     runtime: str = "local"  # local | fake

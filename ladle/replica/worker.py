@@ -164,13 +164,39 @@ async def amain(args: argparse.Namespace) -> None:
         await server.serve_forever()
 
 
+def _standby() -> argparse.Namespace:
+    """A pre-warmed spare: import the heavy libraries now, then wait on stdin for the one
+    model to serve (a JSON line), so a cold start pays only for loading the model."""
+    for mod in ("mlflow.pyfunc", "mlflow.pyfunc.scoring_server", "pandas", "sklearn.ensemble",
+                "mlflow.sklearn", "skops.io"):
+        try:
+            __import__(mod)
+        except Exception:
+            pass
+    line = sys.stdin.readline()
+    if not line:
+        raise SystemExit(0)
+    job = json.loads(line)
+    fd = os.open(job["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.environ.update(job.get("env") or {})
+    return argparse.Namespace(kind=job["kind"], model_dir=job["model_dir"], socket=job["socket"],
+                              concurrency=int(job["concurrency"]))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog="ladle-replica")
     ap.add_argument("--kind", default="mlflow_pyfunc")
-    ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--socket", required=True)
+    ap.add_argument("--model-dir")
+    ap.add_argument("--socket")
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--standby", action="store_true", help="pre-import, then read the job on stdin")
     args = ap.parse_args(argv)
+    if args.standby:
+        args = _standby()
+    elif not args.model_dir or not args.socket:
+        ap.error("--model-dir and --socket are required")
     try:
         asyncio.run(amain(args))
     except KeyboardInterrupt:

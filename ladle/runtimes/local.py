@@ -17,6 +17,7 @@ import psutil
 from ladle.control.states import GroupState
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
 from ladle.runtimes.local_replica import LocalReplica
+from ladle.runtimes.warm_pool import WarmPool
 from ladle.telemetry.logs import EntityLogs
 
 
@@ -100,6 +101,7 @@ class LocalGroup:
             self._set(GroupState.FAILED, f"Build failed: {e}")
             return
         self.logs.build("Build finished; starting replicas")
+        await self.backend.warm.fill(prepared.python, prepared.env)
         backoff = 0.5
         while not self._stopping:
             self._replicas = [r for r in self._replicas if r.alive]
@@ -148,7 +150,7 @@ class LocalGroup:
         sock = self.backend.run_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
         r = LocalReplica(prepared, sock, self.logs.server_path, self.spec.concurrency,
                          dict(self.spec.env_vars), self.spec.kind)
-        await r.start(self.backend.start_timeout)
+        await r.start(self.backend.start_timeout, self.backend.warm)
         self._replicas.append(r)
         self._ever_ready = True
         self.logs.server(f"replica pid {r.pid} ready")
@@ -171,8 +173,9 @@ def _last_error(tail: str) -> str:
 
 class LocalBackend:
     def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
-                 notify: Callable[[], None] = lambda: None) -> None:
+                 notify: Callable[[], None] = lambda: None, warm_spares: int = 1) -> None:
         self.prepare = prepare
+        self.warm = WarmPool(warm_spares)
         self.run_dir = run_dir
         self.logs_dir = logs_dir
         self.start_timeout = start_timeout
@@ -233,3 +236,4 @@ class LocalBackend:
         await asyncio.gather(*(g.stop(drain_timeout=5.0) for g in self._groups.values()),
                              return_exceptions=True)
         self._groups.clear()
+        await self.warm.close()

@@ -12,6 +12,7 @@ from typing import AsyncIterator
 
 from ladle.replica import protocol as p
 from ladle.runtimes.base import Prepared, Reply, ReplicaGone
+from ladle.runtimes.warm_pool import WarmPool
 
 _END = object()
 
@@ -38,21 +39,11 @@ class LocalReplica:
     def alive(self) -> bool:
         return not self._gone and self.proc is not None and self.proc.returncode is None
 
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc else None
-
-    async def start(self, timeout: float) -> None:
-        # prepared.env last: it carries environment_vars with {{secrets/...}} references resolved
-        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
-        if "PYTHONPATH" in self.prepared.env:
-            env["PYTHONPATH"] = self.prepared.env["PYTHONPATH"]
-        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.socket_path.exists():
-            self.socket_path.unlink()
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {**os.environ, **self.prepared.env, **self.env_vars, "PYTHONUNBUFFERED": "1"}
         logf = open(self.log_path, "ab", buffering=0)
         try:
-            self.proc = await asyncio.create_subprocess_exec(
+            return await asyncio.create_subprocess_exec(
                 self.prepared.python, "-m", "ladle.replica.worker", "--kind", self.kind,
                 "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
                 "--concurrency", str(self.concurrency),
@@ -61,6 +52,20 @@ class LocalReplica:
             )
         finally:
             logf.close()
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    async def start(self, timeout: float, warm: WarmPool | None = None) -> None:
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        job = {"kind": self.kind, "model_dir": self.prepared.model_dir, "socket": str(self.socket_path),
+               "concurrency": self.concurrency, "env": self.env_vars, "log": str(self.log_path)}
+        self.proc = await warm.start(self.prepared.python, self.prepared.env, job) if warm else None
+        if self.proc is None:
+            self.proc = await self._spawn()
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.returncode is not None:
