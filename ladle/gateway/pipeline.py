@@ -120,7 +120,7 @@ class Gateway:
                 if pol.inp.active and req is not None:                          # guardrails(in)
                     guarded = guardrails.guard_request(pol.inp, req, pol.llm)
                     if guarded is not req:
-                        body = orjson.dumps(guarded)
+                        body = ex.request = orjson.dumps(guarded)   # logged as the model got it
             ex.streaming = isinstance(req, dict) and req.get("stream") is True
             first = fixed or route.pick()                                       # route
             label = first.name
