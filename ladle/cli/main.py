@@ -17,12 +17,16 @@ def _register() -> None:
     from ladle.cli.tokens import tokens
     from ladle.cli.groups import groups
     from ladle.cli.usage import usage
+    from ladle.cli.models import models
+    from ladle.cli.secrets import secrets
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
     cli.add_command(tokens)
     cli.add_command(groups)
     cli.add_command(usage)
+    cli.add_command(models)
+    cli.add_command(secrets)
 
 
 def main() -> None:

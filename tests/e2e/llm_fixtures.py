@@ -112,3 +112,60 @@ class FakeUpstream:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+STREAMING_PYFUNC_CODE = '''
+import json
+import os
+import time
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Streamer(PythonModel):
+    """Answers predict with one message and predict_stream with N chat chunks, slowly; each
+    chunk produced is recorded in a marker file (so a test can see generation stop)."""
+
+    def predict(self, context, model_input, params=None):
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "unary"}}]}
+
+    def predict_stream(self, context, model_input, params=None):
+        given = model_input if isinstance(model_input, dict) else {}
+        n = int(given.get("max_tokens") or (params or {}).get("max_tokens") or 5)
+        marker = os.environ.get("LADLE_TEST_MARKER")
+        for i in range(n):
+            if marker:
+                with open(marker, "a") as f:
+                    f.write(f"{i}\\n")
+            yield {"object": "chat.completion.chunk", "model": "streamer",
+                   "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}]}
+            time.sleep(0.15)
+
+
+mlflow.models.set_model(Streamer())
+'''
+
+
+def log_streaming_pyfunc(server_url: str, token: str, name: str, workdir: Path) -> None:
+    """Register the streaming pyfunc under `name` with the real MLflow client."""
+    import os
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
+    os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"] = server_url, token
+    try:
+        import mlflow
+
+        mlflow.set_tracking_uri(server_url)
+        mlflow.set_registry_uri(server_url)
+        code = workdir / "streamer_model.py"
+        code.write_text(STREAMING_PYFUNC_CODE)
+        with mlflow.start_run():
+            mlflow.pyfunc.log_model(name="model", python_model=str(code), registered_model_name=name,
+                                    pip_requirements=[f"mlflow=={mlflow.__version__}"])
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

@@ -1,0 +1,64 @@
+"""The secret store: encrypted at rest, key file 0600, references and sealed plaintext."""
+
+from __future__ import annotations
+
+import json
+import stat
+
+import pytest
+
+from ladle.control.secrets import SEALED, SecretStore
+from ladle.schemas.errors import ApiError
+from ladle.schemas.principal import Principal
+
+ADMIN = Principal("admin", is_admin=True)
+BOB = Principal("bob")
+
+
+def test_put_resolve_and_encryption_at_rest(tmp_path):
+    s = SecretStore(tmp_path)
+    s.create_scope(ADMIN, "llm")
+    s.put(ADMIN, "llm", "openai", "sk-very-secret")
+    assert "sk-very-secret" not in (tmp_path / "secrets.json").read_text()
+    assert stat.S_IMODE((tmp_path / "secrets.key").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+    assert s.resolve("{{secrets/llm/openai}}") == "sk-very-secret"
+    assert s.resolve("{{ secrets/llm/openai }}") == "sk-very-secret"
+    assert s.resolve("plain") == "plain"
+    assert SecretStore(tmp_path).resolve("{{secrets/llm/openai}}") == "sk-very-secret"  # same key file
+    assert s.list_secrets("llm")[0]["key"] == "openai" and "value" not in s.list_secrets("llm")[0]
+    assert s.resolve_env({"A": "{{secrets/llm/openai}}", "B": "x"}) == {"A": "sk-very-secret", "B": "x"}
+
+
+def test_missing_and_permissions(tmp_path):
+    s = SecretStore(tmp_path)
+    s.create_scope(BOB, "bobs")
+    with pytest.raises(ApiError) as e:
+        s.create_scope(ADMIN, "bobs")
+    assert e.value.error_code == "RESOURCE_ALREADY_EXISTS"
+    with pytest.raises(ApiError) as e:
+        s.resolve("{{secrets/bobs/nope}}")
+    assert e.value.status == 400 and "nope" in e.value.message
+    with pytest.raises(ApiError) as e:
+        s.put(Principal("eve"), "bobs", "k", "v")
+    assert e.value.status == 403
+    s.put(BOB, "bobs", "k", "v")
+    s.delete(BOB, "bobs", "k")
+    with pytest.raises(ApiError) as e:
+        s.delete(BOB, "bobs", "k")
+    assert e.value.status == 404
+    s.delete_scope(ADMIN, "bobs")
+    assert s.list_scopes() == []
+
+
+def test_seal_plaintext_fields(tmp_path):
+    s = SecretStore(tmp_path)
+    cfg = {"provider": "custom", "custom_provider_config": {
+        "custom_provider_url": "http://x", "bearer_token_auth": {"token_plaintext": "tok-123"}},
+        "openai_config": {"openai_api_key_plaintext": "sk-1", "openai_api_key": "{{secrets/a/b}}"}}
+    sealed = s.seal_plaintext(cfg)
+    dumped = json.dumps(sealed)
+    assert "tok-123" not in dumped and "sk-1" not in dumped and "{{secrets/a/b}}" in dumped
+    tok = sealed["custom_provider_config"]["bearer_token_auth"]["token_plaintext"]
+    assert tok.startswith(SEALED) and s.resolve(tok) == "tok-123"
+    assert s.seal_plaintext(sealed) == sealed   # sealing twice changes nothing
