@@ -171,16 +171,15 @@ class LimitPolicy:
     sps: dict[str, list[_Limit]] = field(default_factory=dict)
     groups: dict[str, list[_Limit]] = field(default_factory=dict)
     window_s: float = WINDOW_S
+    empty: bool = True          # set by compile_limits (read on every request)
+    has_tokens: bool = False
 
-    @property
-    def empty(self) -> bool:
-        return not (self.endpoint or self.default_user or self.users or self.sps or self.groups)
-
-    @property
-    def has_tokens(self) -> bool:
+    def _settle(self) -> "LimitPolicy":
         every = [*self.endpoint, *self.default_user, *(x for d in (self.users, self.sps, self.groups)
                                                       for v in d.values() for x in v)]
-        return any(lim.kind == "tokens" for lim in every)
+        self.empty = not every
+        self.has_tokens = any(lim.kind == "tokens" for lim in every)
+        return self
 
     def _bucket(self, kind: str, subject: str, amount: int) -> Bucket:
         return Bucket(f"{self.endpoint_id}/{kind}/{subject}", amount, self.window_s)
@@ -234,7 +233,7 @@ def compile_limits(endpoint_id: str, ai_gateway: dict[str, Any] | None,
             pol.sps.setdefault(principal, []).extend(limits)
         elif key == "user_group":
             pol.groups.setdefault(principal, []).extend(limits)
-    return pol
+    return pol._settle()
 
 
 def token_buckets(needs: Sequence[Need]) -> list[Bucket]:
