@@ -40,7 +40,8 @@ class LocalReplica:
         return not self._gone and self.proc is not None and self.proc.returncode is None
 
     async def _spawn(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, **self.prepared.env, **self.env_vars, "PYTHONUNBUFFERED": "1"}
+        # prepared.env last: it carries environment_vars with {{secrets/...}} references resolved
+        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
         logf = open(self.log_path, "ab", buffering=0)
         try:
             return await asyncio.create_subprocess_exec(
@@ -62,7 +63,10 @@ class LocalReplica:
         if self.socket_path.exists():
             self.socket_path.unlink()
         job = {"kind": self.kind, "model_dir": self.prepared.model_dir, "socket": str(self.socket_path),
-               "concurrency": self.concurrency, "env": self.env_vars, "log": str(self.log_path)}
+               "concurrency": self.concurrency, "log": str(self.log_path),
+               # the spare was spawned with another replica's environment: send this one's
+               # (prepared.env last, as in _spawn: task settings, resolved secret references)
+               "env": {**self.env_vars, **self.prepared.env}}
         self.proc = await warm.start(self.prepared.python, self.prepared.env, job) if warm else None
         if self.proc is None:
             self.proc = await self._spawn()
