@@ -238,6 +238,17 @@ def guard_response(rules: Rules, resp: Any, req: Any, llm: bool) -> Any:
     if rules.topics:
         topic = texts(resp, llm, response=True) + (user_texts(req, llm) if req is not None else [])
     check(rules, "output", texts(resp, llm, response=True), topic)
-    if rules.pii == "MASK":
-        return map_response_texts(resp, pii.mask, llm)
-    return resp
+    if rules.pii != "MASK":
+        return resp
+    found: list[bool] = []
+
+    def masked(text: str) -> str:
+        out = pii.mask(text)
+        if out != text:
+            found.append(True)
+        return out
+    out = map_response_texts(resp, masked, llm)
+    if found and isinstance(out, dict) and "choices" in out:
+        out["output_guardrail"] = [{"flagged": False, "categories": None, "category_scores": None,
+                                    "pii_detection": True, "invalid_keywords": False, "off_topic": None}]
+    return out

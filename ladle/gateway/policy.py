@@ -37,14 +37,18 @@ class GatewayPolicy:
 
 def compile_policy(route: EndpointRoute, window_s: float = WINDOW_S) -> GatewayPolicy:
     gw = route.ai_gateway or {}
-    legacy = getattr(route, "rate_limits", None)
+    legacy = route.rate_limits
+    capture = route.auto_capture
+    if capture is not None and capture.get("enabled") is None:
+        capture = {**capture, "enabled": True}       # auto_capture_config is on unless disabled
     guard = gw.get("guardrails") or {}
     return GatewayPolicy(
         limits=compile_limits(route.id, gw, list(legacy) if legacy else None, window_s),
         inp=compile_rules(guard.get("input")),
         out=compile_rules(guard.get("output")),
         usage=bool((gw.get("usage_tracking_config") or {}).get("enabled")),
-        payload=payload_table(gw.get("inference_table_config"), route.name),
+        payload=(payload_table(gw.get("inference_table_config"), route.name)
+                 or payload_table(capture, route.name)),
         fallback=bool((gw.get("fallback_config") or {}).get("enabled")),
         llm=bool(route.task),
     )

@@ -28,6 +28,7 @@ class EndpointRoute:
     ai_gateway: dict[str, Any] = field(default_factory=dict)
     task: str | None = None
     rate_limits: tuple[dict[str, Any], ...] = ()   # the legacy endpoint `rate_limits`
+    auto_capture: dict[str, Any] | None = None      # the legacy `config.auto_capture_config`
 
     def pick(self, rnd: random.Random | None = None) -> EntityRoute:
         x = (rnd or random).random() * (self.cumulative[-1] if self.cumulative else 1)
@@ -50,4 +51,5 @@ def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway:
         cum.append(total)
         targets.append(r.get("served_entity_name") or r.get("served_model_name"))
     return EndpointRoute(name, endpoint_id, ents, tuple(e["name"] for e in config["served_entities"]),
-                         tuple(cum), tuple(targets), ai_gateway or {}, task, tuple(rate_limits or ()))
+                         tuple(cum), tuple(targets), ai_gateway or {}, task, tuple(rate_limits or ()),
+                         config.get("auto_capture_config"))

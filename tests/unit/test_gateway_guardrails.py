@@ -91,6 +91,7 @@ def test_output_mask_and_block_on_llm_answers():
               "usage": {"prompt_tokens": 3, "completion_tokens": 40, "total_tokens": 43}}
     out = g.guard_response(rules(pii={"behavior": "MASK"}), answer, None, llm=True)
     assert out["choices"][0]["message"]["content"] == MASKED and out["usage"] == answer["usage"]
+    assert out["output_guardrail"][0]["pii_detection"] is True and "output_guardrail" not in answer
     with pytest.raises(g.GuardrailBlocked) as e:
         g.guard_response(rules(pii={"behavior": "BLOCK"}), answer, None, llm=True)
     assert e.value.verdict["finishReason"] == "output_guardrail_triggered"
@@ -167,3 +168,21 @@ def test_usage_tokens_from_answers_and_custom_predictions():
 def test_non_chat_streams_assemble_to_their_payloads():
     raw = sse({"a": 1}) + sse([1, 2]) + b"data: [DONE]\n\n"
     assert assemble(stream_payloads(raw)) == [{"a": 1}, [1, 2]]
+
+
+def test_policy_compiles_the_whole_gateway_config_and_legacy_auto_capture():
+    from ladle.gateway.policy import compile_policy
+    from ladle.schemas.routing import build_route
+
+    cfg = {"served_entities": [{"name": "a", "_key": "k-a"}, {"name": "b", "_key": "k-b"}],
+           "traffic_config": {"routes": [{"served_entity_name": "a", "traffic_percentage": 100},
+                                         {"served_entity_name": "b", "traffic_percentage": 0}]},
+           "auto_capture_config": {"catalog_name": "c", "schema_name": "s"}}
+    gw = {"guardrails": {"input": {"pii": {"behavior": "MASK"}}, "output": {"valid_topics": ["cooking"]}},
+          "usage_tracking_config": {"enabled": True}, "fallback_config": {"enabled": True}}
+    pol = compile_policy(build_route("ep", "e1", cfg, gw, "llm/v1/chat", [{"calls": 5, "renewal_period": "minute"}]))
+    assert pol.inp.pii == "MASK" and pol.out.topics == ("cooking",) and pol.out.blocks
+    assert pol.usage and pol.fallback and pol.llm and not pol.limits.empty
+    assert pol.payload.name == "c.s.ep_payload"          # the legacy inference table
+    plain = compile_policy(build_route("ep", "e1", {**cfg, "auto_capture_config": None}, None, None))
+    assert plain.payload is None and plain.limits.empty and not plain.records and not plain.parse_request
