@@ -6,7 +6,6 @@ of the first to renew (the other tests run meanwhile)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
