@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextvars
 import json
 import os
 import sys
@@ -63,6 +64,9 @@ class Worker:
         loop = asyncio.get_running_loop()
         cancel = threading.Event()
         it = None
+        # one context for the whole stream: a generator that sets context variables
+        # (MLflow's prediction context) must resume in the context where it set them
+        ctx = contextvars.copy_context()
         try:
             if self.batcher is not None and not getattr(self.entity, "streams", False):
                 status, ctype, out = await self.batcher.submit(meta, body)
@@ -71,10 +75,10 @@ class Worker:
                     self.pool, self.entity.predict, meta, body, cancel)
             if not isinstance(out, (bytes, bytearray)):
                 it = iter(out)
-                first = await loop.run_in_executor(self.pool, next, it, _DONE)
+                first = await loop.run_in_executor(self.pool, ctx.run, next, it, _DONE)
         except asyncio.CancelledError:
             cancel.set()
-            _close_later(self.pool, it)
+            _close_later(self.pool, it, ctx)
             raise
         except Exception as e:  # an entity bug or a refused request: report it, keep serving
             status, ctype, out = _failure(e)
@@ -90,7 +94,7 @@ class Worker:
                 writer.write(p.frame(req_id, p.CHUNK, chunk))
                 await writer.drain()
                 try:
-                    chunk = await loop.run_in_executor(self.pool, next, it, _DONE)
+                    chunk = await loop.run_in_executor(self.pool, ctx.run, next, it, _DONE)
                 except Exception as e:  # mid-stream failure: the client gets an error event
                     _, _, err = _failure(e)
                     writer.write(p.frame(req_id, p.CHUNK, b"data: " + err + b"\n\n"))
@@ -99,10 +103,10 @@ class Worker:
                 writer.write(p.frame(req_id, p.END))
         except ConnectionError:
             cancel.set()
-            _close_later(self.pool, it)
+            _close_later(self.pool, it, ctx)
         except asyncio.CancelledError:
             cancel.set()
-            _close_later(self.pool, it)
+            _close_later(self.pool, it, ctx)
             raise
 
 
@@ -119,7 +123,7 @@ def _failure(e: Exception) -> tuple[int, str, bytes]:
         {"error_code": "INTERNAL_ERROR", "message": f"{type(e).__name__}: {e}"}).encode()
 
 
-def _close_later(pool: ThreadPoolExecutor, it) -> None:
+def _close_later(pool: ThreadPoolExecutor, it, ctx: contextvars.Context | None = None) -> None:
     """Close a cancelled stream's generator (its finally blocks run) once no thread is in it."""
     close = getattr(it, "close", None)
     if close is None:
@@ -128,9 +132,9 @@ def _close_later(pool: ThreadPoolExecutor, it) -> None:
     def run() -> None:
         for _ in range(200):
             try:
-                close()
+                ctx.run(close) if ctx is not None else close()
                 return
-            except ValueError:  # "generator already executing": a next() is still running
+            except (ValueError, RuntimeError):  # a next() is still running in it
                 time.sleep(0.05)
 
     pool.submit(run)

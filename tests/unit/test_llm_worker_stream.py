@@ -4,6 +4,7 @@ frame, tells the entity to stop generating."""
 from __future__ import annotations
 
 import asyncio
+import contextvars  # noqa: F401 - used in annotations
 import json
 import threading
 import time
@@ -79,5 +80,39 @@ async def test_cancel_stops_generation(tmp_path):
     writer.write(p.frame(7, p.CANCEL))
     await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, ent.cancelled.wait, 5), 6)
     assert ent.cancelled.is_set() and ent.produced < 1000
+    writer.close()
+    server.close()
+
+
+VAR: "contextvars.ContextVar[str]"
+
+
+class ContextGen:
+    """Sets a context variable around its chunks, like MLflow's predict_stream wrapper."""
+
+    streams = True
+
+    def predict(self, meta, body, cancel=None):
+        import contextvars
+
+        global VAR
+        VAR = contextvars.ContextVar("v")
+
+        def gen():
+            token = VAR.set("x")
+            try:
+                for i in range(3):
+                    yield f"data: {i}\n\n".encode()
+            finally:
+                VAR.reset(token)   # raises if resumed in another context
+
+        return 200, "text/event-stream", gen()
+
+
+async def test_stream_resumes_in_one_context(tmp_path):
+    server, reader, writer = await _serve(tmp_path, ContextGen())
+    writer.write(p.frame(3, p.REQUEST, p.request_payload({}, b"{}")))
+    frames = await _frames(reader, 3)
+    assert [f[1] for f in frames[1:-1]] == [b"data: 0\n\n", b"data: 1\n\n", b"data: 2\n\n"]
     writer.close()
     server.close()
