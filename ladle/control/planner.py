@@ -81,9 +81,10 @@ def _runs_replicas(ent: dict[str, Any]) -> bool:
 def _target(ent: dict[str, Any], obs: GroupObs | None, which: str, p: PlanInput,
             starts_at_zero: bool = False) -> int:
     replicas, _ = replicas_for(ent, p.cpu_count)
-    if starts_at_zero and ent.get("scale_to_zero_enabled") and (
-        obs is None or (obs.in_flight == 0 and p.now - obs.last_used > p.idle_s)
-    ):
+    if starts_at_zero and ent.get("scale_to_zero_enabled") and (obs is None or (
+        obs.state in (GroupState.BUILDING, GroupState.READY, GroupState.SCALED_TO_ZERO)
+        and obs.in_flight == 0 and p.now - obs.last_used > p.idle_s
+    )):
         return 0  # pay-per-token foundation endpoints: no replica until the first request
     if (
         which == "active" and ent.get("scale_to_zero_enabled") and obs is not None

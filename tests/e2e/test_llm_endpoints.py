@@ -188,7 +188,8 @@ def test_completions_on_pay_per_token_endpoint(oa, llm, admin):
     ep = admin.get("/api/2.0/serving-endpoints/ladle-e2e-tiny-text").json()
     assert ep["task"] == "llm/v1/completions" and ep["endpoint_type"] == "FOUNDATION_MODEL_API"
     assert ep["config"]["served_entities"][0]["foundation_model"]["name"] == "system.ai.e2e_tiny_text"
-    r = oa.completions.create(model="ladle-e2e-tiny-text", prompt="one two", max_tokens=4, temperature=0)
+    r = oa.with_options(timeout=300).completions.create(   # a cold start: pay-per-token scales to zero
+        model="ladle-e2e-tiny-text", prompt="one two", max_tokens=4, temperature=0)
     assert r.object == "text_completion" and isinstance(r.choices[0].text, str)
     assert r.usage.prompt_tokens >= 1 and 1 <= r.usage.completion_tokens <= 4
 
@@ -239,7 +240,7 @@ def test_pay_per_token_minilm_endpoint(oa, admin):
     ep = listed["ladle-all-minilm-l6-v2"]
     assert ep["task"] == "llm/v1/embeddings"
     assert ep["config"]["served_entities"][0]["entity_name"] == "system.ai.all_minilm_l6_v2"
-    r = oa.embeddings.create(model="ladle-all-minilm-l6-v2", input="scale to zero wakes up")
+    r = oa.with_options(timeout=300).embeddings.create(model="ladle-all-minilm-l6-v2", input="scale to zero wakes up")
     assert len(r.data[0].embedding) == 384
 
 
