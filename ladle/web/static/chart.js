@@ -1,8 +1,8 @@
 // A small SVG line chart: time on x, one or more series on y, gaps where a value is null.
 import { h, s } from "./dom.js";
 
-const W = 560;
-const H = 190;
+const W = 440;
+const H = 200;
 const PAD = { l: 52, r: 12, t: 10, b: 24 };
 export const COLORS = ["#2f6fd0", "#d0612f", "#8a3ffc", "#1a9a5a"];
 
@@ -13,7 +13,9 @@ function niceMax(v) {
   return 10 * p;
 }
 
-function fmtClock(t) { return new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" }); }
+function fmtClock(t, seconds) {
+  return new Date(t).toLocaleTimeString(undefined, seconds ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
+}
 
 export function lineChart({ title, series, from, to, format = (v) => v.toFixed(2), unit = "" }) {
   const vals = series.flatMap((x) => x.points.map((p) => p[1]).filter((v) => v !== null && Number.isFinite(v)));
@@ -27,9 +29,9 @@ export function lineChart({ title, series, from, to, format = (v) => v.toFixed(2
     grid.push(s("line", { class: "grid", x1: PAD.l, x2: W - PAD.r, y1: y(v), y2: y(v) }),
       s("text", { x: PAD.l - 6, y: y(v) + 4, "text-anchor": "end" }, format(v)));
   }
-  for (let i = 0; i <= 4; i += 1) {
-    const t = from + (span * i) / 4;
-    grid.push(s("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, fmtClock(t)));
+  for (let i = 0; i <= 2; i += 1) {
+    const t = from + (span * i) / 2;
+    grid.push(s("text", { x: x(t), y: H - 6, "text-anchor": i === 0 ? "start" : i === 2 ? "end" : "middle" }, fmtClock(t, span < 15 * 60000)));
   }
   const lines = series.map((ser, i) => {
     let d = "";

@@ -1,4 +1,4 @@
-// Tiny DOM helpers: build elements without innerHTML, so API data is always text.
+// Tiny DOM helpers: build elements, never parse HTML strings, so API data is always text.
 const SVG_NS = "http://www.w3.org/2000/svg";
 const PROPS = new Set(["value", "checked", "disabled", "selected", "hidden", "readOnly", "required",
   "multiple", "open", "indeterminate"]);

@@ -152,7 +152,10 @@ export function entityCard(initial, registry, onChange, onRemove) {
     const cfg = ext && ext.provider === provider.value ? ext[PROVIDERS[provider.value].key] || {} : {};
     provFields = providerFields(provider.value, cfg, changed);
     replace(providerBox, provFields.els);
+    if (card) card.setIndex(index, count);
   };
+  let index = 0;
+  let count = 1;
   const extPart = h("div", {},
     h("div", { class: "row" },
       rel(field("Provider", provider), "external_model.provider"),
@@ -203,7 +206,9 @@ export function entityCard(initial, registry, onChange, onRemove) {
 
   const card = {
     el,
-    setIndex(i, count) {
+    setIndex(i, n) {
+      index = i;
+      count = n;
       title.textContent = `Served entity ${i + 1}`;
       removeBtn.hidden = count < 2;
       el.dataset.field = `served_entities.${i}`;

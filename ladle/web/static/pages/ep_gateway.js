@@ -42,7 +42,7 @@ export function mount(panel, ctx) {
     const principal = h("input", { type: "text", name: "principal", value: r.principal || "", spellcheck: "false" });
     const calls = h("input", { type: "number", name: "calls", min: 0, value: r.calls ?? "" });
     const tokens = h("input", { type: "number", name: "tokens", min: 0, value: r.tokens ?? "" });
-    const row = h("div", { class: "row entity-card", style: { padding: ".6rem .75rem 0" } });
+    const row = h("div", { class: "row row-tight entity-card", style: { padding: ".6rem .75rem 0" } });
     const item = { row, key, principal, calls, tokens };
     const remove = h("button", { type: "button", class: "btn btn-small btn-danger", "aria-label": "Remove this rate limit",
       onclick: () => { limits.splice(limits.indexOf(item), 1); row.remove(); reindex(); refresh(); } }, "Remove");

@@ -33,7 +33,7 @@ export function mount(panel, ctx) {
   const tagErr = h("div", { class: "alert alert-error", role: "alert", hidden: true });
   const key = h("input", { type: "text", name: "tag_key", spellcheck: "false" });
   const value = h("input", { type: "text", name: "tag_value", spellcheck: "false" });
-  const tagForm = h("form", { class: "row", "aria-label": "Add a tag" },
+  const tagForm = h("form", { class: "row row-tight", "aria-label": "Add a tag" },
     field("Tag key", key, { field: "add_tags" }), field("Value", value),
     h("div", { class: "field field-button" }, h("button", { type: "submit", class: "btn" }, "Add tag")));
 

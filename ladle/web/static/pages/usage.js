@@ -49,7 +49,8 @@ function barChart(days, series, metric) {
     let acc = 0;
     stacks[i].forEach((v, k) => {
       if (!v) return;
-      els.push(s("rect", { x: PAD.l + i * band + band * 0.15, width: Math.max(1, band * 0.7), y: y(acc + v), height: y(acc) - y(acc + v), fill: PALETTE[k % PALETTE.length] },
+      const bw = Math.max(1, Math.min(band * 0.7, 56));
+      els.push(s("rect", { x: PAD.l + (i + 0.5) * band - bw / 2, width: bw, y: y(acc + v), height: y(acc) - y(acc + v), fill: PALETTE[k % PALETTE.length] },
         s("title", {}, `${d} · ${series[k].label}: ${v.toLocaleString()}`)));
       acc += v;
     });

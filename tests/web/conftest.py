@@ -1,0 +1,77 @@
+"""Browser tier: real headless Chromium (Debian's package, driven by Playwright; no browser is
+ever downloaded) against a real `ladle server` subprocess with the iris model registered.
+
+Everything expensive is session-scoped. Screenshots go to $LADLE_WEB_SCREENSHOTS or a temp dir
+whose path is printed."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from web_support import (CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, Server, ensure_chromium, prewarm_mlflow,
+                         register_iris)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    pytest.importorskip("playwright", reason="the 'playwright' package (test extra) is not installed")
+    reason = ensure_chromium()
+    if reason:
+        pytest.skip(f"no Chromium for the browser tests: {reason}")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def ladle(tmp_path_factory: pytest.TempPathFactory, chromium: str):
+    srv = Server(tmp_path_factory.mktemp("ladle-web-home"), "dapi-web-" + secrets.token_hex(8))
+    warm = threading.Thread(target=prewarm_mlflow, args=(tmp_path_factory.mktemp("warm"),), daemon=True)
+    warm.start()
+    t0 = time.monotonic()
+    srv.start()
+    t1 = time.monotonic()
+    try:
+        warm.join()
+        register_iris(srv, versions=2)
+        print(f"\nladle server ready in {t1 - t0:.0f}s, iris registered in {time.monotonic() - t1:.0f}s")
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_llm():
+    with FakeChatUpstream() as up:
+        yield up
+
+
+@pytest.fixture(scope="session")
+def browser(chromium: str, ladle: Server):
+    # Started after the server and the MLflow registration: MLflow's client must not run
+    # inside Playwright's event loop.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="session")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = Path(os.environ.get("LADLE_WEB_SCREENSHOTS") or tmp_path_factory.mktemp("web-shots"))
+    d.mkdir(parents=True, exist_ok=True)
+    print(f"\nweb UI screenshots: {d}")
+    return d

@@ -1,0 +1,295 @@
+"""The Serving UI in a real browser, as one user story against one real server: sign in,
+create an endpoint from the form, watch it become READY, query it, split traffic across two
+versions, save AI gateway settings, see the server's 400 in place, chat with a streaming LLM
+endpoint, read metrics, logs, permissions and usage, sign out.
+
+The tests run in file order and build on each other (one endpoint, one browser page), like a
+person using the UI; each one saves a screenshot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from web_support import FAKE_REPLY, FAKE_USAGE, IRIS, Server
+
+pytestmark = pytest.mark.timeout(420)
+EP = "iris-ui"
+CHAT = "chat-ui"
+READY_S = 150_000
+READY = re.compile(r"^Ready$")
+UPDATING = re.compile(r"^Updating$")  # ms: first replica start (environment reuse, model load) on a busy machine
+
+
+@pytest.fixture(scope="module")
+def page(ladle: Server, browser):
+    ctx = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=ladle.url)
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.errors = errors  # type: ignore[attr-defined]
+    yield pg
+    ctx.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+def shot(page, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+def field(page, name: str):
+    return page.locator(f'[data-field="{name}"]')
+
+
+def test_sign_in(page, ladle: Server, shots: Path):
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/ui/signin"))
+    page.get_by_label("Access token").fill("not-a-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(field(page, "token").locator(".field-error")).to_contain_text("UNAUTHENTICATED")
+    shot(page, shots, "01-signin-error")
+    page.get_by_label("Access token").fill(ladle.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/ui/endpoints$"))
+    expect(page.get_by_role("heading", name="Serving endpoints")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('ladle.token')") == ladle.token
+    assert page.evaluate("localStorage.length") == 0
+
+
+def test_create_endpoint_from_form(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Create endpoint").click()
+    page.get_by_label("Endpoint name").fill(EP)
+    page.locator('[data-field="served_entities.0.entity_name"] select').select_option(IRIS)
+    version = page.locator('[data-field="served_entities.0.entity_version"] select')
+    expect(version.locator('option[value="2"]')).to_be_attached()
+    version.select_option("1")
+    page.get_by_label("Scale to zero when idle").check()
+    preview = page.locator("#request-json")
+    expect(preview).to_contain_text('"entity_version": "1"')
+    expect(preview).to_contain_text('"served_entity_name": "iris-1"')
+    expect(page.locator(".traffic-total")).to_have_text("Total: 100%")
+    shot(page, shots, "02-create-form")
+    page.get_by_role("button", name="Create endpoint").click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
+
+
+def test_endpoint_becomes_ready(page, shots: Path):
+    from playwright.sync_api import expect
+
+    head = page.locator(".page-head")
+    expect(head.locator(".badge", has_text=READY)).to_be_visible(timeout=READY_S)
+    expect(head.locator(".badge", has_text=UPDATING)).to_have_count(0, timeout=30_000)
+    expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("Ready")
+    expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("100%")
+    shot(page, shots, "03-endpoint-ready")
+    page.get_by_role("link", name="Serving endpoints").click()
+    row = page.locator(f'#endpoints-table tr[data-endpoint="{EP}"]')
+    expect(row).to_contain_text("Ready")
+    expect(row).to_contain_text(f"{IRIS} v1")
+    page.get_by_placeholder("Filter by name").fill("nothing-matches")
+    expect(row).to_have_count(0)
+    page.get_by_placeholder("Filter by name").fill("iris")
+    expect(row).to_be_visible()
+    row.get_by_role("link", name=EP).click()
+
+
+def test_query_playground(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Query").click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}/query$"))
+    editor = page.locator("#query-body")
+    expect(editor).to_have_value(re.compile(r"dataframe_split[\s\S]*sepal length \(cm\)"))
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#response")).to_contain_text('"predictions"')
+    expect(page.locator("#served-model")).to_contain_text("iris-1")
+    page.get_by_role("button", name="curl").click()
+    expect(page.locator("#snippet")).to_contain_text(f"/serving-endpoints/{EP}/invocations")
+    page.get_by_role("button", name="Python (databricks-sdk)").click()
+    expect(page.locator("#snippet")).to_contain_text("w.serving_endpoints.query(")
+    page.get_by_role("button", name="openai").click()
+    expect(page.locator("#snippet")).to_contain_text("base_url=")
+    editor.fill("{not json")
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#query-body-err")).to_contain_text("Not valid JSON")
+    page.get_by_role("button", name="Reset example").click()
+    page.get_by_role("button", name="Send request").click()
+    expect(page.locator("#response")).to_contain_text('"predictions"')
+    shot(page, shots, "04-query")
+
+
+def test_edit_traffic_split(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Edit config").click()
+    expect(page.get_by_role("heading", name=f"Edit {EP}")).to_be_visible()
+    page.get_by_role("button", name="+ Add served entity").click()
+    page.locator('[data-field="served_entities.1.entity_name"] select').select_option(IRIS)
+    expect(page.locator('[data-field="served_entities.1.entity_version"] select')).to_have_value("2")
+    first = page.get_by_label("Traffic percentage for iris-1")
+    second = page.get_by_label("Traffic percentage for iris-2")
+    first.fill("40")
+    second.fill("50")
+    expect(page.locator(".traffic-total")).to_have_text("Total: 90% (must be 100%)")
+    page.get_by_role("button", name="Update endpoint").click()  # refused before sending
+    expect(page.locator('[data-field="traffic_config"] > .field-error')).to_contain_text("must add up to 100%")
+    shot(page, shots, "05-traffic-client-check")
+    first.fill("50")
+    expect(page.locator(".traffic-total")).to_have_text("Total: 100%")
+    expect(page.locator("#request-json")).to_contain_text('"served_entity_name": "iris-2"')
+    page.get_by_role("button", name="Update endpoint").click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
+    table = page.locator("#served-entities")
+    expect(table.locator('[data-entity="iris-2"]')).to_contain_text("50%", timeout=READY_S)
+    expect(table.locator('[data-entity="iris-1"]')).to_contain_text("50%")
+    expect(page.locator(".page-head .badge", has_text=UPDATING)).to_have_count(0, timeout=READY_S)
+    expect(page.locator(".page-head .badge", has_text=READY)).to_be_visible()
+    shot(page, shots, "06-two-versions")
+
+
+def test_ai_gateway_rate_limit_saved(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="AI gateway").click()
+    page.get_by_role("button", name="+ Add rate limit").click()
+    page.locator('[data-field="rate_limits.0.key"] select').select_option("user")
+    page.locator('[data-field="rate_limits.0.calls"] input').fill("120")
+    page.get_by_label("Usage tracking: record who called, when, and how many tokens").check()
+    expect(page.locator("#gateway-json")).to_contain_text('"calls": 120')
+    page.get_by_role("button", name="Save AI gateway").click()
+    expect(page.locator("#gateway-status")).to_contain_text("Saved")
+    page.reload()
+    expect(page.locator('[data-field="rate_limits.0.calls"] input')).to_have_value("120")
+    expect(page.locator('[data-field="rate_limits.0.key"] select')).to_have_value("user")
+    expect(page.get_by_label("Usage tracking: record who called, when, and how many tokens")).to_be_checked()
+    # A limit with neither calls nor tokens: the server's 400 is shown at the field it names.
+    page.get_by_role("button", name="+ Add rate limit").click()
+    page.get_by_role("button", name="Save AI gateway").click()
+    err = page.locator('[data-field="rate_limits.1"] > .field-error')
+    expect(err).to_contain_text("INVALID_PARAMETER_VALUE")
+    expect(err).to_contain_text("one of calls or tokens is required")
+    shot(page, shots, "07-ai-gateway")
+
+
+def test_server_400_shown_in_place(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.goto("/ui/create")
+    page.get_by_label("Endpoint name").fill("bad name!")
+    page.locator('[data-field="served_entities.0.entity_name"] select').select_option(IRIS)
+    expect(page.locator('[data-field="served_entities.0.entity_version"] select')).to_have_value("2")
+    page.get_by_role("button", name="Create endpoint").click()
+    err = field(page, "name").locator(".field-error")
+    expect(err).to_contain_text("INVALID_PARAMETER_VALUE: name:")
+    expect(page.get_by_label("Endpoint name")).to_have_attribute("aria-invalid", "")
+    expect(page.locator("#form-error")).to_contain_text("name")
+    shot(page, shots, "08-server-400")
+
+
+def test_chat_with_streaming_external_model(page, shots: Path, fake_llm):
+    from playwright.sync_api import expect
+
+    page.goto("/ui/create")
+    page.get_by_label("Endpoint name").fill(CHAT)
+    page.get_by_role("radio", name="External model").check()
+    card = field(page, "served_entities.0")
+    card.locator('[data-field="served_entities.0.external_model.provider"] select').select_option("custom")
+    page.get_by_label("Model name at the provider").fill("tiny")
+    page.get_by_label("Provider URL").fill(fake_llm.url)
+    page.get_by_label("Authentication").select_option("bearer")
+    token_field = field(page, "served_entities.0.external_model.custom_provider_config.bearer_token_auth.token")
+    token_field.locator("select").select_option("plain")
+    token_field.locator("input").fill("upstream-secret")
+    expect(page.locator("#request-json")).to_contain_text('"token_plaintext": "upstream-secret"')
+    page.get_by_role("button", name="Create endpoint").click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{CHAT}$"))
+    expect(page.locator(".page-head .badge", has_text=READY)).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="Query").click()
+    box = page.get_by_role("textbox", name="Message")
+    box.fill("Hi there")
+    box.press("Enter")
+    reply = page.locator("#chat-log .msg-assistant .msg-text").last
+    expect(reply).to_have_text("".join(FAKE_REPLY))
+    expect(page.locator("#usage-tokens")).to_contain_text(f"total {FAKE_USAGE['total_tokens']} tokens")
+    assert fake_llm.requests[-1]["auth"] == "Bearer upstream-secret"
+    assert fake_llm.requests[-1]["body"]["stream"] is True
+    page.get_by_role("button", name="openai").click()
+    expect(page.locator("#snippet")).to_contain_text("client.chat.completions.create(")
+    shot(page, shots, "09-chat")
+
+
+def test_metrics_logs_permissions(page, ladle: Server, shots: Path):
+    from playwright.sync_api import expect
+
+    body = {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                                            "petal width (cm)"], "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    page.goto(f"/ui/endpoints/{EP}/metrics")
+    note = page.locator("#tab-panel p.hint")
+    expect(note).to_contain_text("(1 sample)")
+    with ladle.client() as c:  # traffic between two browser samples becomes a rate and quantiles
+        for _ in range(8):
+            assert c.post(f"/serving-endpoints/{EP}/invocations", json=body).status_code == 200
+    expect(note).to_contain_text("(2 samples)", timeout=15_000)
+    expect(page.locator(".stats")).to_contain_text(re.compile(r"Requests\s*([1-9]\d*)"))
+    charts = page.locator("svg.chart")
+    expect(charts).to_have_count(3)
+    for i in (0, 2):  # requests/s and latency have a drawn line
+        expect(charts.nth(i).locator("path[d^='M']").first).to_be_attached()
+    latest = re.search(r"requests/s ([0-9.]+)", charts.nth(0).get_attribute("aria-label") or "")
+    assert latest and float(latest.group(1)) > 0
+    expect(page.locator("#metrics-entity option")).to_have_count(3)
+    shot(page, shots, "10-metrics")
+
+    page.get_by_role("tab", name="Logs").click()
+    page.get_by_role("radio", name="Build logs").check()
+    expect(page.locator("#logs")).not_to_be_empty()
+    expect(page.locator("#logs")).not_to_have_text("(no log lines yet)")
+    shot(page, shots, "11-logs")
+
+    page.get_by_role("tab", name="Permissions").click()
+    perms = page.locator("#permissions")
+    expect(perms).to_contain_text("admins")
+    page.get_by_label("Name", exact=True).fill("alice@example.com")
+    page.get_by_label("Permission", exact=True).select_option("CAN_QUERY")
+    page.get_by_role("button", name="Add", exact=True).click()
+    page.get_by_role("button", name="Save permissions").click()
+    expect(page.get_by_role("status").filter(has_text="Saved at")).to_be_visible()
+    page.reload()
+    expect(page.locator("#permissions tr", has_text="alice@example.com")).to_contain_text("User")
+    expect(page.get_by_label("Permission for alice@example.com")).to_have_value("CAN_QUERY")
+    shot(page, shots, "12-permissions")
+
+
+def test_usage_page(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.get_by_role("link", name="Usage").click()
+    expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
+    expect(page.locator("#usage-by-endpoint")).to_contain_text(EP, timeout=30_000)
+    expect(page.locator("#usage-by-requester")).to_be_visible()
+    shot(page, shots, "13-usage")
+
+
+def test_unauthenticated_and_sign_out(page, ladle: Server, shots: Path):
+    from playwright.sync_api import expect
+
+    page.evaluate("sessionStorage.setItem('ladle.token', 'revoked-token')")
+    page.goto(f"/ui/endpoints/{EP}")
+    expect(page).to_have_url(re.compile(r"/ui/signin\?next="))
+    expect(page.get_by_role("status").filter(has_text="Invalid access token")).to_be_visible()
+    page.get_by_label("Access token").fill(ladle.token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))  # back where the 401 struck
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/ui/signin$"))
+    assert page.evaluate("sessionStorage.getItem('ladle.token')") is None
+    page.goto("/ui/usage")
+    expect(page).to_have_url(re.compile(r"/ui/signin\?next="))
+    shot(page, shots, "14-signed-out")

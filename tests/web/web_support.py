@@ -1,0 +1,193 @@
+"""Helpers for the browser tests: Chromium from Debian, a real `ladle server` subprocess, the
+iris model registered with the real MLflow client, and a fake OpenAI-compatible upstream
+that streams chat chunks. Nothing runs at import time."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+REPO_ROOT = Path(__file__).resolve().parents[2]
+IRIS = "main.default.iris"
+FAKE_REPLY = ["Hello", " from", " the", " fake", " model", "."]
+FAKE_USAGE = {"prompt_tokens": 7, "completion_tokens": 6, "total_tokens": 13}
+
+
+def ensure_chromium() -> str | None:
+    """The Chromium binary, installed with apt-get when missing and we are root; else the
+    reason it is not there."""
+    if os.path.exists(CHROMIUM):
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"{CHROMIUM} is missing and we are not root to apt-get install chromium"
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"],
+                ["apt-get", "install", "-y", "-q", "chromium"]):
+        subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+        if os.path.exists(CHROMIUM):
+            return None
+    return "apt-get install chromium did not provide /usr/bin/chromium"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`ladle server` on a free port with its own LADLE_HOME, stopped by its process group."""
+
+    def __init__(self, home: Path, token: str) -> None:
+        self.home, self.token, self.port = home, token, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = home / "server-process.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 300.0) -> None:
+        env = {**os.environ, "LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.token}
+        for k in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
+            env.pop(k, None)
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", "from ladle.cli.main import main; main()", "server", "--port", str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                cwd=str(REPO_ROOT), start_new_session=True)
+        deadline = time.monotonic() + timeout
+        with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as c:
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"ladle server exited:\n{self.log.read_text()[-3000:]}")
+                try:
+                    if c.get("/api/2.0/mlflow/registered-models/search").status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+        self.stop()
+        raise RuntimeError(f"ladle server not ready in {timeout:.0f}s:\n{self.log.read_text()[-3000:]}")
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers, timeout=60)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(40)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        except ProcessLookupError:
+            pass
+
+
+def prewarm_mlflow(tmp: Path) -> None:
+    """Import MLflow and scikit-learn and save one model locally, so that registering later
+    is quick; meant to run in a thread while the server starts."""
+    import mlflow.sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    mlflow.sklearn.save_model(LogisticRegression(max_iter=300).fit(x, y), str(tmp / "warm"))
+
+
+def register_iris(server: Server, versions: int = 2) -> None:
+    """Log and register `versions` versions of an iris classifier with the real MLflow client."""
+    import mlflow
+    import sklearn
+    from mlflow.models import infer_signature
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
+    os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"] = server.url, server.token
+    try:
+        mlflow.set_tracking_uri(server.url)
+        x, y = load_iris(return_X_y=True, as_frame=True)
+        for i in range(versions):
+            model = LogisticRegression(C=1.0 / (i + 1), max_iter=300).fit(x, y)
+            with mlflow.start_run():
+                mlflow.sklearn.log_model(
+                    model, name="model", signature=infer_signature(x, model.predict(x)),
+                    pip_requirements=[f"scikit-learn=={sklearn.__version__}"], registered_model_name=IRIS)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        mlflow.set_tracking_uri(None)
+
+
+class FakeChatUpstream:
+    """An OpenAI-compatible /chat/completions that streams FAKE_REPLY token by token."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+                outer.requests.append({"path": self.path, "auth": self.headers.get("authorization"), "body": body})
+                if not body.get("stream"):
+                    data = json.dumps({"id": "c1", "object": "chat.completion", "created": 0, "model": "tiny",
+                                       "choices": [{"index": 0, "finish_reason": "stop", "message": {
+                                           "role": "assistant", "content": "".join(FAKE_REPLY)}}],
+                                       "usage": FAKE_USAGE}).encode()
+                    self.send_response(200)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.end_headers()
+                for i, piece in enumerate(FAKE_REPLY):
+                    chunk = {"id": "c1", "object": "chat.completion.chunk", "created": 0, "model": "tiny",
+                             "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}
+                    if i == len(FAKE_REPLY) - 1:
+                        chunk["choices"][0]["finish_reason"] = "stop"
+                        chunk["usage"] = FAKE_USAGE
+                    self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                    self.wfile.flush()
+                    time.sleep(0.05)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeChatUpstream":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
