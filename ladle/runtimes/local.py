@@ -76,9 +76,12 @@ class LocalGroup:
             in_flight=sum(r.in_flight for r in self._replicas), last_used=self.last_used,
         )
 
-    async def stop(self, drain_timeout: float = 30.0) -> None:
+    async def stop(self, drain_timeout: float = 30.0, grace: float = 1.0) -> None:
         self._stopping = True
         self.state = GroupState.STOPPING
+        # Requests that picked this group from the routing view just before it was swapped
+        # out may not have reached a replica yet: give them a moment before draining.
+        await asyncio.sleep(grace)
         deadline = time.monotonic() + drain_timeout
         while any(r.in_flight for r in self._replicas) and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
@@ -153,6 +156,7 @@ class LocalGroup:
         await r.start(self.backend.start_timeout, self.backend.warm)
         self._replicas.append(r)
         self._ever_ready = True
+        self.last_used = time.monotonic()  # idle from when it can serve, not from the build
         self.logs.server(f"replica pid {r.pid} ready")
         self._ready.set()
 
@@ -233,7 +237,7 @@ class LocalBackend:
         return cpu, mem
 
     async def close(self) -> None:
-        await asyncio.gather(*(g.stop(drain_timeout=5.0) for g in self._groups.values()),
+        await asyncio.gather(*(g.stop(drain_timeout=5.0, grace=0.0) for g in self._groups.values()),
                              return_exceptions=True)
         self._groups.clear()
         await self.warm.close()
