@@ -18,13 +18,6 @@ from web_support import (CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, Server, ensu
                          register_iris)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.e2e)
-
-
 @pytest.fixture(scope="session")
 def chromium() -> str:
     pytest.importorskip("playwright", reason="the 'playwright' package (test extra) is not installed")

@@ -15,7 +15,7 @@ import pytest
 
 from web_support import FAKE_REPLY, FAKE_USAGE, IRIS, Server
 
-pytestmark = pytest.mark.timeout(420)
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 EP = "iris-ui"
 CHAT = "chat-ui"
 READY_S = 150_000
@@ -88,7 +88,16 @@ def test_endpoint_becomes_ready(page, shots: Path):
     expect(head.locator(".badge", has_text=UPDATING)).to_have_count(0, timeout=30_000)
     expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("Ready")
     expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("100%")
+    page.get_by_label("Tag key").fill("team")
+    page.get_by_label("Value", exact=True).fill("ml")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tags")).to_contain_text("team: ml")
     shot(page, shots, "03-endpoint-ready")
+    tab = page.get_by_role("tab", name="Overview")  # tabs work from the keyboard
+    tab.focus()
+    tab.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Query")).to_have_attribute("aria-selected", "true")
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}/query$"))
     page.get_by_role("link", name="Serving endpoints").click()
     row = page.locator(f'#endpoints-table tr[data-endpoint="{EP}"]')
     expect(row).to_contain_text("Ready")
@@ -97,6 +106,7 @@ def test_endpoint_becomes_ready(page, shots: Path):
     expect(row).to_have_count(0)
     page.get_by_placeholder("Filter by name").fill("iris")
     expect(row).to_be_visible()
+    shot(page, shots, "03b-endpoints-list")
     row.get_by_role("link", name=EP).click()
 
 
@@ -146,6 +156,10 @@ def test_edit_traffic_split(page, shots: Path):
     expect(page.locator("#request-json")).to_contain_text('"served_entity_name": "iris-2"')
     page.get_by_role("button", name="Update endpoint").click()
     expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
+    pending = page.locator("#pending-update")
+    expect(pending).to_contain_text("Update in progress: config version 2")
+    expect(pending.get_by_role("progressbar")).to_be_visible()
+    shot(page, shots, "05b-update-in-progress")
     table = page.locator("#served-entities")
     expect(table.locator('[data-entity="iris-2"]')).to_contain_text("50%", timeout=READY_S)
     expect(table.locator('[data-entity="iris-1"]')).to_contain_text("50%")
@@ -275,6 +289,19 @@ def test_usage_page(page, shots: Path):
     expect(page.locator("#usage-by-endpoint")).to_contain_text(EP, timeout=30_000)
     expect(page.locator("#usage-by-requester")).to_be_visible()
     shot(page, shots, "13-usage")
+
+
+def test_delete_endpoint(page, shots: Path):
+    from playwright.sync_api import expect
+
+    page.goto(f"/ui/endpoints/{CHAT}")
+    page.get_by_role("button", name="Delete").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_contain_text(f"Delete {CHAT}?")
+    dialog.get_by_role("button", name="Delete endpoint").click()
+    expect(page).to_have_url(re.compile(r"/ui/endpoints$"))
+    expect(page.locator(f'#endpoints-table tr[data-endpoint="{EP}"]')).to_be_visible()
+    expect(page.locator(f'#endpoints-table tr[data-endpoint="{CHAT}"]')).to_have_count(0)
 
 
 def test_unauthenticated_and_sign_out(page, ladle: Server, shots: Path):

@@ -64,7 +64,7 @@ export function mount(panel, ctx) {
   kind.addEventListener("change", () => { pre.textContent = ""; load(); });
   refreshBtn.addEventListener("click", load);
   panel.append(h("div", { class: "panel" },
-    h("div", { class: "row", style: { alignItems: "center", marginBottom: ".75rem" } },
+    h("div", { class: "row", style: { alignItems: "flex-end", marginBottom: ".75rem" } },
       h("div", { class: "field", style: { flex: "0 1 260px", margin: 0 } }, h("label", { for: "logs-entity" }, "Served entity"), entity),
       kind,
       h("div", { class: "field field-inline", style: { flex: "0 0 auto", margin: 0 } }, follow, h("label", { for: "logs-follow" }, "Follow")),
