@@ -1,0 +1,1 @@
+"""Benchmark harness: ladle versus `mlflow models serve` (run `python -m bench.run`)."""
