@@ -35,7 +35,9 @@ class ReplicaPool:
             r = min(replicas, key=lambda x: x.in_flight)
             tried.add(id(r))
             try:
-                return await asyncio.wait_for(r.call(meta, body), self.timeout_s)
+                reply = await asyncio.wait_for(r.call(meta, body), self.timeout_s)
+                group.touch()  # idle time counts from the last answer
+                return reply
             except asyncio.TimeoutError:
                 raise ApiError("DEADLINE_EXCEEDED",
                                f"The request to served entity '{entity}' exceeded the timeout of "

@@ -66,6 +66,9 @@ class FakeGroup:
     def replicas(self) -> list[FakeReplica]:
         return [r for r in self._replicas if r.alive]
 
+    def touch(self) -> None:
+        self.last_used = self.backend.clock()
+
     def wake(self) -> None:
         self.last_used = self.backend.clock()
         if not self.replicas():

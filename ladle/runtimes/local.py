@@ -43,6 +43,9 @@ class LocalGroup:
     def replicas(self) -> list[LocalReplica]:
         return [r for r in self._replicas if r.alive]
 
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+
     def wake(self) -> None:
         self.last_used = time.monotonic()
         if self.target == 0 or not self.replicas():
@@ -55,6 +58,7 @@ class LocalGroup:
         while time.monotonic() < deadline:
             if self.state == GroupState.FAILED or self._stopping:
                 return False
+            self.last_used = time.monotonic()  # a waiting request is demand: no scale-down now
             self._ready.clear()
             try:
                 await asyncio.wait_for(self._ready.wait(), min(0.5, deadline - time.monotonic()))
@@ -107,6 +111,9 @@ class LocalGroup:
         await self.backend.warm.fill(prepared.python, prepared.env)
         backoff = 0.5
         while not self._stopping:
+            # Cleared before the target is read: a set_target() during the awaits below
+            # leaves it set, so the loop looks again instead of sleeping on a stale target.
+            self._changed.clear()
             self._replicas = [r for r in self._replicas if r.alive]
             if len(self._replicas) < self.target:
                 if not self._replicas:
@@ -136,7 +143,8 @@ class LocalGroup:
                 self._set(GroupState.READY, f"{len(self._replicas)} replica(s) ready")
             elif self.target == 0:
                 self._set(GroupState.SCALED_TO_ZERO, "Scaled to zero; the next request starts a replica")
-            self._changed.clear()
+            if len(self._replicas) != self.target:
+                continue
             waiters = [asyncio.ensure_future(self._changed.wait())]
             waiters += [asyncio.ensure_future(r.wait()) for r in self._replicas]
             done, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
