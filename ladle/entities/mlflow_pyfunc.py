@@ -32,6 +32,20 @@ class PyfuncEntity:
         self.model = model
         self.input_schema = model.metadata.get_input_schema()
         self.columns = _numeric_columns(self.input_schema)
+        self.direct = _direct_predict(model, self.input_schema) if self.columns else None
+
+    def _predict_rows(self, rows: list[list]) -> Any:
+        """Predict plain numeric rows. When every column is a double and the flavor is
+        scikit-learn, the frame is built as float64 in signature order, which is exactly what
+        MLflow's schema enforcement would produce, so the flavor's own predict is called
+        without repeating that check."""
+        import pandas as pd
+
+        if self.direct is not None:
+            import numpy as np
+
+            return self.direct(pd.DataFrame(np.asarray(rows, dtype=np.float64), columns=self.columns))
+        return self.model.predict(pd.DataFrame(rows, columns=self.columns))
 
     @classmethod
     def load(cls, model_dir: str) -> "PyfuncEntity":
@@ -99,7 +113,7 @@ class PyfuncEntity:
         """Predict several requests in one model call when they are plain numeric frames;
         anything else (or any error) goes through `predict` one by one, so answers and
         error messages are exactly those of `mlflow models serve`."""
-        if len(items) == 1 or self.columns is None:
+        if self.columns is None:
             return [self.predict(m, b) for m, b in items]
         rows_per, all_rows = [], []
         for meta, body in items:
@@ -109,10 +123,9 @@ class PyfuncEntity:
             rows_per.append(len(rows))
             all_rows.extend(rows)
         try:
-            import pandas as pd
             from mlflow.pyfunc.scoring_server import predictions_to_json
 
-            out = self.model.predict(pd.DataFrame(all_rows, columns=self.columns))
+            out = self._predict_rows(all_rows)
             if len(out) != len(all_rows):
                 raise ValueError("output rows do not match input rows")
             results, start = [], 0
@@ -124,6 +137,16 @@ class PyfuncEntity:
             return results
         except Exception:
             return [self.predict(m, b) for m, b in items]
+
+
+def _direct_predict(model: Any, schema: Any) -> Any:
+    types = {getattr(t, "name", str(t)) for t in schema.input_types()}
+    impl = getattr(model, "_model_impl", None)
+    if types != {"double"} or impl is None or type(impl).__module__ != "mlflow.sklearn":
+        return None
+    if schema.has_input_names() is False or getattr(model.metadata, "get_params_schema", lambda: None)():
+        return None
+    return impl.predict
 
 
 def _numeric_columns(schema: Any) -> list[str] | None:

@@ -1,0 +1,91 @@
+"""Adaptive batching: requests that arrive while a batch runs are predicted together, and
+every answer is exactly what `mlflow models serve` gives for that request alone."""
+
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ladle.replica.batching import Batcher, batch_settings
+
+
+def test_requests_arriving_together_are_batched_and_split_back():
+    sizes = []
+    gate = threading.Event()
+
+    def predict_batch(items):
+        gate.wait(5)
+        sizes.append(len(items))
+        return [(200, "application/json", b + b"!") for _, b in items]
+
+    async def main():
+        b = Batcher(predict_batch, ThreadPoolExecutor(1), max_size=8, max_wait_s=0.0)
+        first = asyncio.ensure_future(b.submit({}, b"0"))
+        await asyncio.sleep(0.05)            # the first batch (one request) is now running
+        rest = [asyncio.ensure_future(b.submit({}, str(i).encode())) for i in range(1, 11)]
+        await asyncio.sleep(0.05)
+        gate.set()
+        return await first, await asyncio.gather(*rest)
+
+    first, rest = asyncio.run(main())
+    assert first == (200, "application/json", b"0!")
+    assert [r[2] for r in rest] == [f"{i}!".encode() for i in range(1, 11)]
+    assert sizes == [1, 8, 2]               # idle: no wait; busy: up to max_size together
+
+
+def test_batch_settings_from_environment():
+    assert batch_settings({}) == (64, 0.0)
+    assert batch_settings({"LADLE_MAX_BATCH_SIZE": "1", "LADLE_MAX_BATCH_WAIT_MS": "5"}) == (1, 0.005)
+
+
+@pytest.fixture(scope="module")
+def rf_entity(tmp_path_factory):
+    mlflow = pytest.importorskip("mlflow")
+    import pandas as pd
+    from sklearn.datasets import make_classification
+    from sklearn.ensemble import RandomForestClassifier
+
+    from ladle.entities.mlflow_pyfunc import PyfuncEntity
+
+    x, y = make_classification(n_samples=300, n_features=5, random_state=0)
+    df = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
+    model = RandomForestClassifier(n_estimators=10, random_state=0).fit(df, y)
+    path = tmp_path_factory.mktemp("m") / "rf"
+    mlflow.sklearn.save_model(model, str(path), input_example=df.head(2), serialization_format="cloudpickle")
+    return PyfuncEntity.load(str(path)), df
+
+
+def _reference(entity, body: bytes):
+    """What `mlflow models serve` answers: MLflow's own scoring path, one request alone."""
+    from mlflow.pyfunc import scoring_server
+
+    r = scoring_server.invocations(body, "application/json", entity.model, entity.input_schema)
+    return r.response.encode()
+
+
+def test_batched_answers_equal_mlflow_serve(rf_entity):
+    entity, df = rf_entity
+    cols = list(df.columns)
+    bodies = [
+        json.dumps({"dataframe_split": {"columns": cols, "data": df.iloc[i:i + 3].values.tolist()}}).encode()
+        for i in range(0, 30, 3)
+    ]
+    bodies.append(json.dumps({"dataframe_records": df.iloc[40:45].to_dict(orient="records")}).encode())
+    rev = cols[::-1]
+    bodies.append(json.dumps({"dataframe_split": {"columns": rev, "data": df[rev].iloc[50:52].values.tolist()}}).encode())
+    out = entity.predict_batch([({"content_type": "application/json"}, b) for b in bodies])
+    assert [o[0] for o in out] == [200] * len(bodies)
+    assert [o[2] for o in out] == [_reference(entity, b) for b in bodies]
+    single = entity.predict_batch([({}, bodies[0])])
+    assert single[0][2] == _reference(entity, bodies[0])
+
+
+def test_a_bad_request_in_a_batch_gets_its_own_error(rf_entity):
+    entity, df = rf_entity
+    good = json.dumps({"dataframe_split": {"columns": list(df.columns), "data": df.head(2).values.tolist()}}).encode()
+    bad = json.dumps({"dataframe_split": {"columns": ["f0", "f1"], "data": [[1, 2]]}}).encode()
+    out = entity.predict_batch([({}, good), ({}, bad), ({}, good)])
+    assert out[0][0] == 200 and out[2][0] == 200 and out[0][2] == _reference(entity, good)
+    assert out[1][0] == 400 and b"f2" in out[1][2]
