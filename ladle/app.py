@@ -8,6 +8,7 @@ from typing import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permissions, tokens
@@ -15,7 +16,7 @@ from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
 from ladle.api import usage as usage_api
-from ladle.api.errors import api_error, http_error, internal_error
+from ladle.api.errors import api_error, client_gone, http_error, internal_error
 from ladle.api.services import Services
 from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
@@ -130,7 +131,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     routes += web_routes()
     app = Starlette(
         routes=routes, lifespan=lifespan,
-        exception_handlers={ApiError: api_error, HTTPException: http_error, Exception: internal_error},
+        exception_handlers={ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
+                            Exception: internal_error},
     )
     app.state.services = svc
     app.state.reconciler = reconciler

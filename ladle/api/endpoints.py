@@ -11,6 +11,7 @@ from ladle.api.openapi_doc import endpoint_openapi
 from ladle.api.services import Services
 from ladle.gateway.capabilities import check_supported
 from ladle.schemas import endpoints as s
+from ladle.schemas.endpoints import NAME_RE
 from ladle.schemas.errors import ApiError
 from ladle.schemas.gateway import AiGatewayConfig
 from ladle.telemetry.logs import EntityLogs
@@ -78,7 +79,9 @@ def routes(svc: Services) -> list[Route]:
         name, served = request.path_params["name"], request.path_params["served"]
         rec, _ = ep.authorized(principal(request), name, "CAN_VIEW")
         names = {e["name"] for c in (rec.active, rec.pending) if c for e in c["served_entities"]}
-        if served not in names:
+        # An entity of an earlier or failed config keeps its logs: they hold why an update failed.
+        kept = NAME_RE.match(served) and (svc.settings.logs_dir / rec.id / served).is_dir()
+        if served not in names and not kept:
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            f"Served model '{served}' does not exist in endpoint '{name}'.")
         return EntityLogs(svc.settings.logs_dir, rec.id, served)

@@ -6,7 +6,7 @@ import logging
 import uuid
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from ladle.schemas.errors import ApiError
 
@@ -30,3 +30,8 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("internal error on %s %s (request %s)", request.method, request.url.path, rid)
     err = ApiError("INTERNAL_ERROR", f"Internal error (request id {rid}); see the server log.", 500)
     return JSONResponse(err.body(rid), status_code=500)
+
+
+async def client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up before its request body arrived: no one to answer, nothing to log."""
+    return Response(status_code=499)
