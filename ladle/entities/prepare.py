@@ -36,7 +36,9 @@ class PyfuncPreparer:
                     f"at {self.registry.tracking_uri}")
                 mv = await self.registry.get_version(spec.model_name, spec.model_version)
                 log(f"Found model version {mv.version} (source {mv.source}, status {mv.status})")
-                env = {"MLFLOW_TRACKING_URI": self.registry.tracking_uri}
+                # The registry is ladle's own: a registry URI in the server's environment must not win.
+                env = {"MLFLOW_TRACKING_URI": self.registry.tracking_uri,
+                       "MLFLOW_REGISTRY_URI": self.registry.tracking_uri}
                 if self.registry.token:
                     env["MLFLOW_TRACKING_TOKEN"] = self.registry.token
                 rc = await run_logged([sys.executable, "-m", "ladle.entities.fetch",

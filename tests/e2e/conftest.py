@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from ladle.testing.registry import register_code_model, tracking
+
 from e2e_support import (
     BROKEN, BROKEN_MODEL_CODE, COLUMNS, IRIS, LadleServer, client, create_endpoint, entity,
 )
@@ -80,36 +82,24 @@ def sample(iris_data):
 def models(server: LadleServer, iris_data, tmp_path_factory: pytest.TempPathFactory):
     """Register iris v1 (LogisticRegression), v2 (DecisionTree) and a model whose
     load_context raises, with the real MLflow client against ladle's registry."""
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ["MLFLOW_TRACKING_URI"] = server.url
-    os.environ["MLFLOW_TRACKING_TOKEN"] = server.admin_token
     import mlflow
     import sklearn
     from sklearn.linear_model import LogisticRegression
     from sklearn.tree import DecisionTreeClassifier
 
-    mlflow.set_tracking_uri(server.url)
-    mlflow.set_registry_uri(server.url)
     x, y = iris_data
     reqs = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}"]
     trusted = {"skops_trusted_types": ["sklearn.tree._tree.Tree"]}
-    for est, extra in ((LogisticRegression(max_iter=500), {}),
-                       (DecisionTreeClassifier(max_depth=3, random_state=0), trusted)):
-        est.fit(x, y)
-        with mlflow.start_run():
-            mlflow.sklearn.log_model(est, name="model", input_example=x.head(3),
-                                     registered_model_name=IRIS, pip_requirements=reqs, **extra)
-    code = tmp_path_factory.mktemp("broken") / "broken_model.py"
-    code.write_text(BROKEN_MODEL_CODE)
-    with mlflow.start_run():
-        mlflow.pyfunc.log_model(name="model", python_model=str(code), registered_model_name=BROKEN,
-                                pip_requirements=[f"mlflow=={mlflow.__version__}"])
-    yield {"iris": IRIS, "broken": BROKEN}
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
+    with tracking(server.url, server.admin_token):
+        for est, extra in ((LogisticRegression(max_iter=500), {}),
+                           (DecisionTreeClassifier(max_depth=3, random_state=0), trusted)):
+            est.fit(x, y)
+            with mlflow.start_run():
+                mlflow.sklearn.log_model(est, name="model", input_example=x.head(3),
+                                         registered_model_name=IRIS, pip_requirements=reqs, **extra)
+        register_code_model(server.url, server.admin_token, BROKEN, BROKEN_MODEL_CODE,
+                            tmp_path_factory.mktemp("broken"))
+        yield {"iris": IRIS, "broken": BROKEN}
 
 
 @pytest.fixture(scope="session")

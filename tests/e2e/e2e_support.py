@@ -1,25 +1,18 @@
-"""Helpers for the end-to-end tier: a real `ladle server` process and small HTTP helpers.
+"""Helpers for the end-to-end tier: the models it registers and small HTTP helpers (the
+server process itself is ladle.testing.process.LadleProcess).
 
 Nothing here runs at import time; conftest.py builds the session fixtures from these.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import httpx
-import psutil
 
-SERVER_ARGV = [sys.executable, "-c", "from ladle.cli.main import main; main()"]
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from ladle.testing.process import LADLE_ARGV as SERVER_ARGV, LadleProcess as LadleServer  # noqa: F401
 
 IRIS = "main.default.iris"
 BROKEN = "main.default.broken"
@@ -43,145 +36,9 @@ mlflow.models.set_model(Broken())
 '''
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class LadleServer:
-    """`ladle server` as a subprocess in its own session; stopped by PID, children too."""
-
-    def __init__(self, home: Path, admin_token: str, extra_env: dict[str, str] | None = None,
-                 port: int | None = None) -> None:
-        self.home = home
-        self.admin_token = admin_token
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.extra_env = extra_env or {}
-        self.out_path = home / "server-process.log"
-        self.proc: subprocess.Popen | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------
-    def start(self, timeout: float = 150.0, while_starting: Callable[[], object] | None = None) -> None:
-        """Start the server and wait until its API and its MLflow registry answer;
-        `while_starting` runs meanwhile (e.g. slow imports the tests need anyway)."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.admin_token,
-               **self.extra_env}
-        for k in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
-            env.pop(k, None)
-        with open(self.out_path, "ab") as out:
-            self.proc = subprocess.Popen(
-                [*SERVER_ARGV, "server", "--port", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=str(REPO_ROOT), start_new_session=True,
-            )
-        try:
-            if while_starting is not None:
-                while_starting()
-            self._wait_ready(timeout)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        headers = {"Authorization": f"Bearer {self.admin_token}"}
-        with httpx.Client(base_url=self.url, timeout=90.0) as c:
-            health_ok = False
-            while time.monotonic() < deadline:
-                if self.proc is not None and self.proc.poll() is not None:
-                    raise RuntimeError(f"ladle server exited with code {self.proc.returncode}:\n"
-                                       f"{self.output()[-4000:]}")
-                try:
-                    if not health_ok:
-                        health_ok = c.get("/health").status_code == 200
-                    if health_ok:
-                        r = c.get("/api/2.0/mlflow/registered-models/search", headers=headers)
-                        if r.status_code == 200:
-                            return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
-        raise RuntimeError(f"ladle server not ready within {timeout:.0f}s:\n{self.output()[-4000:]}")
-
-    def descendants(self) -> list[psutil.Process]:
-        if self.proc is None:
-            return []
-        try:
-            return psutil.Process(self.proc.pid).children(recursive=True)
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, grace: float = 40.0) -> None:
-        """SIGTERM the server (it drains and stops its replicas and MLflow), then SIGKILL
-        whatever it started that is still alive."""
-        if self.proc is None:
-            return
-        kids = self.descendants()
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(grace)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(10)
-        _, alive = psutil.wait_procs(kids, timeout=5)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    # -- observation -------------------------------------------------------------------
-    def output(self) -> str:
-        try:
-            return self.out_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def replica_procs(self, endpoint_id: str | None = None) -> list[psutil.Process]:
-        """Live replica worker processes serving a model (of one endpoint, if given).
-
-        A replica is known by its command line, or, for a pre-warmed spare that was handed
-        a model, by the endpoint's log file it writes to (logs/<endpoint id>/...) or its
-        socket (named after the first 12 characters of the endpoint id)."""
-        out = []
-        for p in self.descendants():
-            try:
-                cmd = " ".join(p.cmdline())
-                if "ladle.replica.worker" not in cmd or p.status() == psutil.STATUS_ZOMBIE:
-                    continue
-                marks = [cmd] + [f.path for f in p.open_files()]
-                marks += [c.laddr for c in p.net_connections(kind="unix") if isinstance(c.laddr, str)]
-            except psutil.Error:
-                continue
-            if endpoint_id is None:
-                if "--standby" not in cmd or any("/logs/" in m for m in marks[1:]):
-                    out.append(p)
-            elif any(f"/{endpoint_id}/" in m or f"/{endpoint_id[:12]}-" in m for m in marks):
-                out.append(p)
-        return out
-
-
 # -- HTTP helpers --------------------------------------------------------------------------
 def client(server: LadleServer, token: str | None = None, timeout: float = 30.0) -> httpx.Client:
-    tok = server.admin_token if token is None else token
-    headers = {"Authorization": f"Bearer {tok}"} if tok else {}
-    return httpx.Client(base_url=server.url, headers=headers, timeout=timeout)
+    return server.client(token, timeout)
 
 
 def wait_settled(http: httpx.Client, name: str, timeout: float = 120.0) -> dict[str, Any]:

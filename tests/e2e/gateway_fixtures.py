@@ -5,13 +5,14 @@ server from several client processes at once."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
 from typing import Any
 
 import pytest
+
+from ladle.testing.registry import register_code_model
 
 from e2e_support import LadleServer, client, create_endpoint
 
@@ -113,25 +114,8 @@ def gw_admin(server):
 
 @pytest.fixture(scope="module")
 def chat_model(server, tmp_path_factory):
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ["MLFLOW_TRACKING_URI"] = server.url
-    os.environ["MLFLOW_TRACKING_TOKEN"] = server.admin_token
-    try:
-        import mlflow
-
-        mlflow.set_tracking_uri(server.url)
-        mlflow.set_registry_uri(server.url)
-        code = tmp_path_factory.mktemp("gw-model") / "echo_chat.py"
-        code.write_text(CHAT_MODEL_CODE)
-        with mlflow.start_run():
-            mlflow.pyfunc.log_model(name="model", python_model=str(code), registered_model_name=CHAT_MODEL,
-                                    pip_requirements=[f"mlflow=={mlflow.__version__}"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    register_code_model(server.url, server.admin_token, CHAT_MODEL, CHAT_MODEL_CODE,
+                        tmp_path_factory.mktemp("gw-model"))
     return CHAT_MODEL
 
 

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from ladle.testing.registry import register_code_model
+
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}{{ eos_token }}{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -149,23 +151,4 @@ mlflow.models.set_model(Streamer())
 
 def log_streaming_pyfunc(server_url: str, token: str, name: str, workdir: Path) -> None:
     """Register the streaming pyfunc under `name` with the real MLflow client."""
-    import os
-
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"] = server_url, token
-    try:
-        import mlflow
-
-        mlflow.set_tracking_uri(server_url)
-        mlflow.set_registry_uri(server_url)
-        code = workdir / "streamer_model.py"
-        code.write_text(STREAMING_PYFUNC_CODE)
-        with mlflow.start_run():
-            mlflow.pyfunc.log_model(name="model", python_model=str(code), registered_model_name=name,
-                                    pip_requirements=[f"mlflow=={mlflow.__version__}"])
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    register_code_model(server_url, token, name, STREAMING_PYFUNC_CODE, workdir)

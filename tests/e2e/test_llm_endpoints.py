@@ -22,7 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from e2e_support import client, wait_settled

@@ -7,16 +7,14 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
+from ladle.testing.process import LadleProcess
+from ladle.testing.registry import tracking
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -43,62 +41,15 @@ def ensure_chromium() -> str | None:
     return "apt-get install chromium did not provide /usr/bin/chromium"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`ladle server` on a free port with its own LADLE_HOME, stopped by its process group."""
+class Server(LadleProcess):
+    """`ladle server` on a free port with its own LADLE_HOME; `token` is its admin token."""
 
     def __init__(self, home: Path, token: str) -> None:
-        self.home, self.token, self.port = home, token, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = home / "server-process.log"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self, timeout: float = 300.0) -> None:
-        env = {**os.environ, "LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.token}
-        for k in ("DATABRICKS_HOST", "DATABRICKS_TOKEN", "MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
-            env.pop(k, None)
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-c", "from ladle.cli.main import main; main()", "server", "--port", str(self.port)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
-                cwd=str(REPO_ROOT), start_new_session=True)
-        deadline = time.monotonic() + timeout
-        with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as c:
-            while time.monotonic() < deadline:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"ladle server exited:\n{self.log.read_text()[-3000:]}")
-                try:
-                    if c.get("/api/2.0/mlflow/registered-models/search").status_code == 200:
-                        return
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(f"ladle server not ready in {timeout:.0f}s:\n{self.log.read_text()[-3000:]}")
+        super().__init__(home, token, cwd=REPO_ROOT)
 
     @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, headers=self.headers, timeout=60)
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(40)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
-        except ProcessLookupError:
-            pass
+    def token(self) -> str:
+        return self.admin_token
 
 
 def prewarm_mlflow(tmp: Path) -> None:
@@ -120,24 +71,14 @@ def register_iris(server: Server, versions: int = 2) -> None:
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ["MLFLOW_TRACKING_URI"], os.environ["MLFLOW_TRACKING_TOKEN"] = server.url, server.token
-    try:
-        mlflow.set_tracking_uri(server.url)
-        x, y = load_iris(return_X_y=True, as_frame=True)
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    with tracking(server.url, server.token):
         for i in range(versions):
             model = LogisticRegression(C=1.0 / (i + 1), max_iter=300).fit(x, y)
             with mlflow.start_run():
                 mlflow.sklearn.log_model(
                     model, name="model", signature=infer_signature(x, model.predict(x)),
                     pip_requirements=[f"scikit-learn=={sklearn.__version__}"], registered_model_name=IRIS)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        mlflow.set_tracking_uri(None)
 
 
 class FakeChatUpstream:

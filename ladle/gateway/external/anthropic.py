@@ -5,10 +5,9 @@ sequences, usage; stream events (message_start, content_block_*, message_delta) 
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
-from ladle.gateway.external.base import Ctx, Upstream, common_params, not_supported
+from ladle.gateway.external.base import ChunkStream, Ctx, Upstream, common_params, not_supported
 from ladle.schemas import llm
 
 VERSION = "2023-06-01"
@@ -95,18 +94,11 @@ def parse(d: dict[str, Any], task: str, model: str) -> dict[str, Any]:
     return llm.chat_response(rid, d.get("model", model), [(text, finish)], usage, tool_calls=calls or None)
 
 
-class Stream:
+class Stream(ChunkStream):
     def __init__(self, task: str, model: str) -> None:
-        self.task, self.model = task, model
-        self.rid, self.created = llm.new_id(task), int(time.time())
+        super().__init__(task, model)
         self.prompt = self.completion = 0
         self.tools: dict[int, int] = {}
-
-    def _chunk(self, **kw: Any) -> dict[str, Any]:
-        if self.task == llm.COMPLETIONS:
-            return llm.completion_chunk(self.rid, self.model, self.created, text=kw.get("content") or "",
-                                        finish=kw.get("finish"))
-        return llm.chat_chunk(self.rid, self.model, self.created, **kw)
 
     def feed(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
         t = ev.get("type")

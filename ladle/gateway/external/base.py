@@ -3,9 +3,11 @@ turn the upstream's answer (JSON, or a stream of events) into OpenAI shapes."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Protocol
 
+from ladle.schemas import llm
 from ladle.schemas.errors import ApiError
 from ladle.schemas.llm import bad
 
@@ -14,6 +16,22 @@ class StreamTranslator(Protocol):
     def feed(self, event: dict[str, Any]) -> list[dict[str, Any]]: ...
 
     def finish(self) -> list[dict[str, Any]]: ...
+
+
+class ChunkStream:
+    """The part every provider's stream translator shares: one response id and creation time
+    for the whole stream, and OpenAI chunks of the requested task."""
+
+    def __init__(self, task: str, model: str) -> None:
+        self.task, self.model = task, model
+        self.rid, self.created = llm.new_id(task), int(time.time())
+        self.usage = llm.usage(0, 0)
+
+    def _chunk(self, content: str | None = None, finish: str | None = None, role: str | None = None,
+               **kw: Any) -> dict[str, Any]:
+        if self.task == llm.COMPLETIONS:
+            return llm.completion_chunk(self.rid, self.model, self.created, text=content or "", finish=finish)
+        return llm.chat_chunk(self.rid, self.model, self.created, content=content, finish=finish, role=role, **kw)
 
 
 @dataclass

@@ -3,11 +3,10 @@ completions, /v2/embed for embeddings."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from ladle.gateway.external.anthropic import split_messages
-from ladle.gateway.external.base import Ctx, Upstream, common_params
+from ladle.gateway.external.base import ChunkStream, Ctx, Upstream, common_params
 from ladle.schemas import llm
 
 FINISH = {"COMPLETE": "stop", "STOP_SEQUENCE": "stop", "MAX_TOKENS": "length", "TOOL_CALL": "tool_calls"}
@@ -60,17 +59,7 @@ def parse_embed(d: dict[str, Any], model: str) -> dict[str, Any]:
     return llm.embeddings_response(model, vectors or [], int(billed))
 
 
-class Stream:
-    def __init__(self, task: str, model: str) -> None:
-        self.task, self.model = task, model
-        self.rid, self.created = llm.new_id(task), int(time.time())
-        self.usage = llm.usage(0, 0)
-
-    def _chunk(self, content: str | None = None, finish: str | None = None, role: str | None = None):
-        if self.task == llm.COMPLETIONS:
-            return llm.completion_chunk(self.rid, self.model, self.created, text=content or "", finish=finish)
-        return llm.chat_chunk(self.rid, self.model, self.created, content=content, finish=finish, role=role)
-
+class Stream(ChunkStream):
     def feed(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
         t = ev.get("type")
         if t == "message-start":

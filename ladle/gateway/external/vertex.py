@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from ladle.gateway.external.anthropic import split_messages
-from ladle.gateway.external.base import Ctx, Upstream, common_params
+from ladle.gateway.external.base import ChunkStream, Ctx, Upstream, common_params
 from ladle.schemas import llm
 from ladle.schemas.errors import ApiError
 
@@ -82,11 +82,9 @@ def parse_embed(d: dict[str, Any], model: str) -> dict[str, Any]:
     return llm.embeddings_response(model, vectors, tokens)
 
 
-class Stream:
+class Stream(ChunkStream):
     def __init__(self, task: str, model: str) -> None:
-        self.task, self.model = task, model
-        self.rid, self.created = llm.new_id(task), int(time.time())
-        self.usage = llm.usage(0, 0)
+        super().__init__(task, model)
         self.started: set[int] = set()
 
     def feed(self, ev: dict[str, Any]) -> list[dict[str, Any]]:
