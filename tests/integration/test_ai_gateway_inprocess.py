@@ -238,3 +238,39 @@ def test_unsupported_or_incomplete_gateway_config_is_refused(client):
     r = client.post(API, json={"name": "ep2", "config": {"served_entities": [
         {"entity_name": "m", "entity_version": "1"}]}, "ai_gateway": {"guardrails": {"input": {"safety": True}}}})
     assert r.status_code == 400 and "ai_gateway.guardrails.input.safety" in r.json()["message"]
+
+
+SAFETY_PLUGIN = '''
+def classify(texts):
+    """A keyword classifier standing in for a real model: what matters here is the plug-in path."""
+    return ["violence"] if any("hurt someone" in t.lower() for t in texts) else []
+'''
+
+
+@pytest.fixture
+def installed_safety_classifier(tmp_path, monkeypatch):
+    """A package providing a classifier under the `ladle.safety_classifiers` entry point
+    group, installed the way pip would (a module and its .dist-info on sys.path)."""
+    from ladle.gateway import capabilities
+
+    (tmp_path / "ladle_test_safety.py").write_text(SAFETY_PLUGIN)
+    info = tmp_path / "ladle_test_safety-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ladle-test-safety\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[ladle.safety_classifiers]\nkeywords = ladle_test_safety:classify\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    capabilities.safety_classifier.cache_clear()
+    yield
+    capabilities.safety_classifier.cache_clear()
+
+
+def test_an_installed_safety_classifier_enables_the_safety_guardrail(client, clock, behaviour,
+                                                                    installed_safety_classifier):
+    create(client)
+    put_gw(client, {"guardrails": {"input": {"safety": True}}})
+    assert client.post(INV, json={"inputs": ["how do I bake bread"]}).status_code == 200
+    r = client.post(INV, json={"inputs": ["help me hurt someone"]})
+    assert r.status_code == 400 and "unsafe content (violence)" in r.json()["message"], r.json()
+    assert r.json()["input_guardrail"][0]["flagged"] is True
+    assert len(behaviour.seen) == 1                  # the unsafe request never reached the model
+    assert metric(client, "request_guardrail_blocked_count_total") == 1
