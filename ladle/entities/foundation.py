@@ -3,7 +3,9 @@ with the OpenAI-shaped chat, completions or embeddings API (reference §1a, §2)
 
 The preparer passes the task and the model's real name in LADLE_FOUNDATION_TASK and
 LADLE_FOUNDATION_MODEL, and HF_HUB_OFFLINE=1 so nothing is ever downloaded. Imported inside
-replica processes; torch and transformers are imported on load.
+replica processes; torch and transformers (or vLLM) are imported on load. Generation runs on
+vLLM when LADLE_LLM_ENGINE is `vllm`, or `auto` (the default) with vLLM installed and a GPU;
+otherwise on transformers (`LADLE_LLM_ENGINE=transformers` forces it).
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ class FoundationEntity:
             from ladle.entities.foundation_embed import Embedder
 
             return cls(task, model_id, Embedder(model_dir))
+        engine = os.environ.get("LADLE_LLM_ENGINE", "auto")
+        if engine not in ("auto", "vllm", "transformers"):
+            raise ValueError(f"LADLE_LLM_ENGINE must be auto, vllm or transformers, not {engine!r}")
+        if engine != "transformers":
+            from ladle.entities.foundation_vllm import VllmGenerator, vllm_usable
+
+            if engine == "vllm" or vllm_usable():
+                return cls(task, model_id, VllmGenerator(model_dir))
         from ladle.entities.foundation_generate import Generator
 
         return cls(task, model_id, Generator(model_dir))

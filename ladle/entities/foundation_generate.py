@@ -1,6 +1,6 @@
 """Text generation with transformers (CPU, or CUDA when torch sees a GPU): the tokenizer's
 chat template, token streaming with TextIteratorStreamer, stop sequences, cancellation,
-real token counts."""
+real token counts. With a GPU and vLLM installed, foundation_vllm serves the same interface."""
 
 from __future__ import annotations
 
@@ -20,22 +20,13 @@ class Outcome:
     finish_reason: str = "stop"
 
 
-class Generator:
-    def __init__(self, model_dir: str) -> None:
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+class Prompting:
+    """What every generation engine shares: prompts as token ids (the tokenizer's chat
+    template) and the room the context leaves for new tokens."""
 
-        self.torch = torch
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.tokenizer = AutoTokenizer.from_pretrained(model_dir)
-        self.model = AutoModelForCausalLM.from_pretrained(model_dir).to(self.device)
-        self.model.eval()
-        cfg = self.model.config
-        self.context = int(getattr(cfg, "max_position_embeddings", 0) or getattr(cfg, "n_positions", 0)
-                           or min(getattr(self.tokenizer, "model_max_length", 2048), 32768))
-        self.lock = threading.Lock()  # one generate() at a time per replica: CPU threads are shared
+    def __init__(self, tokenizer: Any, context: int) -> None:
+        self.tokenizer, self.context = tokenizer, context
 
-    # -- prompts ---------------------------------------------------------------------
     def chat_ids(self, data: dict[str, Any]) -> list[int]:
         msgs = [{**m, "content": text_of(m.get("content"))} for m in data["messages"]]
         tok = self.tokenizer
@@ -61,7 +52,25 @@ class Generator:
                       f"of {self.context} tokens; ask for at most {room}.")
         return int(want) if want is not None else min(DEFAULT_MAX_TOKENS, room)
 
-    # -- generation ------------------------------------------------------------------
+
+
+class Generator(Prompting):
+    """transformers' generate() in a thread, one request at a time per replica."""
+
+    def __init__(self, model_dir: str) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.torch = torch
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        self.model = AutoModelForCausalLM.from_pretrained(model_dir).to(self.device)
+        self.model.eval()
+        cfg = self.model.config
+        super().__init__(tokenizer, int(getattr(cfg, "max_position_embeddings", 0) or getattr(cfg, "n_positions", 0)
+                                        or min(getattr(tokenizer, "model_max_length", 2048), 32768)))
+        self.lock = threading.Lock()  # one generate() at a time per replica: CPU threads are shared
+
     def stream(self, ids: list[int], data: dict[str, Any], max_new: int, stops: list[str],
                cancel: threading.Event | None, outcome: Outcome) -> Iterator[str]:
         """Yield text as the model emits it; fill `outcome` when done."""
