@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from typing import AsyncIterator
 
@@ -109,6 +110,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         reconciler.start()
         tables.start()
         await pay_per_token()
+        # What start-up built lives as long as the server: keep it out of the collector's
+        # full passes (fewer, shorter pauses on the request path).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

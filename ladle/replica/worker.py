@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextvars
+import gc
 import json
 import os
 import sys
@@ -157,11 +158,15 @@ async def amain(args: argparse.Namespace) -> None:
     print(f"loading {args.kind} model from {args.model_dir}", flush=True)
     entity = _load_entity(args.kind, args.model_dir)
     worker = Worker(entity, args.concurrency)
+    # Everything loaded so far (libraries, the model) lives as long as the process: keep it
+    # out of the collector's full passes, which would otherwise walk it all and stall answers.
+    gc.collect()
+    gc.freeze()
     if os.path.exists(args.socket):
         os.unlink(args.socket)
     server = await asyncio.start_unix_server(worker.serve_connection, path=args.socket)
     print(f"model loaded in {time.time() - t0:.2f}s; listening on {args.socket} "
-          f"(concurrency {args.concurrency})", flush=True)
+          f"(concurrency {args.concurrency}; {gc.get_freeze_count()} objects frozen)", flush=True)
     mode = (f"adaptive batching up to {worker.batcher.max_size}" if worker.batcher else "no batching")
     print(f"serving with {mode}", flush=True)
     async with server:

@@ -35,8 +35,37 @@ def test_requests_arriving_together_are_batched_and_split_back():
     assert sizes == [1, 8, 2]               # idle: no wait; busy: up to max_size together
 
 
+def test_after_a_concurrent_batch_the_next_one_waits_for_as_many_requests():
+    sizes = []
+
+    def predict_batch(items):
+        sizes.append(len(items))
+        return [(200, "application/json", b) for _, b in items]
+
+    async def main():
+        b = Batcher(predict_batch, ThreadPoolExecutor(1), max_size=8, max_wait_s=0.5)
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert (await b.submit({}, b"alone"))[2] == b"alone"          # a lone client: no wait
+        lone = loop.time() - t0
+        await asyncio.gather(*(b.submit({}, b"x") for _ in range(3)))  # three together: a batch of 3
+        # Three more, one every 20 ms: the batch waits for the late two (well within 0.5 s).
+        first = asyncio.ensure_future(b.submit({}, b"a"))
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(b.submit({}, b"b"))
+        await asyncio.sleep(0.02)
+        third = asyncio.ensure_future(b.submit({}, b"c"))
+        t1 = loop.time()
+        await asyncio.gather(first, second, third)
+        return lone, loop.time() - t1
+
+    lone, last = asyncio.run(main())
+    assert sizes == [1, 3, 3]
+    assert lone < 0.25 and last < 0.25       # nobody waited out the 0.5 s limit
+
+
 def test_batch_settings_from_environment():
-    assert batch_settings({}) == (64, 0.0)
+    assert batch_settings({}) == (64, 0.001)
     assert batch_settings({"LADLE_MAX_BATCH_SIZE": "1", "LADLE_MAX_BATCH_WAIT_MS": "5"}) == (1, 0.005)
 
 
