@@ -1,6 +1,8 @@
-"""External model providers against mock upstreams speaking each provider's wire format
-(httpx.MockTransport): request translation, response and stream-chunk translation, and the
-error mapping (401/403, 429 + Retry-After, 502, 504) without leaking credentials."""
+"""External model providers against mock upstreams speaking each provider's wire format (a
+fake behind ladle's transport seam; handlers build httpx.Request/Response objects): request
+translation, response and stream-chunk translation, and the error mapping (401/403,
+429 + Retry-After, 502, 504) without leaking credentials. The production transport (aiohttp)
+is driven against real local upstreams in tests/e2e/test_llm_endpoints.py."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from ladle.gateway.external import ExternalCaller
 from ladle.gateway.external.bedrock import encode_event
+from ladle.gateway.external.transport import UpstreamTimeout, UpstreamUnreachable
 from ladle.schemas.errors import ApiError
 
 MSGS = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
@@ -25,7 +28,36 @@ def caller(handler: Callable[[httpx.Request], httpx.Response], timeout: float = 
         seen.append(req)
         return handler(req)
 
-    return ExternalCaller(lambda v: SECRETS.get(v, v), timeout, transport=httpx.MockTransport(wrapped)), seen
+    return ExternalCaller(lambda v: SECRETS.get(v, v), timeout, transport=FakeTransport(wrapped)), seen
+
+
+class FakeResponse:
+    def __init__(self, resp: httpx.Response) -> None:
+        self.resp, self.status, self.headers = resp, resp.status_code, resp.headers
+
+    async def read(self) -> bytes:
+        return await self.resp.aread()
+
+    async def chunks(self):
+        async for b in self.resp.aiter_bytes():
+            yield b
+
+    async def aclose(self) -> None:
+        await self.resp.aclose()
+
+
+class FakeTransport:
+    """ladle's transport seam answered by a handler: httpx.Request in, httpx.Response out
+    (or UpstreamTimeout / UpstreamUnreachable raised)."""
+
+    def __init__(self, handler: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.handler = handler
+
+    async def open(self, method, url, headers, content) -> FakeResponse:
+        return FakeResponse(self.handler(httpx.Request(method, url, headers=headers, content=content)))
+
+    async def aclose(self) -> None:
+        pass
 
 
 def sse(*events: Any) -> bytes:
@@ -223,7 +255,7 @@ async def test_upstream_errors_are_mapped_without_secrets(status, headers, code,
     assert e.value.headers.get("Retry-After") == retry
 
 
-@pytest.mark.parametrize("exc, status", [(httpx.ReadTimeout("slow"), 504), (httpx.ConnectError("refused"), 502)])
+@pytest.mark.parametrize("exc, status", [(UpstreamTimeout("slow"), 504), (UpstreamUnreachable("refused"), 502)])
 async def test_upstream_unreachable(exc, status):
     def h(req):
         raise exc

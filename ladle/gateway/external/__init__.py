@@ -13,10 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator, Callable
 
-import httpx
-
 from ladle.gateway.external import anthropic, bedrock, cohere, openai_compat, vertex
 from ladle.gateway.external.base import Ctx, Upstream
+from ladle.gateway.external.transport import (AiohttpTransport, Transport, UpstreamError, UpstreamResponse,
+                                              UpstreamTimeout)
 from ladle.runtimes.base import Reply
 from ladle.schemas import llm
 from ladle.schemas.errors import ApiError
@@ -36,23 +36,13 @@ BUILDERS: dict[str, Callable[[Ctx], Upstream]] = {
 
 class ExternalCaller:
     def __init__(self, resolve: Callable[[str], str], timeout_s: float,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: Transport | None = None) -> None:
         self.resolve = resolve
         self.timeout_s = timeout_s
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout_s, connect=min(10.0, self.timeout_s)),
-                transport=self._transport, limits=httpx.Limits(max_keepalive_connections=32))
-        return self._client
+        self.transport = transport if transport is not None else AiohttpTransport(timeout_s)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        await self.transport.aclose()
 
     async def call(self, entity: str, external_model: dict[str, Any], body: bytes) -> Reply:
         em = external_model
@@ -69,23 +59,22 @@ class ExternalCaller:
         headers = dict(up.headers)
         if up.auth is not None:
             headers.update(await up.auth())
-        req = self.client.build_request(
-            up.method, up.url, headers={"content-type": "application/json", **headers},
-            content=up.content if up.content is not None else json.dumps(up.body).encode())
+        content = up.content if up.content is not None else json.dumps(up.body).encode()
         try:
-            resp = await self.client.send(req, stream=True)
-        except httpx.TimeoutException:
+            resp = await self.transport.open(up.method, up.url, {"content-type": "application/json", **headers},
+                                             content)
+            if resp.status >= 400:
+                text = (await _read(resp)).decode(errors="replace")
+                raise upstream_error(ctx, resp.status, text, resp.headers.get("retry-after"))
+            if ctx.stream and ("event-stream" in resp.headers.get("content-type", "") or up.decode != "sse"):
+                return Reply(200, "text/event-stream", self._stream(resp, up, ctx))
+            raw = await _read(resp)
+        except UpstreamTimeout:
             raise ApiError("DEADLINE_EXCEEDED", f"The {provider} provider did not answer served entity "
                            f"'{entity}' within {self.timeout_s:g}s.", 504) from None
-        except httpx.HTTPError as e:
+        except UpstreamError as e:
             raise ApiError("BAD_GATEWAY", f"Could not reach the {provider} provider for served entity "
-                           f"'{entity}': {_scrub(type(e).__name__ + ': ' + str(e), ctx)}", 502) from None
-        if resp.status_code >= 400:
-            text = (await _read(resp)).decode(errors="replace")
-            raise upstream_error(ctx, resp.status_code, text, resp.headers.get("retry-after"))
-        if ctx.stream and ("event-stream" in resp.headers.get("content-type", "") or up.decode != "sse"):
-            return Reply(200, "text/event-stream", self._stream(resp, up, ctx))
-        raw = await _read(resp)
+                           f"'{entity}': {_scrub(str(e), ctx)}", 502) from None
         try:
             out = up.parse(json.loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
@@ -102,7 +91,7 @@ class ExternalCaller:
     def _resolve(self, value: str) -> str:
         return self.resolve(value)
 
-    async def _stream(self, resp: httpx.Response, up: Upstream, ctx: Ctx) -> AsyncIterator[bytes]:
+    async def _stream(self, resp: UpstreamResponse, up: Upstream, ctx: Ctx) -> AsyncIterator[bytes]:
         tr = up.translator() if up.translator is not None else None
         try:
             async for ev in _events(resp, up.decode):
@@ -116,16 +105,16 @@ class ExternalCaller:
             yield llm.SSE_DONE
         except ApiError as e:
             yield llm.sse({"error_code": e.error_code, "message": _scrub(e.message, ctx)})
-        except httpx.HTTPError as e:
+        except UpstreamError as e:
             yield llm.sse({"error_code": "BAD_GATEWAY", "message": f"The {ctx.provider} stream broke: "
-                           f"{_scrub(type(e).__name__, ctx)}"})
+                           f"{_scrub(str(e), ctx)}"})
         finally:
             await resp.aclose()   # a client that disconnected closes the upstream stream too
 
 
-async def _read(resp: httpx.Response) -> bytes:
+async def _read(resp: UpstreamResponse) -> bytes:
     try:
-        return await resp.aread()
+        return await resp.read()
     finally:
         await resp.aclose()
 
@@ -144,31 +133,38 @@ def _as_chunk(out: dict[str, Any]) -> bytes:
     return llm.sse(chunk) + llm.SSE_DONE
 
 
-async def _events(resp: httpx.Response, decode: str) -> AsyncIterator[dict[str, Any] | None]:
+async def _events(resp: UpstreamResponse, decode: str) -> AsyncIterator[dict[str, Any] | None]:
     if decode == "aws-eventstream":
         dec = bedrock.EventStreamDecoder()
-        async for data in resp.aiter_bytes():
-            for ev in dec.feed(data):
+        async for raw in resp.chunks():
+            for ev in dec.feed(raw):
                 yield ev
         return
-    data: list[str] = []
-    async for line in resp.aiter_lines():
-        if line.startswith("data:"):
-            data.append(line[5:].lstrip(" "))
-            continue
-        if line.strip() or not data:
-            continue
-        payload, data = "\n".join(data), []
-        if payload.strip() == "[DONE]":
-            yield None
-            return
+    data: list[bytes] = []
+    buf = b""
+    async for raw in resp.chunks():
+        buf += raw
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line.startswith(b"data:"):
+                data.append(line[5:].lstrip(b" "))
+                continue
+            if line.strip() or not data:
+                continue
+            payload, data = b"\n".join(data), []
+            if payload.strip() == b"[DONE]":
+                yield None
+                return
+            try:
+                yield json.loads(payload)
+            except ValueError:
+                continue
+    if buf.startswith(b"data:"):
+        data.append(buf[5:].lstrip(b" "))
+    if data and b"\n".join(data).strip() != b"[DONE]":
         try:
-            yield json.loads(payload)
-        except ValueError:
-            continue
-    if data and "\n".join(data).strip() != "[DONE]":
-        try:
-            yield json.loads("\n".join(data))
+            yield json.loads(b"\n".join(data))
         except ValueError:
             pass
 
