@@ -19,7 +19,7 @@ class Streamy:
 
     def __init__(self) -> None:
         self.produced = 0
-        self.cancelled = threading.Event()
+        self.stopped = threading.Event()     # the generator ended: told to stop, or closed
 
     def predict(self, meta, body, cancel=None):
         req = json.loads(body)
@@ -29,14 +29,16 @@ class Streamy:
             return 200, "application/json", b'{"ok": true}'
 
         def gen():
-            for i in range(req["n"]):
-                if cancel is not None and cancel.is_set():
-                    self.cancelled.set()
-                    return
-                self.produced += 1
-                yield f"data: {i}\n\n".encode()
-                time.sleep(req.get("sleep", 0))
-            yield b"data: [DONE]\n\n"
+            try:
+                for i in range(req["n"]):
+                    if cancel is not None and cancel.is_set():
+                        return
+                    self.produced += 1
+                    yield f"data: {i}\n\n".encode()
+                    time.sleep(req.get("sleep", 0))
+                yield b"data: [DONE]\n\n"
+            finally:
+                self.stopped.set()
 
         return 200, "text/event-stream", gen()
 
@@ -78,8 +80,12 @@ async def test_cancel_stops_generation(tmp_path):
     writer.write(p.frame(7, p.REQUEST, p.request_payload({}, body)))
     await _frames(reader, 7, until=p.CHUNK)
     writer.write(p.frame(7, p.CANCEL))
-    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, ent.cancelled.wait, 5), 6)
-    assert ent.cancelled.is_set() and ent.produced < 1000
+    # 1000 chunks 20 ms apart would take 20 s: the generator must end within 5 s of the CANCEL
+    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, ent.stopped.wait, 5), 6)
+    assert ent.stopped.is_set() and ent.produced < 1000
+    produced = ent.produced
+    await asyncio.sleep(0.1)
+    assert ent.produced == produced          # and nothing is produced after it
     writer.close()
     server.close()
 

@@ -1,0 +1,132 @@
+"""Custom chat models and agents served through the core (issue 4, item 4): an
+`mlflow.pyfunc.ChatModel` and an `mlflow.pyfunc.ResponsesAgent`, registered with the real
+MLflow client, answered unary and streamed (SSE, one event per chunk the model yields, then
+`data: [DONE]`), through the invocations route and the `openai` client."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ladle.testing.registry import register_code_model
+
+from e2e_support import client, wait_settled
+
+CHAT_MODEL = "main.default.e2e_chatmodel"
+AGENT = "main.default.e2e_responses_agent"
+
+CHAT_MODEL_CODE = '''
+import mlflow
+from mlflow.pyfunc import ChatModel
+from mlflow.types.llm import (ChatChoice, ChatChoiceDelta, ChatChunkChoice, ChatCompletionChunk,
+                              ChatCompletionResponse, ChatMessage)
+
+
+class Echo(ChatModel):
+    def predict(self, context, messages, params):
+        text = "echo: " + messages[-1].content
+        return ChatCompletionResponse(choices=[ChatChoice(index=0, message=ChatMessage(role="assistant",
+                                                                                         content=text))])
+
+    def predict_stream(self, context, messages, params):
+        for word in ["echo:", *messages[-1].content.split()]:
+            yield ChatCompletionChunk(choices=[ChatChunkChoice(index=0, delta=ChatChoiceDelta(
+                role="assistant", content=word + " "))])
+
+
+mlflow.models.set_model(Echo())
+'''
+
+AGENT_CODE = '''
+import mlflow
+from mlflow.pyfunc import ResponsesAgent
+from mlflow.types.responses import ResponsesAgentResponse, ResponsesAgentStreamEvent
+
+
+def _last_text(request):
+    item = request.input[-1]
+    content = item.content if hasattr(item, "content") else item["content"]
+    return content if isinstance(content, str) else " ".join(c.get("text", "") for c in content)
+
+
+class Agent(ResponsesAgent):
+    def predict(self, request):
+        return ResponsesAgentResponse(output=[self.create_text_output_item(
+            text="agent: " + _last_text(request), id="msg_1")])
+
+    def predict_stream(self, request):
+        words = ["agent:", *_last_text(request).split()]
+        for word in words:
+            yield ResponsesAgentStreamEvent(**self.create_text_delta(delta=word + " ", item_id="msg_1"))
+        yield ResponsesAgentStreamEvent(type="response.output_item.done", item=self.create_text_output_item(
+            text=" ".join(words), id="msg_1"))
+
+
+mlflow.models.set_model(Agent())
+'''
+
+MSG = [{"role": "user", "content": "hello there"}]
+
+
+def sse_events(raw: bytes) -> list:
+    out = []
+    for block in raw.decode().split("\n\n"):
+        if block.strip():
+            assert block.startswith("data: "), block
+            out.append(block[6:] if block[6:] == "[DONE]" else json.loads(block[6:]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def chat_endpoints(server, admin, tmp_path_factory):
+    work = tmp_path_factory.mktemp("chat-models")
+    register_code_model(server.url, server.admin_token, CHAT_MODEL, CHAT_MODEL_CODE, work)
+    register_code_model(server.url, server.admin_token, AGENT, AGENT_CODE, work)
+    common = {"entity_version": "1", "workload_size": "Small", "scale_to_zero_enabled": False}
+    for name, model in (("e2e-chatmodel", CHAT_MODEL), ("e2e-agent", AGENT)):
+        admin.post("/api/2.0/serving-endpoints", json={"name": name, "config": {"served_entities": [
+            {"entity_name": model, **common}]}})
+    eps = {}
+    for name in ("e2e-chatmodel", "e2e-agent"):
+        ep = wait_settled(admin, name, timeout=240)
+        assert ep["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}, ep
+        eps[name] = ep
+    yield eps
+    for name in ("e2e-chatmodel", "e2e-agent"):
+        admin.delete(f"/api/2.0/serving-endpoints/{name}")
+
+
+def test_chat_model_unary_and_streamed_with_the_openai_client(server, chat_endpoints):
+    from openai import OpenAI
+
+    oa = OpenAI(base_url=server.url + "/serving-endpoints", api_key=server.admin_token, max_retries=0)
+    r = oa.chat.completions.create(model="e2e-chatmodel", messages=MSG)
+    assert r.choices[0].message.content == "echo: hello there"
+    chunks = list(oa.chat.completions.create(model="e2e-chatmodel", messages=MSG, stream=True))
+    assert [c.choices[0].delta.content for c in chunks] == ["echo: ", "hello ", "there "]
+
+
+def test_chat_model_stream_on_the_invocations_route(server, chat_endpoints):
+    with client(server) as http:
+        r = http.post("/serving-endpoints/e2e-chatmodel/invocations", json={"messages": MSG, "stream": True})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["served-model-name"] == "e2e_chatmodel-1"
+    events = sse_events(r.content)
+    assert events[-1] == "[DONE]"
+    assert "".join(e["choices"][0]["delta"]["content"] for e in events[:-1]) == "echo: hello there "
+
+
+def test_responses_agent_unary_and_streamed(server, chat_endpoints):
+    with client(server) as http:
+        r = http.post("/serving-endpoints/e2e-agent/invocations", json={"input": MSG})
+        assert r.status_code == 200, r.text
+        out = r.json()["output"]
+        assert out[0]["content"][0]["text"] == "agent: hello there"
+        s = http.post("/serving-endpoints/e2e-agent/invocations", json={"input": MSG, "stream": True})
+    assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(s.content)
+    assert events[-1] == "[DONE]"
+    deltas = [e["delta"] for e in events[:-1] if e["type"] == "response.output_text.delta"]
+    assert "".join(deltas) == "agent: hello there "
+    assert events[-2]["type"] == "response.output_item.done"
