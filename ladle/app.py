@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -16,6 +17,7 @@ from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permiss
 from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
+from ladle.api import metrics_history as metrics_history_api
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, client_gone, http_error, internal_error
 from ladle.api.services import Services
@@ -38,6 +40,7 @@ from ladle.gateway.pool import ReplicaPool
 from ladle.runtimes.base import ReplicaBackend
 from ladle.runtimes.mlflow_tracking import TrackingServer
 from ladle.schemas.errors import ApiError
+from ladle.telemetry.history import MetricsHistory
 from ladle.telemetry.metrics import MetricsHub
 from ladle.telemetry.recorder import Recorder
 from ladle.telemetry.tables import DeltaSink, TableWriter
@@ -77,6 +80,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                                warm_spares=settings.warm_spares)
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
     metrics = MetricsHub()
+    history = MetricsHistory(metrics, settings.metrics_history_interval_s)
     tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,
                          settings.table_flush_interval_s, settings.table_queue_rows)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
@@ -114,9 +118,11 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         # full passes (fewer, shorter pauses on the request path).
         gc.collect()
         gc.freeze()
+        sampling = asyncio.get_running_loop().create_task(history.run())
         try:
             yield
         finally:
+            sampling.cancel()
             await external.aclose()
             await tables.stop()
             await reconciler.stop()
@@ -130,6 +136,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
         *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
+        *metrics_history_api.routes(svc, history),
     ]
     from ladle.web.pages import routes as web_routes
 

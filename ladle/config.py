@@ -21,6 +21,7 @@ class Settings(BaseSettings):
     mlflow_tracking_token: str | None = None
     # Data plane.
     request_timeout_s: float = 120.0
+    metrics_history_interval_s: float = 15.0
     max_payload_bytes: int = 16 * 1024 * 1024
     # Scale-to-zero: idle seconds before a scale-to-zero entity stops its replicas.
     scale_to_zero_idle_s: float = 300.0

@@ -48,6 +48,9 @@ class MetricsHub:
             m = self._by_endpoint[endpoint_id] = EndpointMetrics()
         return m
 
+    def items(self) -> list[tuple[str, EndpointMetrics]]:
+        return list(self._by_endpoint.items())
+
     def render(self, endpoint_id: str, usage: Callable[[], dict[str, tuple[float, float, int]]]) -> bytes:
         m = self.for_endpoint(endpoint_id)
         total_mem = _total_mem_mib()

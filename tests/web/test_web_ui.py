@@ -247,6 +247,7 @@ def test_metrics_logs_permissions(page, ladle: Server, shots: Path):
     page.goto(f"/ui/endpoints/{EP}/metrics")
     note = page.locator("#tab-panel p.hint")
     expect(note).to_contain_text("(1 sample)")
+    expect(note).to_contain_text(re.compile(r"[1-9]\d* kept by the server"))   # the earlier queries are there
     with ladle.client() as c:  # traffic between two browser samples becomes a rate and quantiles
         for _ in range(8):
             assert c.post(f"/serving-endpoints/{EP}/invocations", json=body).status_code == 200

@@ -45,7 +45,8 @@ class Server(LadleProcess):
     """`ladle server` on a free port with its own LADLE_HOME; `token` is its admin token."""
 
     def __init__(self, home: Path, token: str) -> None:
-        super().__init__(home, token, cwd=REPO_ROOT)
+        # metrics history every second, so the Metrics tab opens with some
+        super().__init__(home, token, {"LADLE_METRICS_HISTORY_INTERVAL_S": "1"}, cwd=REPO_ROOT)
 
     @property
     def token(self) -> str:

@@ -70,8 +70,10 @@ export function mount(panel, ctx) {
       lineChart({ title: "Requests per second", series: [{ label: "requests/s", points: reqs }], from, to: now, format: fmtRate, unit: "/s" }),
       lineChart({ title: "Errors per second", series: [{ label: "4xx/s", points: e4, color: "#b58a00" }, { label: "5xx/s", points: e5, color: "#c4251d" }], from, to: now, format: fmtRate, unit: "/s" }),
       lineChart({ title: "Latency (ms)", series: [{ label: "p50", points: p50 }, { label: "p99", points: p99, color: "#8a3ffc" }], from, to: now, format: fmtMs, unit: " ms" }));
+    const own = samples.length - (store.fromServer || 0);
+    const kept = store.fromServer ? `${store.fromServer} kept by the server, then ` : "";
     note.textContent = samples.length
-      ? `Sampled by this browser every ${INTERVAL_MS / 1000} s since ${new Date(samples[0].t).toLocaleTimeString()} (${samples.length} sample${samples.length === 1 ? "" : "s"}); latency quantiles over ${WINDOW_MS / 1000} s windows. Keep the endpoint open to build up an hour of history.`
+      ? `Since ${new Date(samples[0].t).toLocaleTimeString()}: ${kept}sampled by this browser every ${INTERVAL_MS / 1000} s (${own} sample${own === 1 ? "" : "s"}); latency quantiles over ${WINDOW_MS / 1000} s windows.`
       : "Waiting for the first sample…";
   }
 

@@ -1,0 +1,48 @@
+"""An hour of each endpoint's request metrics, kept by the server: every `interval_s` the
+request counters and the latency histogram are copied out of the endpoint's Prometheus
+registry. The web UI charts rates and latency quantiles from these snapshots, so its
+"last hour" is complete when the page opens (the Prometheus route has no history).
+
+Served as `GET /api/2.0/ladle/serving-endpoints/{name}/metrics-history` (CAN_VIEW):
+{"interval_s": 15, "samples": [{"t": epoch ms, "series": [{"name", "labels", "value"}]}]}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any, Callable
+
+from ladle.telemetry.metrics import MetricsHub
+
+KEEP_S = 3600.0
+KEPT = ("request_count_total", "request_4xx_count_total", "request_5xx_count_total",
+        "request_latency_ms_bucket")
+
+
+class MetricsHistory:
+    def __init__(self, hub: MetricsHub, interval_s: float, clock: Callable[[], float] = time.time) -> None:
+        self.hub, self.interval_s, self.clock = hub, interval_s, clock
+        self._by_endpoint: dict[str, deque] = {}
+
+    def sample(self) -> None:
+        now = self.clock()
+        keep = max(1, int(KEEP_S / self.interval_s))
+        for endpoint_id, m in self.hub.items():
+            series = [{"name": s.name, "labels": dict(s.labels), "value": s.value}
+                      for metric in m.registry.collect() for s in metric.samples if s.name in KEPT]
+            if not series:
+                continue
+            dq = self._by_endpoint.get(endpoint_id)
+            if dq is None or dq.maxlen != keep:
+                dq = self._by_endpoint[endpoint_id] = deque(dq or (), maxlen=keep)
+            dq.append({"t": int(now * 1000), "series": series})
+
+    def samples(self, endpoint_id: str) -> list[dict[str, Any]]:
+        return list(self._by_endpoint.get(endpoint_id, ()))
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            self.sample()
