@@ -87,6 +87,8 @@ class Batcher:
             try:
                 results = await loop.run_in_executor(
                     self.executor, self.predict_batch, [(m, b) for m, b, _ in live])
+                if len(results) != len(live):   # never leave a request without an answer
+                    raise RuntimeError(f"predict_batch answered {len(results)} results for {len(live)} requests")
             except Exception as e:  # a bug in the entity: every request of the batch learns it
                 for _, _, fut in live:
                     if not fut.done():

@@ -64,6 +64,19 @@ def test_after_a_concurrent_batch_the_next_one_waits_for_as_many_requests():
     assert lone < 0.25 and last < 0.25       # nobody waited out the 0.5 s limit
 
 
+def test_a_batch_answered_short_fails_every_request_instead_of_hanging():
+    def predict_batch(items):
+        return [(200, "application/json", b"only one")]
+
+    async def main():
+        b = Batcher(predict_batch, ThreadPoolExecutor(1), max_size=8, max_wait_s=0.0)
+        return await asyncio.wait_for(asyncio.gather(*(b.submit({}, b"x") for _ in range(3)),
+                                                     return_exceptions=True), 5)
+
+    out = asyncio.run(main())
+    assert len(out) == 3 and all(isinstance(r, RuntimeError) for r in out), out
+
+
 def test_batch_settings_from_environment():
     assert batch_settings({}) == (64, 0.001)
     assert batch_settings({"LADLE_MAX_BATCH_SIZE": "1", "LADLE_MAX_BATCH_WAIT_MS": "5"}) == (1, 0.005)
