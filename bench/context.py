@@ -13,8 +13,9 @@ import httpx
 
 from bench.load import LoadResult, run_async_load, run_wrk, wrk_script
 from bench.models import Data
-from bench.procs import LadleServer, MlflowServe
+from bench.procs import MlflowServe
 from bench.report import Results
+from ladle.testing.process import LadleProcess
 
 API = "/api/2.0/serving-endpoints"
 
@@ -24,7 +25,7 @@ class Ctx:
     console: Any
     args: Any
     tmp: Path
-    ladle: LadleServer
+    ladle: LadleProcess
     http: httpx.Client
     data: Data
     res: Results
@@ -34,7 +35,7 @@ class Ctx:
 
     @property
     def auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.ladle.token}"}
+        return {"Authorization": f"Bearer {self.ladle.admin_token}"}
 
     def log(self, msg: str) -> None:
         self.console.log(msg)

@@ -14,15 +14,9 @@ from ladle.testing.process import ChildProcess, LadleProcess, child_env, free_po
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-class LadleServer(LadleProcess):
+def bench_server(home: Path, token: str, idle_s: float) -> LadleProcess:
     """The benchmark's `ladle server`: scale-to-zero after `idle_s` idle seconds."""
-
-    def __init__(self, home: Path, token: str, idle_s: float) -> None:
-        super().__init__(home, token, {"LADLE_SCALE_TO_ZERO_IDLE_S": str(idle_s)}, cwd=REPO_ROOT)
-
-    @property
-    def token(self) -> str:
-        return self.admin_token
+    return LadleProcess(home, token, {"LADLE_SCALE_TO_ZERO_IDLE_S": str(idle_s)}, cwd=REPO_ROOT)
 
 
 class MlflowServe:

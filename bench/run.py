@@ -94,7 +94,7 @@ def _setup(ctx) -> None:
 
     a, c, res = ctx.args, ctx.console, ctx.res
     with c.status("registering the benchmark models through ladle's MLflow registry ..."):
-        ctx.versions = models.register_all(ctx.ladle.url, ctx.ladle.token, ctx.data, ctx.tmp)
+        ctx.versions = models.register_all(ctx.ladle.url, ctx.ladle.admin_token, ctx.data, ctx.tmp)
     c.log(f"registered {ctx.versions}")
     if NEEDS_MLFLOW & set(a.parts):
         model_dir = models.download(models.RF, ctx.versions[models.RF], ctx.tmp / "mlflow-model")
@@ -135,14 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     from bench.load import find_wrk
     from bench.logscan import scan_home
     from bench.models import make_data
-    from bench.procs import LadleServer
+    from bench.procs import bench_server
     from bench.report import Results, render, summary_tables
 
     a = parse_args(argv)
     console = Console()
     res = Results()
     tmp = Path(tempfile.mkdtemp(prefix="ladle-bench-"))
-    ladle = LadleServer(tmp / "home", "dapi-bench-" + secrets.token_hex(12), a.idle_s)
+    ladle = bench_server(tmp / "home", "dapi-bench-" + secrets.token_hex(12), a.idle_s)
     wrk = find_wrk() if a.loadgen in ("auto", "wrk") else None
     if a.loadgen == "wrk" and not wrk:
         console.print("[red]wrk was asked for but is not available")
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         with console.status("starting ladle server (embedded MLflow registry takes a while) ..."):
             res.ladle_server_start_s = ladle.start()
         console.log(f"ladle server on {ladle.url} ready in {res.ladle_server_start_s:.1f} s (home {ladle.home})")
-        with httpx.Client(base_url=ladle.url, headers={"Authorization": f"Bearer {ladle.token}"},
+        with httpx.Client(base_url=ladle.url, headers={"Authorization": f"Bearer {ladle.admin_token}"},
                           timeout=60.0) as http:
             ctx = Ctx(console=console, args=a, tmp=tmp, ladle=ladle, http=http, data=make_data(), res=res, wrk=wrk)
             _setup(ctx)

@@ -24,19 +24,17 @@ KEPT = ("request_count_total", "request_4xx_count_total", "request_5xx_count_tot
 class MetricsHistory:
     def __init__(self, hub: MetricsHub, interval_s: float, clock: Callable[[], float] = time.time) -> None:
         self.hub, self.interval_s, self.clock = hub, interval_s, clock
+        self.keep = max(1, int(KEEP_S / interval_s))
         self._by_endpoint: dict[str, deque] = {}
 
     def sample(self) -> None:
         now = self.clock()
-        keep = max(1, int(KEEP_S / self.interval_s))
         for endpoint_id, m in self.hub.items():
             series = [{"name": s.name, "labels": dict(s.labels), "value": s.value}
                       for metric in m.registry.collect() for s in metric.samples if s.name in KEPT]
             if not series:
                 continue
-            dq = self._by_endpoint.get(endpoint_id)
-            if dq is None or dq.maxlen != keep:
-                dq = self._by_endpoint[endpoint_id] = deque(dq or (), maxlen=keep)
+            dq = self._by_endpoint.setdefault(endpoint_id, deque(maxlen=self.keep))
             dq.append({"t": int(now * 1000), "series": series})
 
     def samples(self, endpoint_id: str) -> list[dict[str, Any]]:

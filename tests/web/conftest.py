@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from web_support import (CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, Server, ensure_chromium, prewarm_mlflow,
-                         register_iris)
+from ladle.testing.process import LadleProcess
+
+from web_support import (CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, ensure_chromium, prewarm_mlflow,
+                         register_iris, web_server)
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +31,7 @@ def chromium() -> str:
 
 @pytest.fixture(scope="session")
 def ladle(tmp_path_factory: pytest.TempPathFactory, chromium: str):
-    srv = Server(tmp_path_factory.mktemp("ladle-web-home"), "dapi-web-" + secrets.token_hex(8))
+    srv = web_server(tmp_path_factory.mktemp("ladle-web-home"), "dapi-web-" + secrets.token_hex(8))
     warm = threading.Thread(target=prewarm_mlflow, args=(tmp_path_factory.mktemp("warm"),), daemon=True)
     warm.start()
     t0 = time.monotonic()
@@ -51,7 +53,7 @@ def fake_llm():
 
 
 @pytest.fixture(scope="session")
-def browser(chromium: str, ladle: Server):
+def browser(chromium: str, ladle: LadleProcess):
     # Started after the server and the MLflow registration: MLflow's client must not run
     # inside Playwright's event loop.
     from playwright.sync_api import sync_playwright

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from web_support import FAKE_REPLY, FAKE_USAGE, IRIS, Server
+from ladle.testing.process import LadleProcess
+
+from web_support import FAKE_REPLY, FAKE_USAGE, IRIS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 EP = "iris-ui"
@@ -24,7 +26,7 @@ UPDATING = re.compile(r"^Updating$")  # ms: first replica start (environment reu
 
 
 @pytest.fixture(scope="module")
-def page(ladle: Server, browser):
+def page(ladle: LadleProcess, browser):
     ctx = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=ladle.url)
     pg = ctx.new_page()
     pg.set_default_timeout(20_000)
@@ -44,7 +46,7 @@ def field(page, name: str):
     return page.locator(f'[data-field="{name}"]')
 
 
-def test_sign_in(page, ladle: Server, shots: Path):
+def test_sign_in(page, ladle: LadleProcess, shots: Path):
     from playwright.sync_api import expect
 
     page.goto("/")
@@ -53,11 +55,11 @@ def test_sign_in(page, ladle: Server, shots: Path):
     page.get_by_role("button", name="Sign in").click()
     expect(field(page, "token").locator(".field-error")).to_contain_text("UNAUTHENTICATED")
     shot(page, shots, "01-signin-error")
-    page.get_by_label("Access token").fill(ladle.token)
+    page.get_by_label("Access token").fill(ladle.admin_token)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(r"/ui/endpoints$"))
     expect(page.get_by_role("heading", name="Serving endpoints")).to_be_visible()
-    assert page.evaluate("sessionStorage.getItem('ladle.token')") == ladle.token
+    assert page.evaluate("sessionStorage.getItem('ladle.token')") == ladle.admin_token
     assert page.evaluate("localStorage.length") == 0
 
 
@@ -239,7 +241,7 @@ def test_chat_with_streaming_external_model(page, shots: Path, fake_llm):
     shot(page, shots, "09-chat")
 
 
-def test_metrics_logs_permissions(page, ladle: Server, shots: Path):
+def test_metrics_logs_permissions(page, ladle: LadleProcess, shots: Path):
     from playwright.sync_api import expect
 
     body = {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
@@ -305,14 +307,14 @@ def test_delete_endpoint(page, shots: Path):
     expect(page.locator(f'#endpoints-table tr[data-endpoint="{CHAT}"]')).to_have_count(0)
 
 
-def test_unauthenticated_and_sign_out(page, ladle: Server, shots: Path):
+def test_unauthenticated_and_sign_out(page, ladle: LadleProcess, shots: Path):
     from playwright.sync_api import expect
 
     page.evaluate("sessionStorage.setItem('ladle.token', 'revoked-token')")
     page.goto(f"/ui/endpoints/{EP}")
     expect(page).to_have_url(re.compile(r"/ui/signin\?next="))
     expect(page.get_by_role("status").filter(has_text="Invalid access token")).to_be_visible()
-    page.get_by_label("Access token").fill(ladle.token)
+    page.get_by_label("Access token").fill(ladle.admin_token)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))  # back where the 401 struck
     page.get_by_role("button", name="Sign out").click()

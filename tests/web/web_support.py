@@ -41,16 +41,10 @@ def ensure_chromium() -> str | None:
     return "apt-get install chromium did not provide /usr/bin/chromium"
 
 
-class Server(LadleProcess):
-    """`ladle server` on a free port with its own LADLE_HOME; `token` is its admin token."""
-
-    def __init__(self, home: Path, token: str) -> None:
-        # metrics history every second, so the Metrics tab opens with some
-        super().__init__(home, token, {"LADLE_METRICS_HISTORY_INTERVAL_S": "1"}, cwd=REPO_ROOT)
-
-    @property
-    def token(self) -> str:
-        return self.admin_token
+def web_server(home: Path, token: str) -> LadleProcess:
+    """`ladle server` on a free port with its own LADLE_HOME; metrics history every second,
+    so the Metrics tab opens with some."""
+    return LadleProcess(home, token, {"LADLE_METRICS_HISTORY_INTERVAL_S": "1"}, cwd=REPO_ROOT)
 
 
 def prewarm_mlflow(tmp: Path) -> None:
@@ -64,7 +58,7 @@ def prewarm_mlflow(tmp: Path) -> None:
     mlflow.sklearn.save_model(LogisticRegression(max_iter=300).fit(x, y), str(tmp / "warm"))
 
 
-def register_iris(server: Server, versions: int = 2) -> None:
+def register_iris(server: LadleProcess, versions: int = 2) -> None:
     """Log and register `versions` versions of an iris classifier with the real MLflow client."""
     import mlflow
     import sklearn
@@ -73,7 +67,7 @@ def register_iris(server: Server, versions: int = 2) -> None:
     from sklearn.linear_model import LogisticRegression
 
     x, y = load_iris(return_X_y=True, as_frame=True)
-    with tracking(server.url, server.token):
+    with tracking(server.url, server.admin_token):
         for i in range(versions):
             model = LogisticRegression(C=1.0 / (i + 1), max_iter=300).fit(x, y)
             with mlflow.start_run():

@@ -10,7 +10,8 @@ between two reads) and UpstreamUnreachable (refused, reset, broken mid-stream).
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator, Mapping, Protocol
+import contextlib
+from typing import AsyncIterator, Iterator, Mapping, Protocol
 
 
 class UpstreamError(Exception):
@@ -42,6 +43,19 @@ class Transport(Protocol):
     async def aclose(self) -> None: ...
 
 
+@contextlib.contextmanager
+def _upstream_errors(timeout_s: float) -> Iterator[None]:
+    """aiohttp's failures as ladle's own."""
+    import aiohttp
+
+    try:
+        yield
+    except asyncio.TimeoutError:
+        raise UpstreamTimeout(f"no answer within {timeout_s:g}s") from None
+    except aiohttp.ClientError as e:
+        raise UpstreamUnreachable(f"{type(e).__name__}: {e}") from None
+
+
 class AiohttpTransport:
     """One aiohttp session (connection pool) per server, created on first use in its loop."""
 
@@ -62,14 +76,8 @@ class AiohttpTransport:
         return self._session
 
     async def open(self, method: str, url: str, headers: dict[str, str], content: bytes) -> UpstreamResponse:
-        import aiohttp
-
-        try:
+        with _upstream_errors(self.timeout_s):
             resp = await self._client().request(method, url, headers=headers, data=content)
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"no answer within {self.timeout_s:g}s") from None
-        except aiohttp.ClientError as e:
-            raise UpstreamUnreachable(f"{type(e).__name__}: {e}") from None
         return _AiohttpResponse(resp, self.timeout_s)
 
     async def aclose(self) -> None:
@@ -85,27 +93,16 @@ class _AiohttpResponse:
         self.headers = resp.headers
 
     async def read(self) -> bytes:
-        import aiohttp
-
         try:
-            return await self._resp.read()
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"no answer within {self._timeout_s:g}s") from None
-        except aiohttp.ClientError as e:
-            raise UpstreamUnreachable(f"{type(e).__name__}: {e}") from None
+            with _upstream_errors(self._timeout_s):
+                return await self._resp.read()
         finally:
             self._resp.release()
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        import aiohttp
-
-        try:
+        with _upstream_errors(self._timeout_s):
             async for data in self._resp.content.iter_any():
                 yield data
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"no data within {self._timeout_s:g}s") from None
-        except aiohttp.ClientError as e:
-            raise UpstreamUnreachable(type(e).__name__) from None
 
     async def aclose(self) -> None:
         """Give the connection back when the answer was read to its end; otherwise (a client
