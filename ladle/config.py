@@ -31,7 +31,20 @@ class Settings(BaseSettings):
     warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count
     reconcile_interval_s: float = 1.0
-    runtime: str = "local"  # local | fake
+    runtime: str = "local"  # local | ray | fake
+    # Ray Serve (runtime "ray"): a cluster's address ("auto", "ray://host:10001"); unset
+    # starts a local one
+    ray_address: str | None = None
+    # Shared state for several ladle servers: a SQLAlchemy URL of a PostgreSQL database
+    # (postgresql+psycopg://user:pass@host/db); unset: SQLite in LADLE_HOME
+    database_url: str | None = None
+    # Redis for rate limits counted across every server (redis://host:6379/0)
+    redis_url: str | None = None
+    # The Fernet key that seals secrets: every server sharing a database needs the same one;
+    # unset: LADLE_HOME/secrets.key, made at first use
+    secret_key: str | None = None
+    # How often a server looks for other servers' changes to the shared database
+    sync_interval_s: float = 1.0
     # AI Gateway tables (usage tracking, inference tables): asynchronous batched writes.
     table_flush_rows: int = 500
     table_flush_interval_s: float = 2.0
@@ -44,6 +57,10 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         return self.home / "ladle.db"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.db_path}"
 
     @property
     def mlflow_dir(self) -> Path:

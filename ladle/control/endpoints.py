@@ -13,7 +13,7 @@ from typing import Any, Callable
 from ladle.control.configs import build_config, entities_of
 from ladle.control.permissions import PermissionService
 from ladle.control.states import ConfigUpdate, check_config_update
-from ladle.control.store import EndpointRecord, Store
+from ladle.control.store import EndpointRecord, StaleRecord, Store
 from ladle.control.views import detailed, summary
 from ladle.entities.catalog import PREFIX, Catalog, check_foundation
 from ladle.entities.registry import Registry
@@ -108,7 +108,9 @@ class EndpointService:
                 meta={k: v for k, v in meta.items() if v is not None}, active=None, pending=pending,
                 config_update=ConfigUpdate.IN_PROGRESS.value, next_version=2,
             )
-            self.store.insert_endpoint(rec)
+            if not self.store.insert_endpoint(rec):   # another server created it just now
+                raise ApiError("RESOURCE_ALREADY_EXISTS",
+                               f"Serving endpoint with name '{req.name}' already exists", status=409)
             self.perms.grant_creator(eid, p)
         self.on_change()
         return detailed(rec, "CAN_MANAGE")
@@ -131,9 +133,16 @@ class EndpointService:
             rec.meta["task"] = _task_of(pending, self.catalog)
             rec.meta["endpoint_type"] = _endpoint_type(pending)
             rec.updated_ms = now
-            self.store.save_endpoint(rec)
+            self._save(rec)
         self.on_change()
         return detailed(rec, lvl)
+
+    def _save(self, rec: EndpointRecord) -> None:
+        try:
+            self.store.save_endpoint(rec)
+        except StaleRecord:
+            raise conflict(f"Endpoint '{rec.name}' was changed by another request while this one "
+                           "was being applied; nothing was changed. Read it again and retry.") from None
 
     def _decorate(self, cfg: dict) -> dict:
         """Foundation entities show their model; plaintext credentials are sealed at rest."""
@@ -157,7 +166,7 @@ class EndpointService:
             rec, lvl = self.authorized(p, name, "CAN_MANAGE")
             result = fn(rec)
             rec.updated_ms = _now_ms()
-            self.store.save_endpoint(rec)
+            self._save(rec)
         self.on_change()
         return result if result is not None else detailed(rec, lvl)
 

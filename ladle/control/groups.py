@@ -22,10 +22,16 @@ class GroupService:
         self.store = store
         self._members: dict[str, dict[str, str]] = {}     # group -> {member: member_type}
         self._of: dict[str, frozenset[str]] = {}          # member -> groups
-        for group, member, mtype in store.group_rows():
-            self._members.setdefault(group, {})
+        self.reload()
+
+    def reload(self) -> None:
+        """Read every group again (another server may have changed them)."""
+        members: dict[str, dict[str, str]] = {}
+        for group, member, mtype in self.store.group_rows():
+            members.setdefault(group, {})
             if member:
-                self._members[group][member] = mtype
+                members[group][member] = mtype
+        self._members = members
         self._index()
 
     def _index(self) -> None:

@@ -21,9 +21,14 @@ LEVEL_DESCRIPTIONS = {
 class PermissionService:
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._acl: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
-        for eid, ptype, principal, level in store.all_acls():
-            self._acl[eid].append((ptype, principal, level))
+        self.reload()
+
+    def reload(self) -> None:
+        """Read every ACL again (another server may have changed them)."""
+        acl: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+        for eid, ptype, principal, level in self.store.all_acls():
+            acl[eid].append((ptype, principal, level))
+        self._acl = acl
 
     def level(self, p: Principal, endpoint_id: str) -> str | None:
         if p.is_admin:

@@ -3,6 +3,10 @@
 Loop: read the stored endpoints and the runtime's observations, `plan()` (pure), carry
 out the actions, publish the routing view to the gateway. Woken by handlers, by the
 runtime when a group changes, and by a periodic tick (scale-to-zero needs the clock).
+
+Servers sharing one database run one reconciler between them: each pass starts by taking
+or renewing the `reconciler` lease (control/store.py); a server without it only serves.
+A lease that is not renewed (its server died) passes to another server after `lease_s`.
 """
 
 from __future__ import annotations
@@ -11,11 +15,12 @@ import asyncio
 import logging
 import os
 import time
+import uuid
 from typing import Callable
 
 from ladle.control.planner import Ensure, Fail, PlanInput, Promote, SetState, Stop, plan
 from ladle.control.states import ConfigUpdate, check_config_update
-from ladle.control.store import EndpointRecord, Store
+from ladle.control.store import EndpointRecord, StaleRecord, Store
 from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.routing import EndpointRoute, build_route
 from ladle.telemetry.logs import EntityLogs
@@ -27,7 +32,7 @@ Publish = Callable[[dict[str, EndpointRoute]], None]
 class Reconciler:
     def __init__(self, store: Store, backend: ReplicaBackend, publish: Publish, logs_dir,
                  idle_s: float, interval_s: float, clock: Callable[[], float] = time.monotonic,
-                 cpu_count: int | None = None) -> None:
+                 cpu_count: int | None = None, lease_s: float = 10.0) -> None:
         self.store = store
         self.backend = backend
         self.publish = publish
@@ -39,6 +44,23 @@ class Reconciler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._stops: set[asyncio.Task] = set()
+        self.holder = uuid.uuid4().hex
+        self.lease_s = max(lease_s, 3 * interval_s)
+        self.leading = False
+        self._renewed = float("-inf")
+
+    def _lead(self) -> bool:
+        """Take or renew the lease; True while this server runs the reconciler."""
+        now = time.monotonic()
+        if self.leading and now - self._renewed < self.lease_s / 3:
+            return True
+        self._renewed = now
+        held = self.store.hold_lease("reconciler", self.holder, int(self.lease_s * 1000),
+                                     int(time.time() * 1000))
+        if held != self.leading:
+            log.info("this server %s the reconciler", "now runs" if held else "no longer runs")
+            self.leading = held
+        return held
 
     def kick(self) -> None:
         self._wake.set()
@@ -54,11 +76,15 @@ class Reconciler:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        if self.leading:   # hand over at once rather than after the lease runs out
+            self.store.release_lease("reconciler", self.holder)
+            self.leading = False
 
     async def _loop(self) -> None:
         while True:
             try:
-                await self.tick()
+                if await asyncio.to_thread(self._lead):
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -127,7 +153,10 @@ class Reconciler:
                     await self.backend.stop(key)
                 routes_changed = True
         for eid in dirty:
-            self.store.save_endpoint(by_id[eid])
+            try:
+                self.store.save_endpoint(by_id[eid])
+            except StaleRecord:   # a handler saved it meanwhile: plan again from what is stored
+                self.kick()
         return routes_changed
 
     def _log_all(self, rec: EndpointRecord, line: str, cfg: dict | None = None) -> None:

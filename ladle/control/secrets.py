@@ -1,5 +1,7 @@
 """The secret store behind the Databricks `/api/2.0/secrets/*` routes: scopes of keys whose
-values are encrypted at rest (Fernet; the key lives in LADLE_HOME/secrets.key, mode 0600).
+values are encrypted at rest (Fernet) in ladle's database. The key is LADLE_SECRET_KEY when
+set (every server sharing one database needs the same key), else LADLE_HOME/secrets.key
+(made at first use, mode 0600). The database never holds a plaintext value or the key.
 
 Values are only ever decrypted inside the server, to resolve `{{secrets/<scope>/<key>}}`
 references (external model credentials, environment_vars) and the `*_plaintext` fields of
@@ -8,14 +10,13 @@ external model configs, which are sealed with the same key before they are store
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
+from ladle.control.store import Store
 from ladle.schemas.errors import ApiError, invalid
 from ladle.schemas.principal import Principal
 
@@ -27,17 +28,21 @@ MAX_VALUE_BYTES = 128 * 1024
 
 
 class SecretStore:
-    def __init__(self, home: Path) -> None:
-        self.file = Path(home) / "secrets.json"
+    def __init__(self, store: Store, home: Path, key: str | None = None) -> None:
+        self.store = store
         self.key_file = Path(home) / "secrets.key"
-        self._lock = threading.Lock()
+        self._key = key
         self._fernet = None
+        self._import_file(Path(home) / "secrets.json")
 
     # -- crypto ------------------------------------------------------------------------
     def _cipher(self):
         if self._fernet is None:
             from cryptography.fernet import Fernet
 
+            if self._key:
+                self._fernet = Fernet(self._key.encode())
+                return self._fernet
             if not self.key_file.exists():
                 self.key_file.parent.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -55,48 +60,41 @@ class SecretStore:
             return value
         return self._cipher().decrypt(value[len(SEALED):].encode()).decode()
 
-    # -- persistence -------------------------------------------------------------------
-    def _read(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.file.read_text())
-        except (FileNotFoundError, ValueError):
-            return {}
+    def _import_file(self, path: Path) -> None:
+        """Secrets an earlier ladle kept in LADLE_HOME/secrets.json move into the database
+        (still sealed with the same key); the file is renamed so it is imported once."""
+        if not path.exists():
+            return
+        import json
 
-    def _write(self, data: dict[str, Any]) -> None:
-        tmp = self.file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f)
-        tmp.replace(self.file)
+        data = json.loads(path.read_text() or "{}")
+        for scope, s in data.items():
+            self.store.insert_scope(scope, s.get("creator", "admin"))
+            for key, v in s.get("keys", {}).items():
+                self.store.put_secret(scope, key, v["value"], int(v["last_updated_timestamp"]))
+        path.replace(path.with_suffix(".json.imported"))
 
     # -- scopes ------------------------------------------------------------------------
     def create_scope(self, p: Principal, scope: str) -> None:
         if not isinstance(scope, str) or not SCOPE_RE.match(scope):
             raise invalid("scope: must be 1-128 letters, digits, '-', '_', '.' or '@'")
-        with self._lock:
-            data = self._read()
-            if scope in data:
-                raise ApiError("RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!", 400)
-            data[scope] = {"creator": p.name, "keys": {}}
-            self._write(data)
+        if not self.store.insert_scope(scope, p.name):
+            raise ApiError("RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!", 400)
 
     def list_scopes(self) -> list[dict[str, str]]:
-        return [{"name": s, "backend_type": "DATABRICKS"} for s in sorted(self._read())]
+        return [{"name": s, "backend_type": "DATABRICKS"} for s in sorted(self.store.secret_scopes())]
 
     def delete_scope(self, p: Principal, scope: str) -> None:
-        with self._lock:
-            data = self._read()
-            self._manage(p, data, scope)
-            del data[scope]
-            self._write(data)
+        self._manage(p, scope)
+        self.store.delete_scope(scope)
 
-    def _manage(self, p: Principal, data: dict[str, Any], scope: str) -> dict[str, Any]:
-        if scope not in data:
+    def _manage(self, p: Principal, scope: str) -> None:
+        creator = self.store.secret_scopes().get(scope)
+        if creator is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!", 404)
-        if not (p.is_admin or data[scope].get("creator") == p.name):
+        if not (p.is_admin or creator == p.name):
             raise ApiError("PERMISSION_DENIED",
                            f"User {p.name} does not have MANAGE permission on scope {scope}.", 403)
-        return data[scope]
 
     # -- secrets -----------------------------------------------------------------------
     def put(self, p: Principal, scope: str, key: str, value: str) -> None:
@@ -104,36 +102,28 @@ class SecretStore:
             raise invalid("key: must be 1-128 letters, digits, '-', '_' or '.'")
         if len(value.encode()) > MAX_VALUE_BYTES:
             raise invalid("string_value: a secret value is at most 128 KB")
-        with self._lock:
-            data = self._read()
-            s = self._manage(p, data, scope)
-            s["keys"][key] = {"value": self.seal(value), "last_updated_timestamp": int(time.time() * 1000)}
-            self._write(data)
+        self._manage(p, scope)
+        self.store.put_secret(scope, key, self.seal(value), int(time.time() * 1000))
 
     def list_secrets(self, scope: str) -> list[dict[str, Any]]:
-        data = self._read()
-        if scope not in data:
+        if scope not in self.store.secret_scopes():
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!", 404)
-        return [{"key": k, "last_updated_timestamp": v["last_updated_timestamp"]}
-                for k, v in sorted(data[scope]["keys"].items())]
+        return [{"key": k, "last_updated_timestamp": ts}
+                for k, (_, ts) in sorted(self.store.secrets_of(scope).items())]
 
     def delete(self, p: Principal, scope: str, key: str) -> None:
-        with self._lock:
-            data = self._read()
-            s = self._manage(p, data, scope)
-            if key not in s["keys"]:
-                raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Secret {key} does not exist in scope {scope}!", 404)
-            del s["keys"][key]
-            self._write(data)
+        self._manage(p, scope)
+        if not self.store.delete_secret(scope, key):
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Secret {key} does not exist in scope {scope}!", 404)
 
     # -- resolution (server side only) -------------------------------------------------
     def get_value(self, scope: str, key: str) -> str:
-        s = self._read().get(scope)
-        if s is None or key not in s["keys"]:
+        found = self.store.secrets_of(scope).get(key)
+        if found is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            f"Secret reference {{{{secrets/{scope}/{key}}}}} does not resolve: "
                            f"no secret '{key}' in scope '{scope}'.", 400)
-        return self.unseal(s["keys"][key]["value"])
+        return self.unseal(found[0])
 
     def resolve(self, value: str) -> str:
         """A `{{secrets/scope/key}}` reference -> its value; a sealed value -> plaintext."""

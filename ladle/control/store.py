@@ -1,21 +1,29 @@
-"""Durable state: endpoints (desired spec + status), tokens, permissions.
+"""Durable state: endpoints (desired spec + status), tokens, permissions, groups, secrets.
 
-SQLite by default through SQLAlchemy Core (PostgreSQL works with the same code). Every
-write is one transaction, committed before the API acknowledges it.
+SQLite by default through SQLAlchemy Core; PostgreSQL (LADLE_DATABASE_URL) with the same
+code, shared by several ladle servers. Every write is one transaction, committed before the
+API acknowledges it, and bumps one state version in the same transaction: a server learns
+that another one changed something by reading that single row (control/sync.py).
+
+Endpoint records carry a revision: a save whose record is stale (someone saved since it was
+read) changes nothing and raises StaleRecord, so no writer silently undoes another's change.
+The reconciler runs on one server at a time: the holder of the `reconciler` lease.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import orjson
 from sqlalchemy import (
-    Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, delete, event,
-    insert, select, update,
+    BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, delete,
+    event, insert, inspect, select, text, update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 metadata = MetaData()
 
@@ -24,13 +32,14 @@ endpoints_t = Table(
     Column("id", String(32), primary_key=True),
     Column("name", String(64), unique=True, nullable=False),
     Column("creator", String(256), nullable=False),
-    Column("created_ms", Integer, nullable=False),
-    Column("updated_ms", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
     Column("meta", Text, nullable=False),          # description, tags, ai_gateway, ... (JSON)
     Column("active", Text, nullable=True),         # the serving config (JSON) or NULL
     Column("pending", Text, nullable=True),        # the config being rolled out (JSON) or NULL
     Column("config_update", String(32), nullable=False),
     Column("next_version", Integer, nullable=False),
+    Column("revision", Integer, nullable=False, default=0),
 )
 
 tokens_t = Table(
@@ -41,8 +50,8 @@ tokens_t = Table(
     Column("principal", String(256), nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
     Column("comment", Text, nullable=True),
-    Column("created_ms", Integer, nullable=False),
-    Column("expiry_ms", Integer, nullable=False),           # -1: never
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expiry_ms", BigInteger, nullable=False),        # -1: never
     Column("created_by", String(256), nullable=False),
 )
 
@@ -61,6 +70,37 @@ group_members_t = Table(
     Column("member_type", String(32), nullable=False),       # user | service_principal | "" (marker)
 )
 
+secret_scopes_t = Table(
+    "secret_scopes", metadata,
+    Column("name", String(128), primary_key=True),
+    Column("creator", String(256), nullable=False),
+)
+
+secrets_t = Table(
+    "secrets", metadata,
+    Column("scope", String(128), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("value", Text, nullable=False),                   # sealed (Fernet), never plaintext
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+state_t = Table(          # one row: bumped by every write, read by every server each second
+    "state_version", metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", BigInteger, nullable=False),
+)
+
+leases_t = Table(
+    "leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
+)
+
+
+class StaleRecord(Exception):
+    """The endpoint changed (or went away) since this copy of it was read."""
+
 
 @dataclass
 class EndpointRecord:
@@ -74,6 +114,7 @@ class EndpointRecord:
     pending: dict[str, Any] | None = None
     config_update: str = "NOT_UPDATING"
     next_version: int = 1
+    revision: int = 0
 
     def copy(self) -> "EndpointRecord":
         return EndpointRecord(**orjson.loads(orjson.dumps(dataclasses.asdict(self))))
@@ -102,10 +143,57 @@ def _loads(v: str | None) -> Any:
 
 class Store:
     def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(url)
+        self.url = url
         if url.startswith("sqlite"):
+            self.engine: Engine = create_engine(url)
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         metadata.create_all(self.engine)
+        with self.engine.begin() as c:
+            _add_missing_columns(c)
+            try:
+                with c.begin_nested():
+                    c.execute(insert(state_t).values(id=1, version=0))
+            except IntegrityError:
+                pass
+
+    @property
+    def shared(self) -> bool:
+        """Whether other servers may use this database too (anything but SQLite)."""
+        return not self.url.startswith("sqlite")
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction that also bumps the state version (rolled back together)."""
+        with self.engine.begin() as c:
+            yield c
+            c.execute(update(state_t).where(state_t.c.id == 1).values(version=state_t.c.version + 1))
+
+    def version(self) -> int:
+        with self.engine.connect() as c:
+            return int(c.execute(select(state_t.c.version).where(state_t.c.id == 1)).scalar_one())
+
+    # -- leases ------------------------------------------------------------------------
+    def hold_lease(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> bool:
+        """Take or renew lease `name` for `holder`; True while holder has it."""
+        with self.engine.begin() as c:
+            got = c.execute(update(leases_t).where(
+                (leases_t.c.name == name)
+                & ((leases_t.c.holder == holder) | (leases_t.c.expires_ms < now_ms))
+            ).values(holder=holder, expires_ms=now_ms + ttl_ms)).rowcount
+            if got:
+                return True
+            try:
+                with c.begin_nested():
+                    c.execute(insert(leases_t).values(name=name, holder=holder, expires_ms=now_ms + ttl_ms))
+                return True
+            except IntegrityError:
+                return False
+
+    def release_lease(self, name: str, holder: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(delete(leases_t).where((leases_t.c.name == name) & (leases_t.c.holder == holder)))
 
     # -- endpoints ---------------------------------------------------------------------
     def _row_to_endpoint(self, r: Any) -> EndpointRecord:
@@ -113,6 +201,7 @@ class Store:
             id=r.id, name=r.name, creator=r.creator, created_ms=r.created_ms,
             updated_ms=r.updated_ms, meta=_loads(r.meta) or {}, active=_loads(r.active),
             pending=_loads(r.pending), config_update=r.config_update, next_version=r.next_version,
+            revision=r.revision,
         )
 
     def get_endpoint(self, name: str) -> EndpointRecord | None:
@@ -130,18 +219,29 @@ class Store:
             rows = c.execute(select(endpoints_t).order_by(endpoints_t.c.name)).all()
         return [self._row_to_endpoint(r) for r in rows]
 
-    def insert_endpoint(self, rec: EndpointRecord, creator_acl: bool = True) -> None:
-        with self.engine.begin() as c:
-            c.execute(insert(endpoints_t).values(**self._endpoint_values(rec)))
+    def insert_endpoint(self, rec: EndpointRecord) -> bool:
+        """False (nothing written) when an endpoint of that name exists."""
+        try:
+            with self._write() as c:
+                c.execute(insert(endpoints_t).values(**self._endpoint_values(rec)))
+            return True
+        except IntegrityError:
+            return False
 
     def save_endpoint(self, rec: EndpointRecord) -> None:
-        with self.engine.begin() as c:
-            c.execute(
-                update(endpoints_t).where(endpoints_t.c.id == rec.id).values(**self._endpoint_values(rec))
-            )
+        """Write `rec` if nobody saved the endpoint since it was read; else StaleRecord."""
+        with self._write() as c:
+            n = c.execute(
+                update(endpoints_t)
+                .where((endpoints_t.c.id == rec.id) & (endpoints_t.c.revision == rec.revision))
+                .values(**{**self._endpoint_values(rec), "revision": rec.revision + 1})
+            ).rowcount
+            if n != 1:
+                raise StaleRecord(rec.name)
+        rec.revision += 1
 
     def delete_endpoint(self, endpoint_id: str) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(delete(endpoints_t).where(endpoints_t.c.id == endpoint_id))
             c.execute(delete(acl_t).where(acl_t.c.endpoint_id == endpoint_id))
 
@@ -151,12 +251,12 @@ class Store:
             "id": rec.id, "name": rec.name, "creator": rec.creator, "created_ms": rec.created_ms,
             "updated_ms": rec.updated_ms, "meta": _dumps(rec.meta), "active": _dumps(rec.active),
             "pending": _dumps(rec.pending), "config_update": rec.config_update,
-            "next_version": rec.next_version,
+            "next_version": rec.next_version, "revision": rec.revision,
         }
 
     # -- tokens ------------------------------------------------------------------------
     def insert_token(self, tok: TokenRecord) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(insert(tokens_t).values(**dataclasses.asdict(tok)))
 
     def list_tokens(self) -> list[TokenRecord]:
@@ -164,8 +264,13 @@ class Store:
             rows = c.execute(select(tokens_t).order_by(tokens_t.c.created_ms)).all()
         return [TokenRecord(**r._mapping) for r in rows]
 
+    def token_by_hash(self, token_hash: str) -> TokenRecord | None:
+        with self.engine.connect() as c:
+            r = c.execute(select(tokens_t).where(tokens_t.c.hash == token_hash)).first()
+        return TokenRecord(**r._mapping) if r else None
+
     def delete_token(self, token_id: str) -> bool:
-        with self.engine.begin() as c:
+        with self._write() as c:
             return c.execute(delete(tokens_t).where(tokens_t.c.id == token_id)).rowcount > 0
 
     # -- permissions -------------------------------------------------------------------
@@ -180,7 +285,7 @@ class Store:
         return iter([(r.endpoint_id, r.principal_type, r.principal, r.level) for r in rows])
 
     def replace_acl(self, endpoint_id: str, entries: list[tuple[str, str, str]]) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(delete(acl_t).where(acl_t.c.endpoint_id == endpoint_id))
             for ptype, principal, level in entries:
                 c.execute(insert(acl_t).values(
@@ -193,7 +298,7 @@ class Store:
         return [(r.group_name, r.member, r.member_type) for r in rows]
 
     def add_group_row(self, group: str, member: str, member_type: str) -> None:
-        with self.engine.begin() as c:
+        with self._write() as c:
             c.execute(delete(group_members_t).where(
                 (group_members_t.c.group_name == group) & (group_members_t.c.member == member)))
             c.execute(insert(group_members_t).values(group_name=group, member=member,
@@ -203,8 +308,48 @@ class Store:
         cond = group_members_t.c.group_name == group
         if member is not None:
             cond = cond & (group_members_t.c.member == member)
-        with self.engine.begin() as c:
+        with self._write() as c:
             return c.execute(delete(group_members_t).where(cond)).rowcount
+
+    # -- secrets (values arrive sealed; control/secrets.py seals and unseals) -------------
+    def secret_scopes(self) -> dict[str, str]:
+        with self.engine.connect() as c:
+            return {r.name: r.creator for r in c.execute(select(secret_scopes_t)).all()}
+
+    def insert_scope(self, name: str, creator: str) -> bool:
+        try:
+            with self._write() as c:
+                c.execute(insert(secret_scopes_t).values(name=name, creator=creator))
+            return True
+        except IntegrityError:
+            return False
+
+    def delete_scope(self, name: str) -> None:
+        with self._write() as c:
+            c.execute(delete(secrets_t).where(secrets_t.c.scope == name))
+            c.execute(delete(secret_scopes_t).where(secret_scopes_t.c.name == name))
+
+    def put_secret(self, scope: str, key: str, sealed: str, now_ms: int) -> None:
+        with self._write() as c:
+            c.execute(delete(secrets_t).where((secrets_t.c.scope == scope) & (secrets_t.c.key == key)))
+            c.execute(insert(secrets_t).values(scope=scope, key=key, value=sealed, updated_ms=now_ms))
+
+    def secrets_of(self, scope: str) -> dict[str, tuple[str, int]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(secrets_t).where(secrets_t.c.scope == scope)).all()
+        return {r.key: (r.value, r.updated_ms) for r in rows}
+
+    def delete_secret(self, scope: str, key: str) -> bool:
+        with self._write() as c:
+            return c.execute(delete(secrets_t).where(
+                (secrets_t.c.scope == scope) & (secrets_t.c.key == key))).rowcount > 0
+
+
+def _add_missing_columns(c: Connection) -> None:
+    """Databases made by an earlier ladle lack the endpoint revision column."""
+    have = {col["name"] for col in inspect(c).get_columns("endpoints")}
+    if "revision" not in have:
+        c.execute(text("ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

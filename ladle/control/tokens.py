@@ -37,7 +37,13 @@ class TokenService:
         self._by_hash = {t.hash: t for t in self.store.list_tokens()}
 
     def authenticate(self, token: str) -> Principal | None:
-        rec = self._by_hash.get(hash_token(token))
+        h = hash_token(token)
+        rec = self._by_hash.get(h)
+        if rec is None and self.store.shared:
+            # made on another server since the last sync: usable here at once
+            rec = self.store.token_by_hash(h)
+            if rec is not None:
+                self._by_hash[h] = rec
         if rec is None:
             return None
         if rec.expiry_ms != -1 and rec.expiry_ms < time.time() * 1000:

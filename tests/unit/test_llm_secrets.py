@@ -1,4 +1,5 @@
-"""The secret store: encrypted at rest, key file 0600, references and sealed plaintext."""
+"""The secret store: encrypted at rest in the database, key file 0600 (or LADLE_SECRET_KEY),
+references and sealed plaintext; secrets.json of an earlier ladle imported once."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import stat
 
 import pytest
 
-from ladle.control.secrets import SEALED, SecretStore
+from ladle.control.secrets import SEALED, SecretStore as _SecretStore
+from ladle.control.store import Store
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 
@@ -15,13 +17,16 @@ ADMIN = Principal("admin", is_admin=True)
 BOB = Principal("bob")
 
 
+def SecretStore(home, key=None):  # noqa: N802 - the store as the server builds it
+    return _SecretStore(Store(f"sqlite:///{home}/ladle.db"), home, key)
+
+
 def test_put_resolve_and_encryption_at_rest(tmp_path):
     s = SecretStore(tmp_path)
     s.create_scope(ADMIN, "llm")
     s.put(ADMIN, "llm", "openai", "sk-very-secret")
-    assert "sk-very-secret" not in (tmp_path / "secrets.json").read_text()
+    assert b"sk-very-secret" not in (tmp_path / "ladle.db").read_bytes()
     assert stat.S_IMODE((tmp_path / "secrets.key").stat().st_mode) == 0o600
-    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
     assert s.resolve("{{secrets/llm/openai}}") == "sk-very-secret"
     assert s.resolve("{{ secrets/llm/openai }}") == "sk-very-secret"
     assert s.resolve("plain") == "plain"
@@ -62,3 +67,29 @@ def test_seal_plaintext_fields(tmp_path):
     tok = sealed["custom_provider_config"]["bearer_token_auth"]["token_plaintext"]
     assert tok.startswith(SEALED) and s.resolve(tok) == "tok-123"
     assert s.seal_plaintext(sealed) == sealed   # sealing twice changes nothing
+
+
+def test_shared_key_from_settings_and_no_key_file(tmp_path):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    a = SecretStore(tmp_path, key)
+    a.create_scope(ADMIN, "llm")
+    a.put(ADMIN, "llm", "k", "v-1")
+    assert not (tmp_path / "secrets.key").exists()
+    assert SecretStore(tmp_path, key).get_value("llm", "k") == "v-1"     # another server, same key
+    with pytest.raises(Exception):
+        SecretStore(tmp_path, Fernet.generate_key().decode()).get_value("llm", "k")
+
+
+def test_secrets_json_of_an_earlier_ladle_is_imported_once(tmp_path):
+    old = SecretStore(tmp_path)
+    sealed = old.seal("sk-old")
+    (tmp_path / "secrets.json").write_text(json.dumps({"llm": {"creator": "bob", "keys": {
+        "openai": {"value": sealed, "last_updated_timestamp": 123}}}}))
+    s = SecretStore(tmp_path)
+    assert s.resolve("{{secrets/llm/openai}}") == "sk-old"
+    assert s.list_secrets("llm") == [{"key": "openai", "last_updated_timestamp": 123}]
+    assert not (tmp_path / "secrets.json").exists() and (tmp_path / "secrets.json.imported").exists()
+    s.put(BOB, "llm", "openai", "sk-new")            # the creator kept MANAGE
+    assert SecretStore(tmp_path).resolve("{{secrets/llm/openai}}") == "sk-new"

@@ -1,0 +1,105 @@
+"""The store on SQLite and on a real PostgreSQL: the same behaviour on both, plus what
+sharing one database between servers needs (stale saves refused, one lease holder, a state
+version every write moves)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from ladle.control.store import EndpointRecord, StaleRecord, Store, TokenRecord
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/ladle.db"
+    return request.getfixturevalue("postgres").new_database()
+
+
+def _endpoint(name: str = "ep") -> EndpointRecord:
+    now = int(time.time() * 1000)          # milliseconds since 1970: past 32 bits
+    return EndpointRecord(id=uuid.uuid4().hex, name=name, creator="admin", created_ms=now,
+                          updated_ms=now, meta={"tags": []}, pending={"served_entities": []},
+                          config_update="IN_PROGRESS", next_version=2)
+
+
+def test_endpoint_round_trip_and_names_unique(url):
+    store = Store(url)
+    rec = _endpoint()
+    assert store.insert_endpoint(rec)
+    got = store.get_endpoint("ep")
+    assert got.created_ms == rec.created_ms > 2**31 and got.pending == {"served_entities": []}
+    assert not store.insert_endpoint(_endpoint())      # same name: refused, nothing written
+    assert [r.id for r in store.list_endpoints()] == [rec.id]
+
+
+def test_a_stale_save_changes_nothing(url):
+    a, b = Store(url), Store(url)          # two servers on one database
+    a.insert_endpoint(_endpoint())
+    mine, theirs = a.get_endpoint("ep"), b.get_endpoint("ep")
+    theirs.meta["description"] = "theirs"
+    b.save_endpoint(theirs)
+    mine.meta["description"] = "mine"
+    with pytest.raises(StaleRecord):
+        a.save_endpoint(mine)
+    assert a.get_endpoint("ep").meta["description"] == "theirs"
+    again = a.get_endpoint("ep")
+    again.meta["description"] = "mine, after reading again"
+    a.save_endpoint(again)
+    assert b.get_endpoint("ep").meta["description"] == "mine, after reading again"
+
+
+def test_every_write_moves_the_version_and_reads_do_not(url):
+    a, b = Store(url), Store(url)
+    v0 = b.version()
+    a.insert_endpoint(_endpoint())
+    v1 = b.version()
+    assert v1 > v0
+    a.list_endpoints()
+    a.get_endpoint("ep")
+    assert b.version() == v1
+    now = int(time.time() * 1000)
+    a.insert_token(TokenRecord(id="t1", hash="h" * 64, principal_type="user", principal="bob",
+                               is_admin=False, comment=None, created_ms=now, expiry_ms=now + 10**12,
+                               created_by="admin"))
+    assert b.version() > v1 and b.token_by_hash("h" * 64).expiry_ms == now + 10**12
+    v2 = b.version()
+    a.insert_scope("llm", "admin")
+    a.put_secret("llm", "k", "sealed", now)
+    assert b.version() == v2 + 2 and b.secrets_of("llm") == {"k": ("sealed", now)}
+
+
+def test_one_lease_holder_until_it_lapses_or_is_released(url):
+    a, b = Store(url), Store(url)
+    now = int(time.time() * 1000)
+    assert a.hold_lease("reconciler", "server-a", 10_000, now)
+    assert not b.hold_lease("reconciler", "server-b", 10_000, now + 1)
+    assert a.hold_lease("reconciler", "server-a", 10_000, now + 5_000)          # renewed
+    assert not b.hold_lease("reconciler", "server-b", 10_000, now + 12_000)     # still a's
+    assert b.hold_lease("reconciler", "server-b", 10_000, now + 16_000)         # lapsed
+    assert not a.hold_lease("reconciler", "server-a", 10_000, now + 16_001)
+    b.release_lease("reconciler", "server-b")
+    assert a.hold_lease("reconciler", "server-a", 10_000, now + 16_002)
+
+
+def test_a_database_made_by_an_earlier_ladle_gains_the_revision_column(tmp_path):
+    import sqlite3
+
+    db = tmp_path / "ladle.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE endpoints (id VARCHAR(32) PRIMARY KEY, name VARCHAR(64) UNIQUE NOT NULL, "
+                "creator VARCHAR(256) NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL, "
+                "meta TEXT NOT NULL, active TEXT, pending TEXT, config_update VARCHAR(32) NOT NULL, "
+                "next_version INTEGER NOT NULL)")
+    con.execute("INSERT INTO endpoints VALUES ('e1', 'old', 'admin', 1, 1, '{}', NULL, NULL, 'NOT_UPDATING', 2)")
+    con.commit()
+    con.close()
+    store = Store(f"sqlite:///{db}")
+    rec = store.get_endpoint("old")
+    assert rec.revision == 0
+    rec.meta["description"] = "kept"
+    store.save_endpoint(rec)
+    assert store.get_endpoint("old").meta == {"description": "kept"}
