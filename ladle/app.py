@@ -28,6 +28,7 @@ from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
 from ladle.control.store import Store
 from ladle.control.secrets import SecretStore
+from ladle.control.sync import StateSync
 from ladle.control.tokens import TokenService
 from ladle.entities.catalog import Catalog
 from ladle.entities.prepare import PyfuncPreparer
@@ -51,7 +52,7 @@ log = logging.getLogger("ladle")
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
               registry: Registry | None = None) -> Starlette:
     settings.ensure_dirs()
-    store = Store(f"sqlite:///{settings.db_path}")
+    store = Store(settings.db_url)
     groups = GroupService(store)
     tokens_svc = TokenService(store, groups.groups_of)
     token_file = tokens_svc.bootstrap_admin(settings.home, settings.admin_token)
@@ -69,7 +70,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         mlflow_url, mlflow_token = tracking.url, None
     registry = registry or Registry(mlflow_url, mlflow_token)
 
-    catalog, secrets = Catalog(settings.home), SecretStore(settings.home)
+    catalog = Catalog(settings.home)
+    secrets = SecretStore(store, settings.home, settings.secret_key)
     local_runtime = backend is None
     if backend is None:
         from ladle.runtimes.local import LocalBackend
@@ -83,9 +85,15 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     history = MetricsHistory(metrics, settings.metrics_history_interval_s)
     tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,
                          settings.table_flush_interval_s, settings.table_queue_rows)
+    limiter = None
+    if settings.redis_url:
+        from ladle.gateway.ratelimit_redis import RedisLimiter
+
+        limiter = RedisLimiter.from_url(settings.redis_url)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
                       exists=lambda name: store.get_endpoint(name) is not None,
+                      limiter=limiter,
                       recorder=Recorder(tables, "ladle", settings.workspace_id), external=external)
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
@@ -95,6 +103,9 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     def on_change() -> None:
         reconciler.publish_routes(store.list_endpoints())
         reconciler.kick()
+
+    sync = StateSync(store, settings.sync_interval_s,
+                     [tokens_svc.reload, perms.reload, groups.reload, on_change])
 
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
                                    seal=secrets.seal_plaintext)
@@ -118,12 +129,18 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         # full passes (fewer, shorter pauses on the request path).
         gc.collect()
         gc.freeze()
-        sampling = asyncio.get_running_loop().create_task(history.run())
+        loop = asyncio.get_running_loop()
+        background = [loop.create_task(history.run())]
+        if store.shared:
+            background.append(loop.create_task(sync.run()))
         try:
             yield
         finally:
-            sampling.cancel()
+            for t in background:
+                t.cancel()
             await external.aclose()
+            if limiter is not None:
+                await limiter.aclose()
             await tables.stop()
             await reconciler.stop()
             await backend.close()

@@ -18,7 +18,8 @@ import click
               help="State directory (default ~/.ladle, env LADLE_HOME).")
 @click.option("--demo", is_flag=True, help="Register a small scikit-learn model and serve it as "
               "the endpoint 'demo'.")
-@click.option("--log-level", default="warning", show_default=True)
+@click.option("--log-level", default="warning", show_default=True, envvar="LADLE_LOG_LEVEL",
+              help="debug, info, warning or error (env LADLE_LOG_LEVEL).")
 def server(host: str | None, port: int | None, home: Path | None, demo: bool, log_level: str) -> None:
     """Start the ladle server."""
     import logging

@@ -15,6 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
+from sqlalchemy.exc import IntegrityError
+
 from ladle.control.store import Store, TokenRecord
 from ladle.schemas.errors import ApiError, invalid
 from ladle.schemas.principal import Principal
@@ -86,8 +88,11 @@ class TokenService:
         """Make sure an admin token exists. Returns the path of a generated token file."""
         if admin_token:
             if hash_token(admin_token) not in self._by_hash:
-                self.create("admin", "user", "ladle", "from LADLE_ADMIN_TOKEN", is_admin=True,
-                            value=admin_token)
+                try:
+                    self.create("admin", "user", "ladle", "from LADLE_ADMIN_TOKEN", is_admin=True,
+                                value=admin_token)
+                except IntegrityError:   # another server sharing the database stored it first
+                    self.reload()
             return None
         path = home / "admin-token"
         if path.exists():

