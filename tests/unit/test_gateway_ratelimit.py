@@ -298,3 +298,17 @@ async def test_admit_raises_429_with_integer_retry_after_and_403_for_zero(new_li
     with pytest.raises(RateLimited) as e:
         await admit(lim, blocked, CAROL, "ep")
     assert e.value.status == 403 and e.value.error_code == "PERMISSION_DENIED"
+
+
+async def test_an_unreachable_redis_is_a_clear_503_not_a_500(tmp_path):
+    """A shared counter store that is away: the request is refused (never let through
+    uncounted) in the API's error shape, naming the endpoint."""
+    from ladle.schemas.errors import ApiError
+
+    lim = RedisLimiter.from_url(f"unix://{tmp_path}/nobody-listens.sock")
+    pol = compile_limits("e1", gw({"calls": 5, "key": "endpoint"}), None)
+    with pytest.raises(ApiError) as e:
+        await admit(lim, pol, CAROL, "ep")
+    assert e.value.status == 503 and e.value.error_code == "TEMPORARILY_UNAVAILABLE"
+    assert "'ep'" in e.value.message and "ConnectionError" in e.value.message
+    await lim.aclose()
