@@ -10,6 +10,13 @@ text is not returned, as in OpenAI's API).
 Chosen by `FoundationEntity.load` when LADLE_LLM_ENGINE is `vllm`, or `auto` (the default)
 and vLLM is installed and torch sees a GPU. LADLE_VLLM_ARGS holds extra EngineArgs as JSON
 (e.g. `{"gpu_memory_utilization": 0.5, "max_model_len": 8192}`).
+
+The calls used were checked against vLLM 0.33's `LLMEngine` (the V1 engine behind the old
+name): `add_request(request_id, {"prompt_token_ids": ...}, SamplingParams)`, `step()`
+returning `RequestOutput`s under the id we gave (vLLM suffixes its internal id but reports
+the external one), `abort_request([id])` taking that id, `has_unfinished_requests()`, and
+`get_tokenizer()` returning a subclass of the model's Hugging Face tokenizer. Outputs are
+asked for cumulatively (`RequestOutputKind.CUMULATIVE`): each carries the whole text so far.
 """
 
 from __future__ import annotations
@@ -133,5 +140,6 @@ class VllmGenerator(Prompting):
 
 def _vllm_params(fields: dict[str, Any]) -> Any:
     from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
 
-    return SamplingParams(**fields)
+    return SamplingParams(**fields, output_kind=RequestOutputKind.CUMULATIVE)
