@@ -26,6 +26,7 @@ import json
 import os
 import queue
 import threading
+import time
 import uuid
 from typing import Any, Callable, Iterator
 
@@ -91,6 +92,8 @@ class VllmGenerator(Prompting):
                         self.engine.add_request(rid, {"prompt_token_ids": ids}, params)
                     else:
                         self.engine.abort_request([op[1]])
+                        print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} vLLM: request {op[1]} aborted "
+                              "(its client went away)", flush=True)
                 if self.engine.has_unfinished_requests():
                     for out in self.engine.step():
                         q = self._streams.get(out.request_id)

@@ -25,9 +25,10 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_chat_model(dest: Path, context: int = 128) -> Path:
+def build_tiny_chat_model(dest: Path, context: int = 128, hidden: int = 32) -> Path:
     """A 2-layer LLaMA-shaped model (random weights) and a byte-level BPE tokenizer with a chat
-    template, saved with save_pretrained: a real Hugging Face model directory."""
+    template, saved with save_pretrained: a real Hugging Face model directory. (vLLM's CPU
+    attention wants heads of 32+ dimensions: hidden=128 gives two heads of 64.)"""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -45,7 +46,7 @@ def build_tiny_chat_model(dest: Path, context: int = 128) -> Path:
     fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(dest)
     torch.manual_seed(0)
-    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+    cfg = LlamaConfig(vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                       num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=context,
                       bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
                       pad_token_id=fast.pad_token_id)
