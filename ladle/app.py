@@ -72,14 +72,22 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
 
     catalog = Catalog(settings.home)
     secrets = SecretStore(store, settings.home, settings.secret_key)
-    local_runtime = backend is None
+    local_runtime = backend is None and settings.runtime == "local"
     if backend is None:
-        from ladle.runtimes.local import LocalBackend
-
         preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
                                  "foundation": FoundationPreparer(catalog)}, secrets.resolve_env)
-        backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
-                               warm_spares=settings.warm_spares)
+        if settings.runtime == "ray":
+            from ladle.runtimes.ray import RayBackend
+
+            backend = RayBackend(preparer, settings.logs_dir, address=settings.ray_address,
+                                 start_timeout=settings.replica_start_timeout_s)
+        elif settings.runtime == "local":
+            from ladle.runtimes.local import LocalBackend
+
+            backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
+                                   warm_spares=settings.warm_spares)
+        else:
+            raise ValueError(f"LADLE_RUNTIME must be local or ray, not {settings.runtime!r}")
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
     metrics = MetricsHub()
     history = MetricsHistory(metrics, settings.metrics_history_interval_s)

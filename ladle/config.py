@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count
     reconcile_interval_s: float = 1.0
-    runtime: str = "local"  # local | ray | fake
+    runtime: str = "local"  # where replicas run: local (worker processes) | ray (Ray Serve)
     # Ray Serve (runtime "ray"): a cluster's address ("auto", "ray://host:10001"); unset
     # starts a local one
     ray_address: str | None = None

@@ -66,6 +66,9 @@ class Reconciler:
         self._wake.set()
 
     def start(self) -> None:
+        # Every server observes from the start, leader or not: a backend that polls a shared
+        # cluster (Ray) then knows its groups before this server's first request.
+        self.backend.observe()
         self.publish_routes(self.store.list_endpoints())
         self._task = asyncio.get_running_loop().create_task(self._loop())
 

@@ -1,0 +1,233 @@
+"""The Ray Serve side of the Ray runtime: one Serve replica (an actor) runs one ladle worker.
+
+`LadleReplica` is the deployment class. Its constructor prepares the model (or takes the
+paths the ladle server prepared), starts `python -m ladle.replica.worker` with the model's
+interpreter as a child process and connects to it with ladle's own client (LocalReplica),
+so model loading, batching, streaming and cancellation are exactly those of the local
+runtime. `__call__` streams: the first item is the head ({"status", "content_type"}), then
+the body chunks as bytes.
+
+Imported by Ray worker processes (and lazily by ladle.runtimes.ray); it never imports ray
+itself, so it can be imported anywhere.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import AsyncIterator
+
+from ladle.runtimes.base import GroupSpec, Prepared, Preparer, ReplicaGone
+from ladle.runtimes.local_replica import LocalReplica
+
+DEPLOYMENT_NAME = "LadleReplica"
+START_FAILED = "Replica failed to start"
+
+
+def _prctl():
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _prctl()  # looked up before any fork: the child only calls it
+
+
+def _die_with_parent() -> None:
+    """In the forked child: get SIGTERM when the actor thread that started us dies (even by
+    SIGKILL), so a worker never outlives its Serve replica."""
+    _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class WorkerProcess(LocalReplica):
+    """LocalReplica whose worker dies with the actor (PR_SET_PDEATHSIG on Linux)."""
+
+    async def _spawn(self) -> asyncio.subprocess.Process:
+        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
+        logf = open(self.log_path, "ab", buffering=0)
+        try:
+            return await asyncio.create_subprocess_exec(
+                self.prepared.python, "-m", "ladle.replica.worker", "--kind", self.kind,
+                "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
+                "--concurrency", str(self.concurrency),
+                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if _PRCTL is not None else None,
+            )
+        finally:
+            logf.close()
+
+
+@dataclass
+class ReplicaOptions:
+    start_timeout_s: float = 300.0
+    logs_dir: str | None = None  # the ladle server's logs dir (shared or same machine): entity logs
+    env: dict[str, str] | None = None  # resolved environment_vars, over the prepared env
+
+
+class _Logs:
+    """Entity build/server logs under the server's logs dir when this node can write there,
+    else a private temp dir (another node of the cluster)."""
+
+    def __init__(self, spec: GroupSpec, logs_dir: str | None, scratch: Path) -> None:
+        self.build_path = scratch / "build.log"
+        self.server_path = scratch / "server.log"
+        if logs_dir:
+            try:
+                from ladle.telemetry.logs import EntityLogs
+
+                logs = EntityLogs(Path(logs_dir), spec.endpoint_id, spec.entity_name)
+                self.build_path, self.server_path = logs.build_path, logs.server_path
+            except OSError:
+                pass
+
+    def _write(self, path: Path, line: str) -> None:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        with open(path, "a") as f:
+            f.write(f"{stamp} {line}\n")
+
+    def build(self, line: str) -> None:
+        self._write(self.build_path, line)
+
+    def server(self, line: str) -> None:
+        self._write(self.server_path, f"[ladle] {line}")
+
+    def tail(self, n: int) -> str:
+        try:
+            with open(self.server_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.server_path) - 64 * 1024))
+                return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+class LadleReplica:
+    """The Ray Serve deployment class (wrapped with serve.deployment by the backend)."""
+
+    async def __init__(self, spec: GroupSpec, prepared: Prepared | None, preparer: Preparer | None,
+                       options: ReplicaOptions) -> None:
+        self.spec = spec
+        self.worker: WorkerProcess | None = None
+        self._closing = False
+        self._watch: asyncio.Task | None = None
+        self.scratch = Path(tempfile.mkdtemp(prefix="ladle-ray-"))
+        self.logs = _Logs(spec, options.logs_dir, self.scratch)
+        try:
+            if prepared is None:
+                if preparer is None:
+                    raise RuntimeError("neither prepared paths nor a preparer were given")
+                self.logs.build(f"Preparing '{spec.entity_name}' on Ray node {_node()}")
+                try:
+                    prepared = await preparer(spec, self.logs.build)
+                except Exception as e:
+                    self.logs.build(f"ERROR: {e}")
+                    raise RuntimeError(f"Build failed: {e}") from None
+            if options.env:
+                prepared = Prepared(prepared.python, prepared.model_dir, {**prepared.env, **options.env})
+            self.worker = WorkerProcess(prepared, self.scratch / "w.sock", self.logs.server_path,
+                                        spec.concurrency, dict(spec.env_vars), spec.kind)
+            try:
+                await self.worker.start(options.start_timeout_s)
+            except Exception as e:
+                await self.worker.kill()
+                reason = _last_error(self.logs.tail(20))
+                self.logs.server(f"replica failed to start: {e}")
+                raise RuntimeError(f"{START_FAILED}: {e}. {reason}".rstrip(". ") + ".") from None
+            self.logs.server(f"replica pid {self.worker.pid} ready (Ray Serve replica on {_node()})")
+            self._watch = asyncio.get_running_loop().create_task(self._exit_with_worker())
+        except BaseException:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            raise
+
+    async def __call__(self, meta: dict, body: bytes) -> AsyncIterator[dict | bytes]:
+        if self.worker is None or not self.worker.alive:
+            raise ReplicaGone("the replica's worker process is not running")
+        reply = await self.worker.call(meta, body)
+        try:
+            yield {"status": reply.status, "content_type": reply.content_type}
+            async for chunk in reply.chunks:
+                yield chunk
+        finally:  # closed early (the client went away): the worker stops generating now
+            await reply.chunks.aclose()
+
+    async def _exit_with_worker(self) -> None:
+        """A replica whose worker died is dead: end the actor, so that Serve's routers stop
+        sending to it at once (they drop a replica whose actor died) and the controller
+        starts a new one, instead of answering ReplicaGone until a health check fails."""
+        rc = await self.worker.wait()
+        if self._closing:
+            return
+        self.logs.server(f"replica worker pid {self.worker.pid} exited with code {rc}; "
+                         "ending this Ray Serve replica so that Serve replaces it")
+        await asyncio.sleep(0.2)  # requests on the worker get their ReplicaGone first
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        os._exit(1)
+
+    async def info(self) -> dict:
+        """Where this replica runs (for diagnostics and tests)."""
+        return {"actor_pid": os.getpid(), "worker_pid": self.worker.pid if self.worker else None,
+                "node": _node(), "in_flight": self.worker.in_flight if self.worker else 0}
+
+    async def check_health(self) -> None:
+        if self.worker is None or not self.worker.alive:
+            rc = self.worker.proc.returncode if self.worker and self.worker.proc else None
+            self.logs.server(f"replica worker exited with code {rc}; Ray Serve restarts the replica")
+            raise RuntimeError(f"the ladle worker process exited with code {rc}")
+
+    async def __del__(self) -> None:
+        self._closing = True
+        if self.worker is not None:
+            deadline = time.monotonic() + 30.0
+            while self.worker.in_flight and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            await self.worker.kill()
+            self.worker = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def _node() -> str:
+    return os.uname().nodename
+
+
+def _last_error(tail: str) -> str:
+    lines = [line for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "Exception" in line:
+            return line.strip()[:500]
+    return lines[-1].strip()[:500] if lines else ""
+
+
+@dataclass
+class RegistryPreparer:
+    """A picklable preparer for preparing on the Ray node itself (prepare_in_replica=True):
+    downloads the model from the MLflow registry into that node's models dir and picks or
+    builds its environment there, as PyfuncPreparer does on the ladle server. The registry
+    must be reachable from every Ray node (not the embedded one bound to 127.0.0.1)."""
+
+    tracking_uri: str
+    token: str | None
+    models_dir: str
+    envs_dir: str
+
+    async def __call__(self, spec: GroupSpec, log) -> Prepared:
+        from ladle.entities.prepare import PyfuncPreparer
+        from ladle.entities.registry import Registry
+
+        if spec.kind != "mlflow_pyfunc":
+            raise RuntimeError(f"entity kind '{spec.kind}' cannot be prepared on a Ray node")
+        Path(self.models_dir).mkdir(parents=True, exist_ok=True)
+        Path(self.envs_dir).mkdir(parents=True, exist_ok=True)
+        registry = Registry(self.tracking_uri, self.token)
+        try:
+            return await PyfuncPreparer(registry, Path(self.models_dir), Path(self.envs_dir))(spec, log)
+        finally:
+            await registry.aclose()

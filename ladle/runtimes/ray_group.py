@@ -1,0 +1,299 @@
+"""One replica group on Ray Serve (a Serve application) and what the gateway sees of it.
+
+A group is owned (this server's reconciler ensures it: prepare, deploy, rescale) or found (a
+server reaching an application another server deployed). Its state comes from the backend's
+poll of Serve's status (`update`). Ray Serve balances load itself; `replicas()` returns one
+view per running Serve replica, so the pool's least-loaded choice spreads this server's
+requests and its one retry after ReplicaGone goes through another view (Serve then picks a
+live replica).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+from ladle.control.states import GroupState
+from ladle.runtimes import ray_serve as rs
+from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, ReplicaGone, Reply
+
+if TYPE_CHECKING:
+    from ladle.runtimes.ray import RayBackend
+
+log = logging.getLogger("ladle.runtimes.ray")
+
+
+class RayReplica:
+    """One running Serve replica as the gateway sees it: every view sends through the
+    application's handle; `in_flight` counts this server's requests on the view."""
+
+    def __init__(self, group: "RayGroup") -> None:
+        self.group = group
+        self.in_flight = 0
+        self.retired = False
+
+    @property
+    def alive(self) -> bool:
+        return not self.retired and self.group.handle is not None
+
+    async def call(self, meta: dict, body: bytes) -> Reply:
+        handle = self.group.stream_handle
+        if handle is None or self.retired:
+            raise ReplicaGone("the Ray Serve application is not available")
+        self._enter()
+        gen = None
+        try:
+            gen = handle.remote(meta, body)
+            head = await gen.__anext__()  # {"status", "content_type"}, then the body's chunks
+        except BaseException as e:
+            self._leave()
+            if gen is not None and isinstance(e, asyncio.CancelledError):
+                _cancel(gen)
+            raise rs.translate(e, "the replica serving this request stopped; retry the request") from None
+
+        async def chunks() -> AsyncIterator[bytes]:
+            finished = False
+            try:
+                async for chunk in gen:
+                    self.group.touch()
+                    yield chunk
+                finished = True
+            except (GeneratorExit, asyncio.CancelledError):
+                raise
+            except Exception as e:
+                raise rs.translate(e, "the replica serving this request stopped mid-response") from None
+            finally:
+                self._leave()
+                if not finished:
+                    _cancel(gen)  # the client went away: Serve cancels the replica's generator
+
+        return Reply(int(head["status"]), head.get("content_type") or "application/json", chunks())
+
+    def _enter(self) -> None:
+        self.in_flight += 1
+        self.group.in_flight += 1
+        self.group.touch()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        self.group.in_flight -= 1
+        self.group.touch()
+
+
+def _cancel(gen: Any) -> None:
+    try:
+        gen.cancel()
+    except Exception:
+        pass
+
+
+class RayGroup:
+    def __init__(self, backend: "RayBackend", key: str, spec: GroupSpec | None, target: int | None) -> None:
+        self.backend = backend
+        self.key = key
+        self.app = rs.app_name(key)
+        self.spec = spec
+        self.owned = spec is not None
+        self.target = target or 0
+        self.state = GroupState.BUILDING if self.owned else GroupState.STARTING
+        self.message = "Building the model environment" if self.owned else "Found on Ray Serve"
+        # a group created at zero replicas has not been used yet (scale-to-zero keeps it there)
+        self.last_used = time.monotonic() if (target or not self.owned) else float("-inf")
+        self.in_flight = 0
+        self.handle = None          # the application's DeploymentHandle
+        self.stream_handle = None   # the same, streaming
+        self._views: list[RayReplica] = []
+        self._ready = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._stopping = False
+        self._ever_ready = False
+        # polls that began before our last deploy/scale returned are stale for this group
+        self._deployed_at = float("inf") if self.owned else float("-inf")
+        self._scaled_to: int | None = None  # None: (re)deploy
+        self._missing = 0
+        self._shared_used = 0.0
+        self.task: asyncio.Task | None = None
+        if self.owned:
+            self.logs = backend.logs_for(spec)
+            self.task = asyncio.get_running_loop().create_task(self._run())
+        else:
+            self._set_handle()
+
+    def _set_handle(self) -> None:
+        self.handle = rs.make_handle(self.app)
+        self.stream_handle = self.handle.options(stream=True)
+
+    # -- used by the gateway ----------------------------------------------------------
+    def replicas(self) -> list[RayReplica]:
+        return [v for v in self._views if v.alive]
+
+    def touch(self) -> None:
+        self.last_used = time.monotonic()
+        self.backend.mark_used(self.app)
+
+    def wake(self) -> None:
+        self.touch()
+        if self.target == 0 or not self.replicas():
+            self.backend.mark_used(self.app, now=True)  # the owner, on any server, sees it soon
+            self.backend.notify()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        if self.replicas():
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.state == GroupState.FAILED or self._stopping:
+                return False
+            self.touch()  # a waiting request is demand: no scale-down now
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), min(0.5, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                pass
+            if self.replicas():
+                return True
+        return False
+
+    # -- used by the backend ----------------------------------------------------------
+    def set_target(self, target: int) -> None:
+        if target != self.target:
+            self.target = target
+            if target:
+                self.last_used = time.monotonic()
+            self._changed.set()
+
+    def observe(self) -> GroupObs:
+        return GroupObs(state=self.state, message=self.message, ready=len(self.replicas()),
+                        target=self.target, in_flight=self.in_flight, last_used=self.last_used)
+
+    def _set(self, state: GroupState, message: str) -> None:
+        if (state, message) != (self.state, self.message):
+            self.state, self.message = state, message
+            if self.owned:
+                self.backend.notify()
+
+    def _resize(self, n: int) -> None:
+        live = [v for v in self._views if not v.retired]
+        while len(live) < n:
+            live.append(RayReplica(self))
+        while len(live) > n:
+            victim = min(live, key=lambda v: v.in_flight)
+            victim.retired = True
+            live.remove(victim)
+        self._views = live
+        if live:
+            self._ready.set()
+
+    def update(self, view: rs.AppView | None, polled_at: float, shared_used: float | None) -> None:
+        """Apply one poll of Serve's status and of the entity's last use by any server."""
+        if shared_used and shared_used > self._shared_used:
+            self._shared_used = shared_used
+            self._on_shared_use(shared_used)
+        if polled_at < self._deployed_at or self._stopping:
+            return
+        if view is None or view.status == "DELETING":
+            self._missing += 1
+            self._resize(0)
+            if not self.owned:
+                self._set(GroupState.STOPPING, "The Ray Serve application was deleted")
+            elif self._missing >= 4 and self._scaled_to is not None:
+                self._set(GroupState.RECOVERING, "The Ray Serve application is gone; deploying it again")
+                self._scaled_to = None
+                self._changed.set()
+            return
+        self._missing = 0
+        if not self.owned:
+            self.target = view.target
+        self._resize(view.running)
+        if view.status == "DEPLOY_FAILED" or view.deployment_status == "DEPLOY_FAILED":
+            self._set(GroupState.RECOVERING if self._ever_ready else GroupState.FAILED, rs.failure_reason(view))
+        elif view.running:
+            self._ever_ready = True
+            self._set(GroupState.READY, f"{view.running} replica(s) ready (Ray Serve)")
+        elif self.target == 0:
+            self._set(GroupState.SCALED_TO_ZERO, "Scaled to zero; the next request starts a replica")
+        elif view.status == "UNHEALTHY" or view.deployment_status == "UNHEALTHY":
+            self._set(GroupState.RECOVERING, view.deployment_message or view.message or "Unhealthy")
+        else:
+            self._set(GroupState.RECOVERING if self._ever_ready else GroupState.STARTING,
+                      "Starting replicas on Ray Serve")
+
+    def _on_shared_use(self, wall: float) -> None:
+        """Some server used the entity at wall-clock time `wall`."""
+        mono = time.monotonic() - max(0.0, time.time() - wall)
+        if mono > self.last_used:
+            self.last_used = mono
+            if self.owned and (self.target == 0 or not self.replicas()):
+                self.backend.notify()  # the reconciler may scale it up again
+
+    async def _run(self) -> None:
+        spec, b = self.spec, self.backend
+        try:
+            await b.connected()
+        except Exception as e:
+            self._set(GroupState.FAILED, f"Cannot connect to Ray: {e}")
+            return
+        if b.prepare is None:
+            self._set(GroupState.FAILED, "This ladle server has no preparer for Ray Serve replicas")
+            return
+        prepared: Prepared | None = None
+        if not b.prepare_in_replica:
+            try:
+                prepared = await b.prepare(spec, self.logs.build)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.logs.build(f"ERROR: {e}")
+                self._set(GroupState.FAILED, f"Build failed: {e}")
+                return
+            self.logs.build("Build finished; deploying to Ray Serve")
+            self._set(GroupState.STARTING, "Starting replicas on Ray Serve")
+        else:
+            self.logs.build("Deploying to Ray Serve; the replicas prepare the model on their nodes")
+            self._set(GroupState.STARTING, "Preparing and starting replicas on Ray Serve")
+        args = b.deploy_args(spec, prepared)
+        backoff = 0.5
+        while not self._stopping:
+            self._changed.clear()
+            target = self.target
+            try:
+                if self._scaled_to is None:
+                    how = await b.run_blocking(rs.deploy, self.app, self.key, target, args)
+                    self.logs.build(f"Ray Serve application '{self.app}' {how} with {target} replica(s)")
+                elif self._scaled_to != target:
+                    await b.run_blocking(rs.scale, self.app, target)
+                    self.logs.server(f"scaled to {target} replica(s) on Ray Serve")
+                self._scaled_to = target
+                self._deployed_at = time.monotonic()
+                backoff = 0.5
+                b.kick_poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                log.warning("Ray Serve deploy of %s failed: %s", self.app, e)
+                self.logs.server(f"Ray Serve deploy failed: {e}")
+                if not self._ever_ready and self._scaled_to is None:
+                    self._deployed_at = float("-inf")
+                    self._set(GroupState.FAILED, f"Ray Serve deploy failed: {e}")
+                    return
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            if self.handle is None:
+                self._set_handle()
+            await self._changed.wait()
+
+    async def stop(self, drain_timeout: float = 30.0, grace: float = 1.0) -> None:
+        """Stop managing the group (the backend deletes the application): requests that picked
+        it just before get `grace` to arrive, and this server's requests on it drain."""
+        self._stopping = True
+        self.state, self.message = GroupState.STOPPING, "Stopping"
+        if self.task is not None:
+            self.task.cancel()
+        await asyncio.sleep(grace)
+        deadline = time.monotonic() + drain_timeout
+        while self.in_flight and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        self._resize(0)

@@ -1,0 +1,266 @@
+"""The Ray runtime's blocking calls into Ray and Ray Serve, and Serve's status as ladle reads it.
+
+Everything that names a Ray API is here (ray is imported inside the functions: it is an
+optional extra). The functions block; RayBackend runs them on its own threads.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from typing import Any
+
+from ladle.runtimes.base import ReplicaGone
+
+APP_PREFIX = "ladle-"
+KV_NAMESPACE = "ladle"  # Ray internal KV: app/<app> -> {"key", "digest"}; used/<app> -> wall time
+# Building a deployment's config registers modules with cloudpickle by value and then
+# unregisters them (process-wide state), and two drivers' `serve.start` race for the
+# controller's name: one of each at a time in this process.
+_DEPLOY_LOCK = threading.Lock()
+_CONNECT_LOCK = threading.Lock()
+
+
+def app_name(key: str) -> str:
+    """The Serve application name of a group key: `ladle-` + the key when it is name-safe,
+    else a sanitised prefix and a digest of the key."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key)
+    if safe != key or len(safe) > 100:
+        safe = f"{safe[:80]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return APP_PREFIX + safe
+
+
+@dataclasses.dataclass
+class AppView:
+    """One Serve application as a poll saw it."""
+
+    status: str
+    message: str
+    running: int
+    target: int
+    deployment_status: str
+    deployment_message: str
+    replicas: list[tuple[int | None, str | None, str]]  # (actor pid, node ip, state)
+
+
+def parse_apps(details: dict) -> dict[str, AppView]:
+    """ladle's applications from Serve's instance details (ServeInstanceDetails as a dict)."""
+    from ladle.runtimes.ray_deployment import DEPLOYMENT_NAME
+
+    out = {}
+    for name, app in (details.get("applications") or {}).items():
+        if not name.startswith(APP_PREFIX):
+            continue
+        dep = (app.get("deployments") or {}).get(DEPLOYMENT_NAME) or {}
+        replicas = [(r.get("pid"), r.get("node_ip"), str(_enum(r.get("state"))))
+                    for r in dep.get("replicas") or []]
+        out[name] = AppView(
+            status=str(_enum(app.get("status"))), message=app.get("message") or "",
+            running=sum(1 for _, _, s in replicas if s == "RUNNING"),
+            target=int(dep.get("target_num_replicas") or 0),
+            deployment_status=str(_enum(dep.get("status"))), deployment_message=dep.get("message") or "",
+            replicas=replicas,
+        )
+    return out
+
+
+def _enum(v: Any) -> Any:
+    return getattr(v, "value", v)
+
+
+def failure_reason(view: AppView) -> str:
+    """The line of Serve's failure message that says why (ladle's replica raises
+    'Replica failed to start: ...' or 'Build failed: ...'); else Serve's own first line."""
+    from ladle.runtimes.ray_deployment import START_FAILED
+
+    text = "\n".join(m for m in (view.deployment_message, view.message) if m)
+    for line in reversed(text.splitlines()):  # the exception's line, after the traceback's source
+        for marker in (START_FAILED, "Build failed:"):
+            i = line.find(marker)
+            if i >= 0:
+                return line[i:].strip()[:1000]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    errs = [ln for ln in lines if "Error" in ln or "Exception" in ln]
+    head = lines[0] if lines else "The Ray Serve deployment failed"
+    return (head + (f" {errs[-1]}" if errs and errs[-1] != head else ""))[:1000]
+
+
+def translate(e: BaseException, gone: str) -> BaseException:
+    """Ray's errors for a replica that went away become ReplicaGone (the pool retries)."""
+    if isinstance(e, (ReplicaGone,)) or not isinstance(e, Exception):
+        return e
+    from ray import exceptions as rx
+    from ray.serve import exceptions as sx
+
+    cause = getattr(e, "cause", None)
+    if isinstance(e, rx.RayTaskError) and isinstance(cause, ReplicaGone):
+        return ReplicaGone(str(cause))
+    gone_types = (rx.RayActorError, sx.ReplicaUnavailableError, sx.DeploymentUnavailableError,
+                  sx.RequestCancelledError, StopAsyncIteration)
+    if isinstance(e, gone_types) or isinstance(cause, gone_types):
+        return ReplicaGone(gone)
+    return e
+
+
+# -- connection -----------------------------------------------------------------------------
+
+def connect(address: str | None, init_kwargs: dict) -> bool:
+    """Connect this process's Ray driver (unless connected) and make sure Serve runs.
+    Returns whether this call started the driver (then `disconnect` is ours to call)."""
+    import ray
+    from ray import serve
+
+    owns = False
+    with _CONNECT_LOCK:
+        if not ray.is_initialized():
+            ray.init(address=address or None, **{"log_to_driver": False, **init_kwargs})
+            owns = True
+        # Proxies only matter for Serve's own HTTP ingress; ladle calls through handles. An
+        # already running Serve keeps its settings; another server starting Serve at the same
+        # moment makes ours find its controller on the next try.
+        for attempt in range(5):
+            try:
+                serve.start(proxy_location="Disabled")
+                return owns
+            except ValueError as e:
+                if "already exists" not in str(e) or attempt == 4:
+                    raise
+                time.sleep(0.5)
+    return owns
+
+
+def disconnect() -> None:
+    import ray
+
+    ray.shutdown()
+
+
+# -- applications ---------------------------------------------------------------------------
+
+def deploy(app: str, key: str, target: int, args: dict) -> str:
+    """Deploy the application, or adopt the one already there when it runs the same thing
+    (a restarted or new owner: its replicas keep serving). Returns which."""
+    from ray import serve
+    from ray.serve.api import RunTarget
+
+    from ladle.runtimes.ray_deployment import DEPLOYMENT_NAME, LadleReplica
+
+    current = read_apps().get(app)
+    meta = kv_get(f"app/{app}")
+    if current is not None and current.status == "DELETING":
+        deadline = time.monotonic() + 60.0
+        while current is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            current = read_apps().get(app)
+        meta = None
+    if (current is not None and meta and json.loads(meta).get("digest") == args["digest"]
+            and current.status != "DEPLOY_FAILED"):
+        if current.target != target:
+            scale(app, target)
+        return "adopted"
+    with _DEPLOY_LOCK:
+        dep = serve.deployment(name=DEPLOYMENT_NAME, num_replicas=target, **args["deployment"])(LadleReplica)
+        bound = dep.bind(*args["init"])
+        # external_scaler_enabled: a new target is a count-only change (see `scale`)
+        serve.run_many([RunTarget(bound, name=app, route_prefix=None, external_scaler_enabled=True)],
+                       wait_for_ingress_deployment_creation=False, wait_for_applications_running=False)
+    kv_put(f"app/{app}", json.dumps({"key": key, "digest": args["digest"]}))
+    return "deployed"
+
+
+def scale(app: str, target: int) -> None:
+    """Set the replica count without a rolling restart: the controller call that Ray Serve's
+    external-scaler REST API (POST /api/v1/applications/{app}/deployments/{name}/scale) makes,
+    made directly so that no dashboard is needed."""
+    import ray
+    from ray.serve._private.common import DeploymentID
+    from ray.serve.context import _get_global_client
+
+    from ladle.runtimes.ray_deployment import DEPLOYMENT_NAME
+
+    controller = _get_global_client()._controller
+    ray.get(controller.update_deployment_replicas.remote(
+        DeploymentID(name=DEPLOYMENT_NAME, app_name=app), target))
+
+
+def delete(app: str) -> None:
+    from ray import serve
+
+    serve.delete(app, _blocking=False)
+    for k in (f"app/{app}", f"used/{app}"):
+        kv_del(k)
+
+
+def make_handle(app: str):
+    """The application's DeploymentHandle (no controller round trip)."""
+    from ray import serve
+
+    from ladle.runtimes.ray_deployment import DEPLOYMENT_NAME
+
+    return serve.get_deployment_handle(DEPLOYMENT_NAME, app_name=app, _check_exists=False,
+                                       _record_telemetry=False)
+
+
+def read_apps() -> dict[str, AppView]:
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client(raise_if_no_controller_running=False)
+    if client is None:
+        return {}
+    return parse_apps(client.get_serve_details() or {})
+
+
+def poll(used: dict[str, float], watch: list[str]) -> tuple[dict[str, AppView], dict[str, float]]:
+    """Write this server's last uses, read every ladle application's status and the last
+    use (by any server) of the watched ones."""
+    for app, wall in used.items():
+        kv_put(f"used/{app}", repr(wall))
+    apps = read_apps()
+    shared = {}
+    for app in watch:
+        raw = kv_get(f"used/{app}")
+        if raw:
+            try:
+                shared[app] = float(raw)
+            except ValueError:
+                pass
+    return apps, shared
+
+
+# -- Ray's internal KV (shared by every driver of the cluster) ------------------------------
+
+def kv_get(key: str) -> str | None:
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    v = _internal_kv_get(key, namespace=KV_NAMESPACE)
+    return v.decode() if v else None
+
+
+def kv_put(key: str, value: str) -> None:
+    from ray.experimental.internal_kv import _internal_kv_put
+
+    _internal_kv_put(key, value, overwrite=True, namespace=KV_NAMESPACE)
+
+
+def kv_del(key: str) -> None:
+    from ray.experimental.internal_kv import _internal_kv_del
+
+    _internal_kv_del(key, namespace=KV_NAMESPACE)
+
+
+_IPS: set[str] | None = None
+
+
+def local_ips() -> set[str]:
+    global _IPS
+    if _IPS is None:
+        import psutil
+
+        _IPS = {a.address for addrs in psutil.net_if_addrs().values() for a in addrs
+                if a.family in (socket.AF_INET, socket.AF_INET6)}
+    return _IPS

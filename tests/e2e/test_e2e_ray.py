@@ -1,0 +1,96 @@
+"""Two real ladle servers with LADLE_RUNTIME=ray on one PostgreSQL and one Ray cluster (started
+here with `ray start --head`): replicas are Ray Serve deployments, so a model endpoint made on
+one server is served by both, keeps serving when the server that ran the reconciler stops, and
+the other server takes the reconciler over. The model is the e2e iris model in the e2e
+server's registry (both servers use it through LADLE_MLFLOW_TRACKING_URI)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+from e2e_support import wait_for
+
+from ladle.testing.process import ChildProcess, LadleProcess, child_env, free_port
+
+pytest.importorskip("ray", reason="the Ray runtime's tests need ray[serve] (in the test extra)")
+pytestmark = pytest.mark.ray
+
+NAME = "ray-iris"
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory):
+    """A Ray head on loopback with token authentication (Ray's default): the servers connect
+    with the same RAY_AUTH_TOKEN."""
+    work = tmp_path_factory.mktemp("ray")
+    port = free_port()
+    ray = str(Path(sys.executable).parent / "ray")
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    head = ChildProcess([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
+                         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
+                         f"--temp-dir={work / 't'}", "--object-store-memory=200000000"],
+                        work / "ray.log", child_env({"RAY_USAGE_STATS_ENABLED": "0", **auth}))
+    head.start()
+    try:
+        wait_for(lambda: "Ray runtime started" in head.output() or not head.alive(), 120, what="ray start")
+        assert head.alive(), head.output()
+        yield {"LADLE_RAY_ADDRESS": f"127.0.0.1:{port}", **auth}
+    finally:
+        head.stop(grace=30)
+
+
+@pytest.fixture(scope="module")
+def pair(server, models, postgres, ray_cluster, tmp_path_factory):
+    work = tmp_path_factory.mktemp("ray-servers")
+    env = {"LADLE_RUNTIME": "ray", **ray_cluster,
+           "LADLE_DATABASE_URL": postgres.new_database(),
+           "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
+           "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_SYNC_INTERVAL_S": "0.3",
+           "LADLE_RECONCILE_INTERVAL_S": "0.3", "LADLE_LOG_LEVEL": "info"}
+    token = "dapi-ray-admin-" + secrets.token_hex(8)
+    a = LadleProcess(work / "home-a", token, extra_env=env)
+    b = LadleProcess(work / "home-b", token, extra_env=env)
+    a.start()
+    b.start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def _predict(srv: LadleProcess, sample) -> tuple[int, dict]:
+    with srv.client() as c:
+        r = c.post(f"/serving-endpoints/{NAME}/invocations", json={"dataframe_records": sample.to_dict("records")})
+        return r.status_code, (r.json() if r.headers.get("content-type", "").startswith("application/json") else {})
+
+
+def test_a_model_endpoint_on_ray_is_served_by_both_servers_and_survives_its_owner(pair, sample, v1_model):
+    a, b = pair
+    want = [int(v) for v in v1_model.predict(sample)]
+    with a.client() as ca:
+        r = ca.post("/api/2.0/serving-endpoints", json={"name": NAME, "config": {"served_entities": [
+            {"entity_name": "main.default.iris", "entity_version": "1", "workload_size": "Small",
+             "scale_to_zero_enabled": False}]}})
+        assert r.status_code == 200, r.text
+    with b.client() as cb:
+        wait_for(lambda: cb.get(f"/api/2.0/serving-endpoints/{NAME}").json()["state"]["ready"] == "READY", 180,
+                 interval=1, what="READY on Ray, seen through b")
+    for srv in (a, b):   # each server's view of the cluster catches up within a poll or two
+        wait_for(lambda: _predict(srv, sample)[0] == 200, 30, what=f"{srv.url} serving")
+    for srv in (a, b, a, b):
+        code, out = _predict(srv, sample)
+        assert code == 200 and out["predictions"] == want, out
+    owner = next(s for s in (a, b) if "now runs the reconciler" in s.output())
+    other = b if owner is a else a
+    owner.stop()
+    codes = [_predict(other, sample) for _ in range(20)]     # the replicas live in Ray, not in `owner`
+    assert all(c == 200 and out["predictions"] == want for c, out in codes), codes
+    wait_for(lambda: "now runs the reconciler" in other.output(), 30, what="the other server taking over")
+    with other.client() as c:
+        assert c.get(f"/api/2.0/serving-endpoints/{NAME}").json()["state"]["ready"] == "READY"
+        assert c.delete(f"/api/2.0/serving-endpoints/{NAME}").status_code == 200
+    wait_for(lambda: _predict(other, sample)[0] == 404, 60, what="the endpoint gone")

@@ -1,0 +1,413 @@
+"""RayBackend against a REAL local Ray cluster (started once for the module), driven the way
+the reconciler (ensure/observe/stop) and the gateway pool (group/replicas/call/wake/wait_ready)
+drive it, with real MLflow models loaded by ladle's worker inside Ray Serve replicas.
+
+The models are saved to local directories (no registry): the preparer (DirPreparer) resolves
+a model name to its saved directory and picks the interpreter with ladle's own `python_for`
+(the test's environment satisfies the models' requirements, so that is this interpreter).
+The `leader` backend prepares in the server and passes the paths to the replicas; the
+`on_node` backend ships the preparer to the replicas, which prepare on their Ray node.
+
+Deselect with `-m "not ray"`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+pytest.importorskip("ray.serve", reason="the Ray runtime needs the `ray` extra (ray[serve])")
+
+from ladle.control.states import GroupState  # noqa: E402
+from ladle.runtimes.base import GroupSpec, ReplicaGone  # noqa: E402
+from ladle.runtimes.ray import RayBackend, app_name  # noqa: E402
+from ladle.testing.dir_preparer import DirPreparer  # noqa: E402
+
+pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
+
+COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+ROWS = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9],
+        [6.7, 3.0, 5.2, 2.3]]
+BROKEN_MARKER = "ray-test-model-cannot-load-9f3a"
+
+STREAMER_CODE = '''
+import os
+import time
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Streamer(PythonModel):
+    def predict(self, context, model_input, params=None):
+        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "unary"}}]}
+
+    def predict_stream(self, context, model_input, params=None):
+        given = model_input if isinstance(model_input, dict) else {}
+        n = int(given.get("max_tokens") or (params or {}).get("max_tokens") or 5)
+        marker = os.environ.get("LADLE_TEST_MARKER")
+        for i in range(n):
+            if marker:
+                with open(marker, "a") as f:
+                    f.write(f"{i}\\n")
+            yield {"object": "chat.completion.chunk", "model": "streamer",
+                   "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}]}
+            time.sleep(0.1)
+
+
+mlflow.models.set_model(Streamer())
+'''
+
+BROKEN_CODE = f'''
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+class Broken(PythonModel):
+    def load_context(self, context):
+        raise RuntimeError("{BROKEN_MARKER}")
+
+    def predict(self, context, model_input, params=None):
+        return model_input
+
+
+mlflow.models.set_model(Broken())
+'''
+
+
+def spec_for(model: str, entity: str, env: dict[str, str] | None = None) -> GroupSpec:
+    return GroupSpec(key=f"raytest01-{entity}-0123456789ab", endpoint_id="raytest01", endpoint_name="ray-ep",
+                     entity_name=entity, model_name=model, model_version="1", concurrency=2,
+                     env_vars=tuple(sorted((env or {}).items())))
+
+
+async def until(pred, timeout: float, what: str, step: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        await asyncio.sleep(step)
+
+
+def frame_body(rows) -> bytes:
+    return json.dumps({"dataframe_split": {"columns": COLUMNS, "data": rows}}).encode()
+
+
+JSON = {"content_type": "application/json"}
+
+
+# -- fixtures -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real, small local Ray cluster owned by this test process; its GCS address."""
+    import signal
+
+    import ray
+
+    saved_env, saved_sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
+             log_to_driver=False, configure_logging=False)
+    address = ray.get_runtime_context().gcs_address
+    print(f"ray cluster up in {time.monotonic() - started:.1f}s at {address}")
+    yield address
+    from ray import serve
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()
+        # ray.init sets PYTHONBREAKPOINT, RAY_AUTH_MODE, ... and a SIGTERM handler: put them back
+        os.environ.clear()
+        os.environ.update(saved_env)
+        signal.signal(signal.SIGTERM, saved_sigterm)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    import mlflow
+    import pandas as pd
+    import sklearn
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+
+    root = tmp_path_factory.mktemp("ray-models")
+    reqs = [f"mlflow=={mlflow.__version__}"]
+    x, y = load_iris(return_X_y=True, as_frame=True)
+    x.columns = COLUMNS
+    est = LogisticRegression(max_iter=500).fit(x, y)
+    mlflow.sklearn.save_model(est, str(root / "iris"), input_example=x.head(3),
+                              pip_requirements=reqs + [f"scikit-learn=={sklearn.__version__}"])
+    for name, code in (("streamer", STREAMER_CODE), ("broken", BROKEN_CODE)):
+        src = root / f"{name}_model.py"
+        src.write_text(code)
+        mlflow.pyfunc.save_model(str(root / name), python_model=str(src), pip_requirements=reqs)
+    expected = [int(v) for v in est.predict(pd.DataFrame(ROWS, columns=COLUMNS))]
+    return {"dirs": {n: str(root / n) for n in ("iris", "streamer", "broken")}, "iris_expected": expected,
+            "root": root}
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def leader(ray_cluster, models, tmp_path_factory):
+    """The reconciler owner's backend (connects to the running cluster by its address)."""
+    logs = tmp_path_factory.mktemp("ray-logs")
+    b = RayBackend(DirPreparer(models["dirs"], str(models["root"] / "envs")), logs, address=ray_cluster,
+                   replica_cpus=0.25, start_retries=1, start_timeout=120.0, health_check_period_s=2.0,
+                   poll_interval_s=0.25)
+    b.kicks = 0
+
+    def kick():
+        b.kicks += 1
+
+    b.set_notify(kick)
+    b.logs_path = logs
+    yield b
+    await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def on_node(ray_cluster, models, leader):
+    """A backend whose replicas prepare the model themselves, on the node that runs them."""
+    b = RayBackend(DirPreparer(models["dirs"], str(models["root"] / "envs")), leader.logs_path,
+                   address=ray_cluster, prepare_in_replica=True, replica_cpus=0.25, start_retries=1,
+                   start_timeout=120.0, poll_interval_s=0.25)
+    yield b
+    await b.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def follower(ray_cluster):
+    """A second ladle server's backend: it deploys nothing, it only reaches groups by key."""
+    b = RayBackend(None, None, address=ray_cluster, poll_interval_s=0.25)
+    yield b
+    await b.close()
+
+
+IRIS = spec_for("iris", "iris")
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def started(leader, on_node, models, tmp_path_factory):
+    """iris (prepared by the server) and the streamer (prepared on its node) ensured at once
+    (they start in parallel), both READY."""
+    marker = tmp_path_factory.mktemp("marker") / "chunks.txt"
+    streamer = spec_for("streamer", "streamer", {"LADLE_TEST_MARKER": str(marker)})
+    t0 = time.monotonic()
+    leader.ensure(IRIS, 1)
+    on_node.ensure(streamer, 1)
+    assert leader.observe()[IRIS.key].state == GroupState.BUILDING
+    for b, spec in ((leader, IRIS), (on_node, streamer)):
+        await until(lambda b=b, s=spec: b.observe()[s.key].state in (GroupState.READY, GroupState.FAILED),
+                    150, f"{spec.entity_name} to be READY")
+        obs = b.observe()[spec.key]
+        assert obs.state == GroupState.READY, obs.message
+    print(f"two groups READY in {time.monotonic() - t0:.1f}s")
+    return {"streamer": streamer, "marker": marker}
+
+
+# -- tests --------------------------------------------------------------------------------------
+
+async def test_ready_and_real_predictions(leader, started, models):
+    obs = leader.observe()[IRIS.key]
+    assert (obs.ready, obs.target, obs.in_flight) == (1, 1, 0)
+    assert "replica(s) ready" in obs.message
+    group = leader.group(IRIS.key)
+    [replica] = group.replicas()
+    assert replica.alive and replica.in_flight == 0
+    reply = await replica.call(JSON, frame_body(ROWS))
+    assert reply.status == 200 and reply.content_type.startswith("application/json")
+    assert json.loads(await reply.read()) == {"predictions": models["iris_expected"]}
+    # a bad request is the model server's answer, not a transport failure
+    bad = await replica.call(JSON, b'{"dataframe_split": {"columns": ["nope"], "data": [[1]]}}')
+    assert bad.status == 400 and json.loads(await bad.read())["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert replica.in_flight == 0 and leader.observe()[IRIS.key].in_flight == 0
+    logs = (leader.logs_path / IRIS.endpoint_id / IRIS.entity_name)
+    assert "deployed with 1 replica(s)" in (logs / "build.log").read_text()
+    assert "model loaded" in (logs / "server.log").read_text()
+
+
+async def test_streaming_reply_yields_chunks_as_generated(on_node, started):
+    [replica] = on_node.group(started["streamer"].key).replicas()
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True})
+    reply = await replica.call(JSON, body.encode())
+    assert reply.status == 200 and reply.content_type == "text/event-stream"
+    chunks, times = [], []
+    async for c in reply.chunks:
+        chunks.append(c)
+        times.append(time.monotonic())
+    events = [c for c in chunks if c.startswith(b"data:")]
+    assert len(chunks) >= 5 and events[-1].strip() == b"data: [DONE]"
+    text = "".join(json.loads(e[5:])["choices"][0]["delta"]["content"] for e in events[:-1])
+    assert text == "tok0 tok1 tok2 tok3 "
+    assert times[-1] - times[0] > 0.25  # the chunks came as the model made them, not at once
+
+
+async def test_closing_a_stream_stops_generation(on_node, started):
+    marker: Path = started["marker"]
+    [replica] = on_node.group(started["streamer"].key).replicas()
+    before = marker.read_text().count("\n") if marker.exists() else 0
+    body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 200, "stream": True})
+    reply = await replica.call(JSON, body.encode())
+    it = reply.chunks.__aiter__()
+    for _ in range(2):
+        await it.__anext__()
+    await reply.chunks.aclose()
+    assert replica.in_flight == 0
+    await asyncio.sleep(1.0)
+    settled = marker.read_text().count("\n")
+    await asyncio.sleep(1.0)
+    assert marker.read_text().count("\n") == settled  # the model stopped generating
+    assert settled - before < 40  # long before its 200 chunks
+
+
+async def test_scale_to_two_keeps_the_running_replica(leader, started):
+    from ray import serve
+
+    app = app_name(IRIS.key)
+    first = {pid for pid, _, state in leader._apps[app].replicas if state == "RUNNING"}
+    leader.ensure(IRIS, 2)
+    assert leader.observe()[IRIS.key].target == 2
+    await until(lambda: leader.observe()[IRIS.key].ready == 2, 90, "two replicas")
+    status = serve.status().applications[app]
+    assert status.deployments["LadleReplica"].replica_states.get("RUNNING") == 2
+    now = {pid for pid, _, state in leader._apps[app].replicas if state == "RUNNING"}
+    assert first < now  # scaled, not a rolling restart
+    group = leader.group(IRIS.key)
+    assert len(group.replicas()) == 2
+    workers = set()
+    for _ in range(30):
+        workers.add((await group.handle.info.remote())["worker_pid"])
+    assert len(workers) == 2  # Ray Serve balances over both
+    results = await asyncio.gather(*(_predict(r) for r in group.replicas() * 3))
+    assert all(r == results[0] for r in results)
+    cpu, mem = leader.resource_usage(IRIS.key)  # both replicas run on this machine
+    assert mem > 100 and cpu >= 0
+
+
+async def _predict(replica) -> list:
+    reply = await replica.call(JSON, frame_body(ROWS))
+    return json.loads(await reply.read())["predictions"]
+
+
+async def test_follower_finds_the_group_by_key(leader, follower, started, models):
+    group = await until(lambda: follower.group(IRIS.key), 20, "the follower to find the application")
+    assert follower.observe() == {}  # it owns nothing: its reconciler would stop nothing
+    await until(lambda: len(group.replicas()) == 2, 10, "the follower to see both replicas")
+    assert await _predict(group.replicas()[0]) == models["iris_expected"]
+    assert follower.group("raytest01-nothing-000000000000") is None
+
+
+FOLLOWER_SCRIPT = textwrap.dedent('''
+    import asyncio, json, sys, time
+    from ladle.runtimes.ray import RayBackend
+
+    async def main():
+        b = RayBackend(None, None, address=sys.argv[1], poll_interval_s=0.2)
+        deadline = time.monotonic() + 60
+        while (g := b.group(sys.argv[2])) is None or not g.replicas():
+            assert time.monotonic() < deadline, "not found"
+            await asyncio.sleep(0.2)
+        reply = await g.replicas()[0].call({"content_type": "application/json"}, sys.argv[3].encode())
+        print(json.dumps({"status": reply.status, "body": json.loads(await reply.read())}))
+        await b.close()
+
+    asyncio.run(main())
+''')
+
+
+async def test_follower_in_another_process(ray_cluster, started, models):
+    """What a second ladle server does: its own driver connects to the cluster by address."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FOLLOWER_SCRIPT, ray_cluster, IRIS.key, frame_body(ROWS).decode(),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ})
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    got = json.loads(out.decode().strip().splitlines()[-1])
+    assert got == {"status": 200, "body": {"predictions": models["iris_expected"]}}
+
+
+async def test_scale_to_zero_and_wake_through_a_follower(leader, follower, started, models):
+    leader.ensure(IRIS, 0)
+    await until(lambda: leader.observe()[IRIS.key].state == GroupState.SCALED_TO_ZERO, 60, "scale to zero")
+    obs = leader.observe()[IRIS.key]
+    assert (obs.ready, obs.target) == (0, 0)
+    fgroup = await until(lambda: follower.group(IRIS.key), 10, "the follower's group")
+    await until(lambda: not fgroup.replicas(), 10, "the follower to see no replica")
+    # a request on the follower wakes the entity: the owner sees the use (shared through Ray)
+    kicks, used = leader.kicks, obs.last_used
+    fgroup.wake()
+    await until(lambda: leader.observe()[IRIS.key].last_used > used and leader.kicks > kicks, 10,
+                "the owner to see the follower's request")
+    leader.ensure(IRIS, 1)  # what the reconciler does next
+    assert await fgroup.wait_ready(90)
+    assert await _predict(fgroup.replicas()[0]) == models["iris_expected"]
+    await until(lambda: leader.observe()[IRIS.key].state == GroupState.READY, 30, "READY again")
+
+
+async def test_a_dead_worker_is_replaced(leader, started, models):
+    """The worker process dies: the request on it gets ReplicaGone (the pool's retriable
+    error), the replica ends, Serve starts another, and the group recovers."""
+    import signal
+
+    group = leader.group(IRIS.key)
+    [replica] = group.replicas()
+    worker = (await group.handle.info.remote())["worker_pid"]
+    os.kill(worker, signal.SIGKILL)
+    with pytest.raises(ReplicaGone):
+        await (await replica.call(JSON, frame_body(ROWS))).read()
+    await until(lambda: leader.observe()[IRIS.key].state == GroupState.RECOVERING, 30, "RECOVERING")
+    await until(lambda: leader.observe()[IRIS.key].state == GroupState.READY, 60, "READY again")
+    assert await _predict(group.replicas()[0]) == models["iris_expected"]
+    assert (await group.handle.info.remote())["worker_pid"] != worker
+
+
+async def test_a_model_that_cannot_load_fails_with_the_reason(on_node, started):
+    broken = spec_for("broken", "broken")
+    on_node.ensure(broken, 1)
+    await until(lambda: on_node.observe()[broken.key].state == GroupState.FAILED, 120, "FAILED")
+    message = on_node.observe()[broken.key].message
+    assert message.startswith("Replica failed to start") and BROKEN_MARKER in message, message
+    await on_node.stop(broken.key)
+    assert broken.key not in on_node.observe()
+
+
+async def test_a_build_failure_is_reported_without_deploying(leader, started):
+    missing = spec_for("no-such-model", "missing")
+    leader.ensure(missing, 1)
+    await until(lambda: leader.observe()[missing.key].state == GroupState.FAILED, 10, "FAILED")
+    assert leader.observe()[missing.key].message == "Build failed: no saved model 'no-such-model'"
+    assert app_name(missing.key) not in leader._apps
+    await leader.stop(missing.key)
+
+
+async def test_stop_deletes_the_application(leader, on_node, follower, started):
+    import psutil
+    from ray import serve
+
+    group = leader.group(IRIS.key)
+    worker = (await group.handle.info.remote())["worker_pid"]
+    await asyncio.gather(leader.stop(IRIS.key), on_node.stop(started["streamer"].key))
+    assert leader.observe() == {} and on_node.observe() == {}
+    assert leader.group(IRIS.key) is None
+    assert app_name(IRIS.key) not in serve.status().applications
+    await until(lambda: follower.group(IRIS.key) is None, 10, "the follower to lose the group")
+
+    def gone() -> bool:
+        try:
+            return psutil.Process(worker).status() == psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return True
+
+    await until(gone, 30, "the replica's worker process to exit")

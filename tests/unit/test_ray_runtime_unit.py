@@ -1,0 +1,95 @@
+"""The Ray runtime's pure parts (no Ray cluster): application names, Serve status parsing,
+failure reasons, and that importing it does not import ray."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ladle.runtimes.ray_serve import AppView, app_name, failure_reason, parse_apps
+
+
+def test_importing_the_runtime_does_not_import_ray():
+    code = ("import sys, ladle.runtimes.ray, ladle.runtimes.ray_deployment, ladle.runtimes.ray_group; "
+            "assert 'ray' not in sys.modules, sorted(m for m in sys.modules if m.startswith('ray'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+
+
+def test_app_names_are_safe_stable_and_distinct():
+    key = "0123456789ab-iris_v2-abcdef012345"
+    assert app_name(key) == "ladle-" + key
+    odd = "0123456789ab-my model/#1-abcdef012345"
+    name = app_name(odd)
+    assert name.startswith("ladle-0123456789ab-my_model__1-") and name == app_name(odd)
+    assert set(name) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+    assert app_name("a b") != app_name("a_b")
+    assert len(app_name("x" * 500)) <= 6 + 80 + 13
+
+
+DETAILS = {
+    "applications": {
+        "ladle-k1": {
+            "status": "RUNNING", "message": "",
+            "deployments": {"LadleReplica": {
+                "status": "HEALTHY", "message": "", "target_num_replicas": 2,
+                "replicas": [{"pid": 11, "node_ip": "10.0.0.1", "state": "RUNNING"},
+                             {"pid": 12, "node_ip": "10.0.0.2", "state": "STARTING"}],
+            }},
+        },
+        "someone-elses-app": {"status": "RUNNING", "message": "", "deployments": {}},
+    }
+}
+
+
+def test_parse_apps_keeps_ladles_applications():
+    apps = parse_apps(DETAILS)
+    assert list(apps) == ["ladle-k1"]
+    v = apps["ladle-k1"]
+    assert (v.status, v.running, v.target, v.deployment_status) == ("RUNNING", 1, 2, "HEALTHY")
+    assert v.replicas == [(11, "10.0.0.1", "RUNNING"), (12, "10.0.0.2", "STARTING")]
+
+
+def _failed(deployment_message: str) -> AppView:
+    return AppView("DEPLOY_FAILED", "Deploying app 'x' failed.", 0, 1, "DEPLOY_FAILED",
+                   deployment_message, [])
+
+
+def test_failure_reason_is_the_exception_line_not_the_traceback_source():
+    msg = ("The deployment failed to start 1 times in a row. This may be due to a problem with its "
+           "constructor or initial health check failing. See controller logs for details. Error:\n"
+           "Traceback (most recent call last):\n"
+           '  File "ray_deployment.py", line 120, in __init__\n'
+           '    raise RuntimeError(f"Build failed: {e}") from None\n'
+           "RuntimeError: Build failed: no saved model 'm'\n")
+    assert failure_reason(_failed(msg)) == "Build failed: no saved model 'm'"
+    msg2 = ("The deployment failed to start 1 times in a row. Error:\n"
+            "ray::ServeReplica:ladle-x:LadleReplica.initialize_and_get_metadata() (pid=1)\n"
+            "RuntimeError: Replica failed to start: replica process exited with code 1 while loading. "
+            "RuntimeError: boom\n")
+    assert failure_reason(_failed(msg2)) == (
+        "Replica failed to start: replica process exited with code 1 while loading. RuntimeError: boom")
+
+
+def test_failure_reason_falls_back_to_serves_message():
+    reason = failure_reason(_failed("The deployment failed to start 3 times in a row.\nValueError: bad"))
+    assert reason == "The deployment failed to start 3 times in a row. ValueError: bad"
+
+
+def test_registry_preparer_travels_to_ray_nodes_and_refuses_other_kinds():
+    import asyncio
+    import pickle
+
+    from ladle.runtimes.base import GroupSpec
+    from ladle.runtimes.ray_deployment import RegistryPreparer
+
+    prep = pickle.loads(pickle.dumps(RegistryPreparer("http://mlflow:5000", "tok", "/m", "/e")))
+    assert prep.tracking_uri == "http://mlflow:5000" and prep.models_dir == "/m"
+    spec = GroupSpec(key="k", endpoint_id="e", endpoint_name="ep", entity_name="x",
+                     model_name="system.ai.m", model_version="1", kind="foundation")
+    try:
+        asyncio.run(prep(spec, print))
+    except RuntimeError as e:
+        assert "cannot be prepared on a Ray node" in str(e)
+    else:
+        raise AssertionError("expected a refusal")
