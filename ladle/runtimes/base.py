@@ -6,6 +6,8 @@ and reads `observe()`; the gateway asks `group(key)` for replicas to send reques
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass, field
 from typing import AsyncIterator, Awaitable, Callable, Protocol
 
@@ -98,3 +100,34 @@ class ReplicaBackend(Protocol):
     def resource_usage(self, key: str) -> tuple[float, float]: ...
 
     async def close(self) -> None: ...
+
+
+def last_error_line(tail: str) -> str:
+    """The line of a replica's log tail that says what went wrong (else its last line)."""
+    lines = [line for line in tail.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if "Error" in line or "error" in line or "Exception" in line:
+            return line.strip()[:500]
+    return lines[-1].strip()[:500] if lines else ""
+
+
+async def wait_for_replicas(group: "ReplicaGroup", ready: asyncio.Event, given_up: Callable[[], bool],
+                            timeout: float) -> bool:
+    """Wait until `group` has a replica (True), it failed or stops (`given_up`), or `timeout`.
+    A waiting request is demand: the group is touched, so it is not scaled down meanwhile.
+    `ready` is set by the group whenever its replicas may have changed."""
+    if group.replicas():
+        return True
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if given_up():
+            return False
+        group.touch()
+        ready.clear()
+        try:
+            await asyncio.wait_for(ready.wait(), min(0.5, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            pass
+        if group.replicas():
+            return True
+    return False

@@ -15,7 +15,9 @@ from typing import Callable
 import psutil
 
 from ladle.control.states import GroupState
-from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
+from ladle.runtimes.base import (
+    GroupObs, GroupSpec, Prepared, Preparer, last_error_line, wait_for_replicas,
+)
 from ladle.runtimes.local_replica import LocalReplica
 from ladle.runtimes.warm_pool import WarmPool
 from ladle.telemetry.logs import EntityLogs
@@ -52,21 +54,8 @@ class LocalGroup:
             self.backend.on_wake(self.spec.key)
 
     async def wait_ready(self, timeout: float) -> bool:
-        if self.replicas():
-            return True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.state == GroupState.FAILED or self._stopping:
-                return False
-            self.last_used = time.monotonic()  # a waiting request is demand: no scale-down now
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), min(0.5, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                pass
-            if self.replicas():
-                return True
-        return False
+        return await wait_for_replicas(
+            self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
 
     # -- used by the backend ----------------------------------------------------------
     def set_target(self, target: int) -> None:
@@ -128,7 +117,7 @@ class LocalGroup:
                     tail = self.logs.tail(20)
                     self.logs.server(f"replica failed to start: {e}")
                     if not self._ever_ready:
-                        self._set(GroupState.FAILED, f"Replica failed to start: {e}. {_last_error(tail)}")
+                        self._set(GroupState.FAILED, f"Replica failed to start: {e}. {last_error_line(tail)}")
                         return
                     self._set(GroupState.RECOVERING, f"Replica failed to restart: {e}")
                     await asyncio.sleep(backoff)
@@ -174,13 +163,6 @@ async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
     while r.in_flight and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
 
-
-def _last_error(tail: str) -> str:
-    lines = [line for line in tail.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "error" in line or "Exception" in line:
-            return line.strip()[:500]
-    return lines[-1].strip()[:500] if lines else ""
 
 
 class LocalBackend:

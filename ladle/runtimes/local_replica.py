@@ -39,6 +39,10 @@ class LocalReplica:
     def alive(self) -> bool:
         return not self._gone and self.proc is not None and self.proc.returncode is None
 
+    def _preexec(self):
+        """Run in the forked child before the worker starts (a subclass's hook)."""
+        return None
+
     async def _spawn(self) -> asyncio.subprocess.Process:
         # prepared.env last: it carries environment_vars with {{secrets/...}} references resolved
         env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
@@ -49,7 +53,7 @@ class LocalReplica:
                 "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
                 "--concurrency", str(self.concurrency),
                 stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
-                start_new_session=True,
+                start_new_session=True, preexec_fn=self._preexec(),
             )
         finally:
             logf.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator
 
-from ladle.runtimes.base import GroupSpec, Prepared, Preparer, ReplicaGone
+from ladle.runtimes.base import GroupSpec, Prepared, Preparer, ReplicaGone, last_error_line
 from ladle.runtimes.local_replica import LocalReplica
 
 DEPLOYMENT_NAME = "LadleReplica"
@@ -51,20 +51,8 @@ def _die_with_parent() -> None:
 class WorkerProcess(LocalReplica):
     """LocalReplica whose worker dies with the actor (PR_SET_PDEATHSIG on Linux)."""
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
-        logf = open(self.log_path, "ab", buffering=0)
-        try:
-            return await asyncio.create_subprocess_exec(
-                self.prepared.python, "-m", "ladle.replica.worker", "--kind", self.kind,
-                "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
-                "--concurrency", str(self.concurrency),
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if _PRCTL is not None else None,
-            )
-        finally:
-            logf.close()
+    def _preexec(self):
+        return _die_with_parent if _PRCTL is not None else None
 
 
 @dataclass
@@ -139,7 +127,7 @@ class LadleReplica:
                 await self.worker.start(options.start_timeout_s)
             except Exception as e:
                 await self.worker.kill()
-                reason = _last_error(self.logs.tail(20))
+                reason = last_error_line(self.logs.tail(20))
                 self.logs.server(f"replica failed to start: {e}")
                 raise RuntimeError(f"{START_FAILED}: {e}. {reason}".rstrip(". ") + ".") from None
             self.logs.server(f"replica pid {self.worker.pid} ready (Ray Serve replica on {_node()})")
@@ -197,13 +185,6 @@ class LadleReplica:
 def _node() -> str:
     return os.uname().nodename
 
-
-def _last_error(tail: str) -> str:
-    lines = [line for line in tail.splitlines() if line.strip()]
-    for line in reversed(lines):
-        if "Error" in line or "error" in line or "Exception" in line:
-            return line.strip()[:500]
-    return lines[-1].strip()[:500] if lines else ""
 
 
 @dataclass

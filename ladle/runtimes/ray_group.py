@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ladle.control.states import GroupState
 from ladle.runtimes import ray_serve as rs
-from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, ReplicaGone, Reply
+from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, ReplicaGone, Reply, wait_for_replicas
 
 if TYPE_CHECKING:
     from ladle.runtimes.ray import RayBackend
@@ -140,21 +140,8 @@ class RayGroup:
             self.backend.notify()
 
     async def wait_ready(self, timeout: float) -> bool:
-        if self.replicas():
-            return True
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.state == GroupState.FAILED or self._stopping:
-                return False
-            self.touch()  # a waiting request is demand: no scale-down now
-            self._ready.clear()
-            try:
-                await asyncio.wait_for(self._ready.wait(), min(0.5, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
-                pass
-            if self.replicas():
-                return True
-        return False
+        return await wait_for_replicas(
+            self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
 
     # -- used by the backend ----------------------------------------------------------
     def set_target(self, target: int) -> None:

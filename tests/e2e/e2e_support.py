@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from ladle.testing.model_code import broken_model_code
 from ladle.testing.process import LADLE_ARGV as SERVER_ARGV, LadleProcess as LadleServer  # noqa: F401
 
 IRIS = "main.default.iris"
@@ -19,21 +20,7 @@ BROKEN = "main.default.broken"
 COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 BROKEN_MARKER = "ladle-e2e: this model is broken on purpose"
 
-BROKEN_MODEL_CODE = f'''
-import mlflow
-from mlflow.pyfunc import PythonModel
-
-
-class Broken(PythonModel):
-    def load_context(self, context):
-        raise RuntimeError("{BROKEN_MARKER}")
-
-    def predict(self, context, model_input, params=None):
-        return model_input
-
-
-mlflow.models.set_model(Broken())
-'''
+BROKEN_MODEL_CODE = broken_model_code(BROKEN_MARKER)
 
 
 # -- HTTP helpers --------------------------------------------------------------------------

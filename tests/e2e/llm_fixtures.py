@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from ladle.testing.model_code import STREAMING_PYFUNC_CODE
 from ladle.testing.registry import register_code_model
 
 CHAT_TEMPLATE = (
@@ -115,39 +116,6 @@ class FakeUpstream:
     def __exit__(self, *exc: Any) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-STREAMING_PYFUNC_CODE = '''
-import json
-import os
-import time
-
-import mlflow
-from mlflow.pyfunc import PythonModel
-
-
-class Streamer(PythonModel):
-    """Answers predict with one message and predict_stream with N chat chunks, slowly; each
-    chunk produced is recorded in a marker file (so a test can see generation stop)."""
-
-    def predict(self, context, model_input, params=None):
-        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "unary"}}]}
-
-    def predict_stream(self, context, model_input, params=None):
-        given = model_input if isinstance(model_input, dict) else {}
-        n = int(given.get("max_tokens") or (params or {}).get("max_tokens") or 5)
-        marker = os.environ.get("LADLE_TEST_MARKER")
-        for i in range(n):
-            if marker:
-                with open(marker, "a") as f:
-                    f.write(f"{i}\\n")
-            yield {"object": "chat.completion.chunk", "model": "streamer",
-                   "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}]}
-            time.sleep(0.15)
-
-
-mlflow.models.set_model(Streamer())
-'''
 
 
 def log_streaming_pyfunc(server_url: str, token: str, name: str, workdir: Path) -> None:

@@ -30,6 +30,7 @@ from ladle.control.states import GroupState  # noqa: E402
 from ladle.runtimes.base import GroupSpec, ReplicaGone  # noqa: E402
 from ladle.runtimes.ray import RayBackend, app_name  # noqa: E402
 from ladle.testing.dir_preparer import DirPreparer  # noqa: E402
+from ladle.testing.model_code import STREAMING_PYFUNC_CODE, broken_model_code  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -37,51 +38,7 @@ COLUMNS = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 ROWS = [[5.1, 3.5, 1.4, 0.2], [4.9, 3.0, 1.4, 0.2], [5.9, 3.0, 4.2, 1.5], [6.3, 2.5, 5.0, 1.9],
         [6.7, 3.0, 5.2, 2.3]]
 BROKEN_MARKER = "ray-test-model-cannot-load-9f3a"
-
-STREAMER_CODE = '''
-import os
-import time
-
-import mlflow
-from mlflow.pyfunc import PythonModel
-
-
-class Streamer(PythonModel):
-    def predict(self, context, model_input, params=None):
-        return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "unary"}}]}
-
-    def predict_stream(self, context, model_input, params=None):
-        given = model_input if isinstance(model_input, dict) else {}
-        n = int(given.get("max_tokens") or (params or {}).get("max_tokens") or 5)
-        marker = os.environ.get("LADLE_TEST_MARKER")
-        for i in range(n):
-            if marker:
-                with open(marker, "a") as f:
-                    f.write(f"{i}\\n")
-            yield {"object": "chat.completion.chunk", "model": "streamer",
-                   "choices": [{"index": 0, "delta": {"content": f"tok{i} "}, "finish_reason": None}]}
-            time.sleep(0.1)
-
-
-mlflow.models.set_model(Streamer())
-'''
-
-BROKEN_CODE = f'''
-import mlflow
-from mlflow.pyfunc import PythonModel
-
-
-class Broken(PythonModel):
-    def load_context(self, context):
-        raise RuntimeError("{BROKEN_MARKER}")
-
-    def predict(self, context, model_input, params=None):
-        return model_input
-
-
-mlflow.models.set_model(Broken())
-'''
-
+STREAMER_CODE, BROKEN_CODE = STREAMING_PYFUNC_CODE, broken_model_code(BROKEN_MARKER)
 
 def spec_for(model: str, entity: str, env: dict[str, str] | None = None) -> GroupSpec:
     return GroupSpec(key=f"raytest01-{entity}-0123456789ab", endpoint_id="raytest01", endpoint_name="ray-ep",
