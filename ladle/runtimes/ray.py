@@ -38,6 +38,7 @@ from ladle.runtimes.ray_serve import app_name
 __all__ = ["RayBackend", "RayGroup", "RayReplica", "app_name"]
 
 log = logging.getLogger("ladle.runtimes.ray")
+MAX_ONGOING = 256     # requests a Serve replica is handed at once
 ResolveEnv = Callable[[dict[str, str]], dict[str, str]]
 
 
@@ -235,7 +236,9 @@ class RayBackend:
         preparer = self.prepare if self.prepare_in_replica else None
         deployment = {
             "ray_actor_options": {"num_cpus": self.replica_cpus, **self.actor_options},
-            "max_ongoing_requests": self.max_ongoing_requests or max(8, 2 * spec.concurrency),
+            # the worker queues and batches what it is given (as with the local runtime):
+            # a low cap makes Serve's router hold requests back with backoff instead
+            "max_ongoing_requests": self.max_ongoing_requests or MAX_ONGOING,
             "max_constructor_retry_count": self.start_retries,
             "health_check_period_s": self.health_check_period_s,
         }

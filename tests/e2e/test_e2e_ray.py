@@ -7,13 +7,12 @@ server's registry (both servers use it through LADLE_MLFLOW_TRACKING_URI)."""
 from __future__ import annotations
 
 import secrets
-import sys
-from pathlib import Path
 
 import pytest
 from e2e_support import wait_for
 
-from ladle.testing.process import ChildProcess, LadleProcess, child_env, free_port
+from ladle.testing.process import LadleProcess
+from ladle.testing.ray_cluster import ray_head
 
 pytest.importorskip("ray", reason="the Ray runtime's tests need ray[serve] (in the test extra)")
 pytestmark = pytest.mark.ray
@@ -23,23 +22,9 @@ NAME = "ray-iris"
 
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory):
-    """A Ray head on loopback with token authentication (Ray's default): the servers connect
-    with the same RAY_AUTH_TOKEN."""
-    work = tmp_path_factory.mktemp("ray")
-    port = free_port()
-    ray = str(Path(sys.executable).parent / "ray")
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
-    head = ChildProcess([ray, "start", "--head", "--block", f"--port={port}", "--num-cpus=2",
-                         "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",
-                         f"--temp-dir={work / 't'}", "--object-store-memory=200000000"],
-                        work / "ray.log", child_env({"RAY_USAGE_STATS_ENABLED": "0", **auth}))
-    head.start()
-    try:
-        wait_for(lambda: "Ray runtime started" in head.output() or not head.alive(), 120, what="ray start")
-        assert head.alive(), head.output()
-        yield {"LADLE_RAY_ADDRESS": f"127.0.0.1:{port}", **auth}
-    finally:
-        head.stop(grace=30)
+    """A Ray head on loopback with token authentication (Ray's default)."""
+    with ray_head(tmp_path_factory.mktemp("ray")) as env:
+        yield env
 
 
 @pytest.fixture(scope="module")
