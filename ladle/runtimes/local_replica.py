@@ -74,9 +74,13 @@ class LocalReplica:
         self.proc = await warm.start(self.prepared.python, self.prepared.env, job) if warm else None
         if self.proc is None:
             self.proc = await self._spawn()
+        await self._connect(timeout)
+
+    async def _connect(self, timeout: float) -> None:
+        """Connect to the worker's socket once it listens, start reading, ping it."""
         deadline = time.monotonic() + timeout
         while True:
-            if self.proc.returncode is not None:
+            if self.proc is not None and self.proc.returncode is not None:
                 raise RuntimeError(f"replica process exited with code {self.proc.returncode} while loading")
             if self.socket_path.exists():
                 try:
@@ -84,7 +88,8 @@ class LocalReplica:
                         str(self.socket_path), limit=2**26)
                     break
                 except (ConnectionRefusedError, FileNotFoundError):
-                    pass
+                    if self.proc is None:
+                        raise
             if time.monotonic() > deadline:
                 await self.kill()
                 raise RuntimeError(f"replica did not become ready within {timeout:.0f}s")
@@ -162,6 +167,12 @@ class LocalReplica:
         if cancel and self._writer is not None and not self._writer.is_closing():
             self._writer.write(p.frame(rid, p.CANCEL))
 
+    async def close(self) -> None:
+        """Close this connection (the worker goes on serving its other connections)."""
+        self._gone = True
+        if self._writer is not None:
+            self._writer.close()
+
     async def wait(self) -> int:
         assert self.proc is not None
         return await self.proc.wait()
@@ -183,3 +194,18 @@ class LocalReplica:
             await self.proc.wait()
         if self._writer is not None:
             self._writer.close()
+
+
+class AttachedReplica(LocalReplica):
+    """A connection to a worker that another process started and owns (a Ray Serve replica
+    on this machine): requests go straight to its socket."""
+
+    def __init__(self, socket_path: Path) -> None:
+        super().__init__(Prepared("", ""), socket_path, Path(os.devnull), 0, {}, "")
+
+    @property
+    def alive(self) -> bool:
+        return not self._gone and self._writer is not None
+
+    async def attach(self, timeout: float = 5.0) -> None:
+        await self._connect(timeout)

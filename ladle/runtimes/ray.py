@@ -56,6 +56,8 @@ class RayBackend:
         backend started stops on close(); one it connected to is only disconnected from. The
         applications stay on close(): other servers use them and the next owner adopts them.
     replica_cpus / actor_options: the Ray resources of each replica (e.g. {"num_gpus": 1}).
+    direct: send to Serve replicas on this machine on their worker's socket (ray_group.py)
+        rather than through the Serve handle.
     """
 
     def __init__(self, prepare: Preparer | None, logs_dir: Path | None, *, address: str | None = None,
@@ -63,7 +65,7 @@ class RayBackend:
                  replica_cpus: float = 1.0, actor_options: dict | None = None,
                  start_timeout: float = 300.0, start_retries: int = 3,
                  max_ongoing_requests: int | None = None, health_check_period_s: float = 5.0,
-                 poll_interval_s: float = 0.5, init_kwargs: dict | None = None,
+                 poll_interval_s: float = 0.5, init_kwargs: dict | None = None, direct: bool = True,
                  notify: Callable[[], None] = lambda: None) -> None:
         if importlib.util.find_spec("ray") is None:
             raise RuntimeError("the Ray runtime needs Ray Serve: pip install 'ladle[ray]'")
@@ -80,6 +82,7 @@ class RayBackend:
         self.health_check_period_s = health_check_period_s
         self.poll_interval_s = poll_interval_s
         self.init_kwargs = dict(init_kwargs or {})
+        self.direct = direct
         self._notify = notify
         self._groups: dict[str, RayGroup] = {}     # owned, by key
         self._found: dict[str, RayGroup] = {}      # deployed by another server, by key

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import hashlib
 import os
 import shutil
 import signal
@@ -30,6 +31,13 @@ from ladle.runtimes.local_replica import LocalReplica
 
 DEPLOYMENT_NAME = "LadleReplica"
 START_FAILED = "Replica failed to start"
+
+
+def direct_socket_dir(key: str) -> Path:
+    """Where the workers of a group's Serve replicas on this machine listen, one socket per
+    replica (`<actor pid>.sock`): a ladle server on the same machine sends to them directly
+    instead of through the Serve handle (ray_group.DirectReplica)."""
+    return Path(tempfile.gettempdir()) / "ladle-ray-sockets" / hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def _prctl():
@@ -105,6 +113,7 @@ class LadleReplica:
                        options: ReplicaOptions) -> None:
         self.spec = spec
         self.worker: WorkerProcess | None = None
+        self.socket: Path | None = None
         self._closing = False
         self._watch: asyncio.Task | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix="ladle-ray-"))
@@ -121,7 +130,10 @@ class LadleReplica:
                     raise RuntimeError(f"Build failed: {e}") from None
             if options.env:
                 prepared = Prepared(prepared.python, prepared.model_dir, {**prepared.env, **options.env})
-            self.worker = WorkerProcess(prepared, self.scratch / "w.sock", self.logs.server_path,
+            sockets = direct_socket_dir(spec.key)
+            sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.socket = sockets / f"{os.getpid()}.sock"
+            self.worker = WorkerProcess(prepared, self.socket, self.logs.server_path,
                                         spec.concurrency, dict(spec.env_vars), spec.kind)
             try:
                 await self.worker.start(options.start_timeout_s)
@@ -133,8 +145,13 @@ class LadleReplica:
             self.logs.server(f"replica pid {self.worker.pid} ready (Ray Serve replica on {_node()})")
             self._watch = asyncio.get_running_loop().create_task(self._exit_with_worker())
         except BaseException:
-            shutil.rmtree(self.scratch, ignore_errors=True)
+            self._clean()
             raise
+
+    def _clean(self) -> None:
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if self.socket is not None:
+            self.socket.unlink(missing_ok=True)
 
     async def __call__(self, meta: dict, body: bytes) -> AsyncIterator[dict | bytes]:
         if self.worker is None or not self.worker.alive:
@@ -157,7 +174,7 @@ class LadleReplica:
         self.logs.server(f"replica worker pid {self.worker.pid} exited with code {rc}; "
                          "ending this Ray Serve replica so that Serve replaces it")
         await asyncio.sleep(0.2)  # requests on the worker get their ReplicaGone first
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._clean()
         os._exit(1)
 
     async def info(self) -> dict:
@@ -179,7 +196,7 @@ class LadleReplica:
                 await asyncio.sleep(0.05)
             await self.worker.kill()
             self.worker = None
-        shutil.rmtree(self.scratch, ignore_errors=True)
+        self._clean()
 
 
 def _node() -> str:

@@ -1,7 +1,11 @@
 """One replica group on Ray Serve (a Serve application) and what the gateway sees of it.
 
 A group is owned (this server's reconciler ensures it: prepare, deploy, rescale) or found (a
-server reaching an application another server deployed). Its state comes from the backend's
+server reaching an application another server deployed). Serve replicas on this machine are
+also reached directly: each one's worker listens on a socket in `direct_socket_dir(key)`,
+and requests go there (DirectReplica, ladle's own framed protocol) rather than through the
+Serve handle, which costs a Ray actor call and its gRPC per request; replicas on other
+machines, or none found yet, are reached through the handle. Its state comes from the backend's
 poll of Serve's status (`update`). Ray Serve balances load itself; `replicas()` returns one
 view per running Serve replica, so the pool's least-loaded choice spreads this server's
 requests and its one retry after ReplicaGone goes through another view (Serve then picks a
@@ -17,7 +21,11 @@ from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ladle.control.states import GroupState
 from ladle.runtimes import ray_serve as rs
+from pathlib import Path
+
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, ReplicaGone, Reply, wait_for_replicas
+from ladle.runtimes.local_replica import AttachedReplica
+from ladle.runtimes.ray_deployment import direct_socket_dir
 
 if TYPE_CHECKING:
     from ladle.runtimes.ray import RayBackend
@@ -82,6 +90,43 @@ class RayReplica:
         self.group.touch()
 
 
+class DirectReplica(RayReplica):
+    """A Serve replica on this machine, sent to on its worker's socket."""
+
+    def __init__(self, group: "RayGroup", client: AttachedReplica) -> None:
+        super().__init__(group)
+        self.client = client
+
+    @property
+    def alive(self) -> bool:
+        return not self.retired and self.client.alive
+
+    async def call(self, meta: dict, body: bytes) -> Reply:
+        self._enter()
+        try:
+            reply = await self.client.call(meta, body)
+        except BaseException:
+            self._leave()
+            raise
+
+        async def chunks() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in reply.chunks:
+                    self.group.touch()
+                    yield chunk
+            finally:
+                self._leave()
+                await reply.chunks.aclose()   # closed early: the worker cancels the request
+
+        return Reply(reply.status, reply.content_type, chunks())
+
+
+def _pid_of(socket_path: str) -> int | None:
+    """The actor pid a direct socket is named after (`<pid>.sock`)."""
+    stem = Path(socket_path).stem
+    return int(stem) if stem.isdigit() else None
+
+
 def _cancel(gen: Any) -> None:
     try:
         gen.cancel()
@@ -105,6 +150,9 @@ class RayGroup:
         self.handle = None          # the application's DeploymentHandle
         self.stream_handle = None   # the same, streaming
         self._views: list[RayReplica] = []
+        self._direct: dict[str, DirectReplica] = {}    # socket path -> connection
+        self._running: set[int] = set()                # actor pids Serve reports RUNNING
+        self._attaching: set[str] = set()
         self._ready = asyncio.Event()
         self._changed = asyncio.Event()
         self._stopping = False
@@ -127,7 +175,44 @@ class RayGroup:
 
     # -- used by the gateway ----------------------------------------------------------
     def replicas(self) -> list[RayReplica]:
-        return [v for v in self._views if v.alive]
+        direct = [d for path, d in self._direct.items() if d.alive and _pid_of(path) in self._running]
+        return direct or [v for v in self._views if v.alive]
+
+    def _scan_direct(self) -> None:
+        """Attach to the sockets of this group's Serve replicas on this machine."""
+        for path in [p for p, d in self._direct.items() if not d.alive]:
+            del self._direct[path]
+        try:
+            paths = [str(p) for p in direct_socket_dir(self.key).glob("*.sock")]
+        except OSError:
+            return
+        for path in paths:
+            if path not in self._direct and path not in self._attaching and _pid_of(path) in self._running:
+                self._attaching.add(path)
+                asyncio.get_running_loop().create_task(self._attach(path))
+
+    async def _attach(self, path: str) -> None:
+        client = AttachedReplica(Path(path))
+        try:
+            await client.attach(timeout=2.0)
+        except ConnectionRefusedError:    # nobody listens: its replica is gone
+            Path(path).unlink(missing_ok=True)
+        except Exception as e:
+            log.debug("cannot attach to %s: %s", path, e)
+        else:
+            if self._stopping:
+                await client.close()
+            else:
+                self._direct[path] = DirectReplica(self, client)
+                self._ready.set()
+        finally:
+            self._attaching.discard(path)
+
+    async def _close_direct(self) -> None:
+        direct, self._direct = self._direct, {}
+        for d in direct.values():
+            d.retired = True
+            await d.client.close()
 
     def touch(self) -> None:
         self.last_used = time.monotonic()
@@ -194,6 +279,9 @@ class RayGroup:
         if not self.owned:
             self.target = view.target
         self._resize(view.running)
+        self._running = {pid for pid, _, state in view.replicas if state == "RUNNING" and pid}
+        if self.backend.direct and view.running:
+            self._scan_direct()
         if view.status == "DEPLOY_FAILED" or view.deployment_status == "DEPLOY_FAILED":
             self._set(GroupState.RECOVERING if self._ever_ready else GroupState.FAILED, rs.failure_reason(view))
         elif view.running:
@@ -284,3 +372,4 @@ class RayGroup:
         while self.in_flight and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
         self._resize(0)
+        await self._close_direct()

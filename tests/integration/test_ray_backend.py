@@ -152,6 +152,15 @@ async def follower(ray_cluster):
     await b.close()
 
 
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def through_handle(ray_cluster):
+    """A follower that always sends through the Serve handle (direct=False), as a server on
+    another machine does."""
+    b = RayBackend(None, None, address=ray_cluster, poll_interval_s=0.25, direct=False)
+    yield b
+    await b.close()
+
+
 IRIS = spec_for("iris", "iris")
 
 
@@ -193,6 +202,22 @@ async def test_ready_and_real_predictions(leader, started, models):
     logs = (leader.logs_path / IRIS.endpoint_id / IRIS.entity_name)
     assert "deployed with 1 replica(s)" in (logs / "build.log").read_text()
     assert "model loaded" in (logs / "server.log").read_text()
+
+
+async def test_same_machine_replicas_are_reached_on_their_socket_others_through_serve(
+        leader, through_handle, started, models):
+    from ladle.runtimes.ray_group import DirectReplica
+
+    group = leader.group(IRIS.key)
+    await until(lambda: any(isinstance(r, DirectReplica) for r in group.replicas()), 10,
+                "the leader to attach to the replica's socket")
+    [direct] = group.replicas()
+    assert isinstance(direct, DirectReplica) and await _predict(direct) == models["iris_expected"]
+    far = await until(lambda: through_handle.group(IRIS.key), 20, "the handle-only follower's group")
+    await until(lambda: far.replicas(), 10, "the handle-only follower to see the replica")
+    [via_serve] = far.replicas()
+    assert not isinstance(via_serve, DirectReplica)
+    assert await _predict(via_serve) == models["iris_expected"]
 
 
 async def test_streaming_reply_yields_chunks_as_generated(on_node, started):
