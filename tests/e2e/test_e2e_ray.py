@@ -7,6 +7,7 @@ server's registry (both servers use it through LADLE_MLFLOW_TRACKING_URI)."""
 from __future__ import annotations
 
 import secrets
+import time
 
 import pytest
 from e2e_support import wait_for
@@ -75,6 +76,12 @@ def test_a_model_endpoint_on_ray_is_served_by_both_servers_and_survives_its_owne
     codes = [_predict(other, sample) for _ in range(20)]     # the replicas live in Ray, not in `owner`
     assert all(c == 200 and out["predictions"] == want for c, out in codes), codes
     wait_for(lambda: "now runs the reconciler" in other.output(), 30, what="the other server taking over")
+    # the new owner adopts (or redeploys) the application: requests keep being answered
+    deadline, answered = time.monotonic() + 20, []
+    while time.monotonic() < deadline:
+        answered.append(_predict(other, sample))
+    assert all(c == 200 and out["predictions"] == want for c, out in answered), \
+        [c for c, _ in answered if c != 200][:5]
     with other.client() as c:
         assert c.get(f"/api/2.0/serving-endpoints/{NAME}").json()["state"]["ready"] == "READY"
         assert c.delete(f"/api/2.0/serving-endpoints/{NAME}").status_code == 200
