@@ -127,8 +127,8 @@ def connect(address: str | None, init_kwargs: dict) -> bool:
             try:
                 serve.start(proxy_location="Disabled")
                 return owns
-            except ValueError as e:
-                if "already exists" not in str(e) or attempt == 4:
+            except ValueError as e:   # "... SERVE_CONTROLLER_ACTOR ... is already taken"
+                if not ("already taken" in str(e) or "already exists" in str(e)) or attempt == 4:
                     raise
                 time.sleep(0.5)
     return owns
