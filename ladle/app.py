@@ -8,6 +8,7 @@ import gc
 import logging
 from typing import AsyncIterator
 
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -19,7 +20,7 @@ from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
 from ladle.api import metrics_history as metrics_history_api
 from ladle.api import usage as usage_api
-from ladle.api.errors import api_error, client_gone, http_error, internal_error
+from ladle.api.errors import api_error, client_gone, database_away, http_error, internal_error
 from ladle.api.services import Services
 from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
@@ -169,7 +170,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     app = Starlette(
         routes=routes, lifespan=lifespan,
         exception_handlers={ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
-                            Exception: internal_error},
+                            OperationalError: database_away, Exception: internal_error},
     )
     app.state.services = svc
     app.state.reconciler = reconciler

@@ -32,6 +32,15 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(err.body(rid), status_code=500)
 
 
+async def database_away(request: Request, exc: Exception) -> JSONResponse:
+    """The database (PostgreSQL on another host) cannot be reached: the transaction did not
+    commit, so nothing changed; the client may retry."""
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    err = ApiError("TEMPORARILY_UNAVAILABLE", "ladle's database cannot be reached right now; nothing "
+                   "was changed. Retry the request shortly.", 503, headers={"Retry-After": "1"})
+    return JSONResponse(err.body(), status_code=503, headers=err.headers)
+
+
 async def client_gone(request: Request, exc: Exception) -> Response:
     """The client hung up before its request body arrived: no one to answer, nothing to log."""
     return Response(status_code=499)

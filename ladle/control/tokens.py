@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ladle.control.store import Store, TokenRecord
 from ladle.schemas.errors import ApiError, invalid
@@ -43,7 +43,10 @@ class TokenService:
         rec = self._by_hash.get(h)
         if rec is None and self.store.shared:
             # made on another server since the last sync: usable here at once
-            rec = self.store.token_by_hash(h)
+            try:
+                rec = self.store.token_by_hash(h)
+            except SQLAlchemyError:   # the database is away: only the tokens known here work
+                rec = None
             if rec is not None:
                 self._by_hash[h] = rec
         if rec is None:

@@ -103,3 +103,33 @@ def test_a_database_made_by_an_earlier_ladle_gains_the_revision_column(tmp_path)
     rec.meta["description"] = "kept"
     store.save_endpoint(rec)
     assert store.get_endpoint("old").meta == {"description": "kept"}
+
+
+def test_a_database_that_goes_away_is_a_503_and_the_server_recovers(postgres, tmp_path):
+    """The API on PostgreSQL: while the database cannot be reached, control-plane calls answer
+    503 in the API's error shape (nothing changed) instead of a 500 with a traceback; once it
+    is back, the same call succeeds. (The connection is cut by pointing the server's engine
+    at a socket nobody listens on, then back.)"""
+    from sqlalchemy import create_engine
+    from starlette.testclient import TestClient
+
+    from ladle.app import build_app
+    from ladle.config import Settings
+    from ladle.runtimes.fake import FakeBackend
+    from tests.integration.conftest import ADMIN, FakeRegistry
+
+    settings = Settings(home=tmp_path, admin_token=ADMIN, database_url=postgres.new_database(),
+                        reconcile_interval_s=0.05)
+    app = build_app(settings, backend=FakeBackend(), registry=FakeRegistry({"m": {"1"}}))
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        store = app.app.state.services.endpoints.store
+        good = store.engine
+        store.engine = create_engine(f"postgresql+psycopg://postgres@/x?host={tmp_path}/nobody")
+        body = {"name": "ep", "config": {"served_entities": [{"entity_name": "m", "entity_version": "1"}]}}
+        r = c.post("/api/2.0/serving-endpoints", json=body)
+        assert r.status_code == 503 and r.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
+        assert r.headers["retry-after"] == "1" and "nothing was changed" in r.json()["message"]
+        assert c.get("/api/2.0/serving-endpoints").status_code == 503
+        store.engine = good
+        assert c.get("/api/2.0/serving-endpoints").json().get("endpoints", []) == []   # nothing was made
+        assert c.post("/api/2.0/serving-endpoints", json=body).status_code == 200
