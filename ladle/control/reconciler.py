@@ -54,9 +54,14 @@ class Reconciler:
         now = time.monotonic()
         if self.leading and now - self._renewed < self.lease_s / 3:
             return True
-        self._renewed = now
-        held = self.store.hold_lease("reconciler", self.holder, int(self.lease_s * 1000),
-                                     int(time.time() * 1000))
+        try:
+            held = self.store.hold_lease("reconciler", self.holder, int(self.lease_s * 1000),
+                                         int(time.time() * 1000))
+        except Exception:   # the database is away: act on nothing until the lease is renewed
+            self.leading = False
+            raise
+        if held:
+            self._renewed = now
         if held != self.leading:
             log.info("this server %s the reconciler", "now runs" if held else "no longer runs")
             self.leading = held
