@@ -114,7 +114,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         reconciler.kick()
 
     sync = StateSync(store, settings.sync_interval_s,
-                     [tokens_svc.reload, perms.reload, groups.reload, on_change])
+                     [tokens_svc.reload, perms.reload, groups.reload, secrets.reload, on_change])
 
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
                                    seal=secrets.seal_plaintext)

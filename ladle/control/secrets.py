@@ -33,6 +33,10 @@ class SecretStore:
         self.key_file = Path(home) / "secrets.key"
         self._key = key
         self._fernet = None
+        # sealed values by (scope, key), read once for the request path (resolving a
+        # reference per external-model request); dropped on every write here and on
+        # reload() when another server sharing the database wrote
+        self._sealed: dict[tuple[str, str], str] | None = None
         self._import_file(Path(home) / "secrets.json")
 
     # -- crypto ------------------------------------------------------------------------
@@ -87,6 +91,10 @@ class SecretStore:
     def delete_scope(self, p: Principal, scope: str) -> None:
         self._manage(p, scope)
         self.store.delete_scope(scope)
+        self.reload()
+
+    def reload(self) -> None:
+        self._sealed = None
 
     def _manage(self, p: Principal, scope: str) -> None:
         creator = self.store.secret_scopes().get(scope)
@@ -104,6 +112,7 @@ class SecretStore:
             raise invalid("string_value: a secret value is at most 128 KB")
         self._manage(p, scope)
         self.store.put_secret(scope, key, self.seal(value), int(time.time() * 1000))
+        self.reload()
 
     def list_secrets(self, scope: str) -> list[dict[str, Any]]:
         if scope not in self.store.secret_scopes():
@@ -115,15 +124,18 @@ class SecretStore:
         self._manage(p, scope)
         if not self.store.delete_secret(scope, key):
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Secret {key} does not exist in scope {scope}!", 404)
+        self.reload()
 
     # -- resolution (server side only) -------------------------------------------------
     def get_value(self, scope: str, key: str) -> str:
-        found = self.store.secrets_of(scope).get(key)
+        if self._sealed is None:
+            self._sealed = self.store.all_secrets()
+        found = self._sealed.get((scope, key))
         if found is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            f"Secret reference {{{{secrets/{scope}/{key}}}}} does not resolve: "
                            f"no secret '{key}' in scope '{scope}'.", 400)
-        return self.unseal(found[0])
+        return self.unseal(found)
 
     def resolve(self, value: str) -> str:
         """A `{{secrets/scope/key}}` reference -> its value; a sealed value -> plaintext."""

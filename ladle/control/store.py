@@ -339,6 +339,12 @@ class Store:
             rows = c.execute(select(secrets_t).where(secrets_t.c.scope == scope)).all()
         return {r.key: (r.value, r.updated_ms) for r in rows}
 
+    def all_secrets(self) -> dict[tuple[str, str], str]:
+        """(scope, key) -> sealed value, for every secret."""
+        with self.engine.connect() as c:
+            return {(r.scope, r.key): r.value
+                    for r in c.execute(select(secrets_t.c.scope, secrets_t.c.key, secrets_t.c.value))}
+
     def delete_secret(self, scope: str, key: str) -> bool:
         with self._write() as c:
             return c.execute(delete(secrets_t).where(

@@ -6,9 +6,12 @@ Nothing here runs at import time; conftest.py builds the session fixtures from t
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Iterator
 
 import httpx
 
@@ -76,3 +79,28 @@ def wait_for(pred, timeout: float, interval: float = 0.25, what: str = "conditio
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+RECONCILER_LINE = "now runs the reconciler"
+
+
+@contextlib.contextmanager
+def server_pair(server: LadleServer, database_url: str, work: Path,
+                **env: str) -> Iterator[tuple[LadleServer, LadleServer]]:
+    """Two ladle servers as behind a load balancer: one database (`database_url`), one admin
+    token, the e2e server's MLflow registry, fast resync; `env` adds to their settings.
+    Each logs when it takes the reconciler (RECONCILER_LINE)."""
+    shared = {"LADLE_DATABASE_URL": database_url,
+              "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
+              "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_SYNC_INTERVAL_S": "0.3",
+              "LADLE_RECONCILE_INTERVAL_S": "0.3", "LADLE_LOG_LEVEL": "info", **env}
+    token = "dapi-pair-admin-" + secrets.token_hex(8)
+    a = LadleServer(work / "home-a", token, extra_env=shared)
+    b = LadleServer(work / "home-b", token, extra_env=shared)
+    a.start()
+    b.start()
+    try:
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()

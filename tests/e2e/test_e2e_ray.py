@@ -6,11 +6,10 @@ server's registry (both servers use it through LADLE_MLFLOW_TRACKING_URI)."""
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
-from e2e_support import wait_for
+from e2e_support import RECONCILER_LINE, server_pair, wait_for
 
 from ladle.testing.process import LadleProcess
 from ladle.testing.ray_cluster import ray_head
@@ -30,22 +29,9 @@ def ray_cluster(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def pair(server, models, postgres, ray_cluster, tmp_path_factory):
-    work = tmp_path_factory.mktemp("ray-servers")
-    env = {"LADLE_RUNTIME": "ray", **ray_cluster,
-           "LADLE_DATABASE_URL": postgres.new_database(),
-           "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
-           "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_SYNC_INTERVAL_S": "0.3",
-           "LADLE_RECONCILE_INTERVAL_S": "0.3", "LADLE_LOG_LEVEL": "info"}
-    token = "dapi-ray-admin-" + secrets.token_hex(8)
-    a = LadleProcess(work / "home-a", token, extra_env=env)
-    b = LadleProcess(work / "home-b", token, extra_env=env)
-    a.start()
-    b.start()
-    try:
+    with server_pair(server, postgres.new_database(), tmp_path_factory.mktemp("ray-servers"),
+                     LADLE_RUNTIME="ray", **ray_cluster) as (a, b):
         yield a, b
-    finally:
-        a.stop()
-        b.stop()
 
 
 def _predict(srv: LadleProcess, sample) -> tuple[int, dict]:
@@ -70,12 +56,12 @@ def test_a_model_endpoint_on_ray_is_served_by_both_servers_and_survives_its_owne
     for srv in (a, b, a, b):
         code, out = _predict(srv, sample)
         assert code == 200 and out["predictions"] == want, out
-    owner = next(s for s in (a, b) if "now runs the reconciler" in s.output())
+    owner = next(s for s in (a, b) if RECONCILER_LINE in s.output())
     other = b if owner is a else a
     owner.stop()
     codes = [_predict(other, sample) for _ in range(20)]     # the replicas live in Ray, not in `owner`
     assert all(c == 200 and out["predictions"] == want for c, out in codes), codes
-    wait_for(lambda: "now runs the reconciler" in other.output(), 30, what="the other server taking over")
+    wait_for(lambda: RECONCILER_LINE in other.output(), 30, what="the other server taking over")
     # the new owner adopts (or redeploys) the application: requests keep being answered
     deadline, answered = time.monotonic() + 20, []
     while time.monotonic() < deadline:

@@ -7,13 +7,12 @@ is an external model on a fake OpenAI upstream (its key from the secret store)."
 from __future__ import annotations
 
 import json
-import secrets
 import time
 
 import httpx
 import pytest
 from cryptography.fernet import Fernet
-from e2e_support import wait_for
+from e2e_support import RECONCILER_LINE, server_pair, wait_for
 from llm_fixtures import FakeUpstream
 from openai import OpenAI
 
@@ -36,22 +35,10 @@ def _upstream(path, headers, body):
 def pair(server, postgres, tmp_path_factory):
     """Servers a and b: one database, one Redis, one secret key, one admin token."""
     work = tmp_path_factory.mktemp("shared")
-    with redis_server(work / "redis") as redis_url, FakeUpstream(_upstream) as upstream:
-        env = {"LADLE_DATABASE_URL": postgres.new_database(), "LADLE_REDIS_URL": redis_url,
-               "LADLE_SECRET_KEY": Fernet.generate_key().decode(),
-               "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
-               "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_SYNC_INTERVAL_S": "0.3",
-               "LADLE_RECONCILE_INTERVAL_S": "0.3", "LADLE_LOG_LEVEL": "info"}
-        token = "dapi-shared-admin-" + secrets.token_hex(8)
-        a = LadleProcess(work / "home-a", token, extra_env=env)
-        b = LadleProcess(work / "home-b", token, extra_env=env)
-        a.start()
-        b.start()
-        try:
-            yield a, b, upstream
-        finally:
-            a.stop()
-            b.stop()
+    with redis_server(work / "redis") as redis_url, FakeUpstream(_upstream) as upstream, \
+            server_pair(server, postgres.new_database(), work, LADLE_REDIS_URL=redis_url,
+                        LADLE_SECRET_KEY=Fernet.generate_key().decode()) as (a, b):
+        yield a, b, upstream
 
 
 def _chat(srv: LadleProcess, name: str, token: str | None = None) -> httpx.Response:
@@ -136,5 +123,5 @@ def test_one_reconciler_and_the_other_takes_over(pair, postgres):
         assert r.status_code == 200, r.text
         wait_for(lambda: c.get("/api/2.0/serving-endpoints/after-takeover").json()["state"]["ready"] == "READY",
                  20, what="READY after the leader stopped")
-    assert any("now runs the reconciler" in line for line in _leader_log(other))
+    assert any(RECONCILER_LINE in line for line in _leader_log(other))
     assert _chat(other, "after-takeover").status_code == 200

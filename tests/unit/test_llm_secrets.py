@@ -93,3 +93,23 @@ def test_secrets_json_of_an_earlier_ladle_is_imported_once(tmp_path):
     assert not (tmp_path / "secrets.json").exists() and (tmp_path / "secrets.json.imported").exists()
     s.put(BOB, "llm", "openai", "sk-new")            # the creator kept MANAGE
     assert SecretStore(tmp_path).resolve("{{secrets/llm/openai}}") == "sk-new"
+
+
+def test_another_servers_change_is_resolved_after_a_resync(tmp_path):
+    """Resolution reads the secrets once (the request path does not query the database per
+    request); a write on this server is seen at once, another server's after reload()
+    (StateSync calls it when the shared database's state version moves)."""
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    here, there = SecretStore(tmp_path, key), SecretStore(tmp_path, key)
+    here.create_scope(ADMIN, "llm")
+    here.put(ADMIN, "llm", "k", "v1")
+    assert here.get_value("llm", "k") == "v1"
+    there.put(ADMIN, "llm", "k", "v2")
+    here.put(ADMIN, "llm", "other", "x")              # a local write: read again at once
+    assert here.get_value("llm", "k") == "v2"
+    there.delete(ADMIN, "llm", "k")
+    here.reload()
+    with pytest.raises(ApiError):
+        here.get_value("llm", "k")
