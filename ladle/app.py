@@ -117,7 +117,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                      [tokens_svc.reload, perms.reload, groups.reload, secrets.reload, on_change])
 
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
-                                   seal=secrets.seal_plaintext)
+                                   seal=secrets.seal_plaintext, check_secrets=secrets.check_references)
     svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
 
     async def pay_per_token(only: str | None = None) -> list[str]:

@@ -1,73 +1,87 @@
-"""Databricks secrets routes under /api/2.0/secrets (scopes, put, list, delete).
+"""Databricks secrets routes under /api/2.0/secrets: scopes, secrets and secret ACLs.
 
-`GET /api/2.0/secrets/get` exists on Databricks for notebooks; ladle never hands a stored
-value back over HTTP (served entities resolve `{{secrets/...}}` references inside the
-server), so it answers 403.
+Every body and query is validated by its schema (ladle/schemas/secrets.py); who may call what
+is decided in control/secret_acls.py. Store calls run in a worker thread, never on the event
+loop.
+
+`GET /api/2.0/secrets/get` exists on Databricks for notebooks (dbutils); ladle never hands a
+stored value back over HTTP (served entities resolve `{{secrets/...}}` references inside the
+server), so it answers 403 to everyone, whatever their permission on the scope.
 """
 
 from __future__ import annotations
 
-import base64
+import asyncio
+from typing import TypeVar
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ladle.api.bodies import json_body, principal
+from ladle.api.bodies import json_body, principal, validate
 from ladle.control.secrets import SecretStore
-from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas import secrets as s
+from ladle.schemas.errors import ApiError
 
 
-def _str(body: dict, field: str) -> str:
-    v = body.get(field)
-    if not isinstance(v, str) or not v:
-        raise invalid(f"{field}: is required")
-    return v
+M = TypeVar("M", bound=BaseModel)
+
+
+def _query(request: Request, model: type[M]) -> M:
+    return validate(model, dict(request.query_params))
 
 
 def routes(store: SecretStore) -> list[Route]:
     async def create_scope(request: Request) -> Response:
-        body = await json_body(request)
-        store.create_scope(principal(request), _str(body, "scope"))
+        body = validate(s.CreateScope, await json_body(request))
+        await asyncio.to_thread(store.create_scope, principal(request), body.scope, body.initial_manage_principal)
         return JSONResponse({})
 
     async def list_scopes(request: Request) -> Response:
-        return JSONResponse({"scopes": store.list_scopes()})
+        return JSONResponse({"scopes": await asyncio.to_thread(store.list_scopes, principal(request))})
 
     async def delete_scope(request: Request) -> Response:
-        body = await json_body(request)
-        store.delete_scope(principal(request), _str(body, "scope"))
+        body = validate(s.ScopeRef, await json_body(request))
+        await asyncio.to_thread(store.delete_scope, principal(request), body.scope)
         return JSONResponse({})
 
     async def put(request: Request) -> Response:
-        body = await json_body(request)
-        scope, key = _str(body, "scope"), _str(body, "key")
-        if isinstance(body.get("string_value"), str):
-            value = body["string_value"]
-        elif isinstance(body.get("bytes_value"), str):
-            try:
-                value = base64.b64decode(body["bytes_value"], validate=True).decode()
-            except (ValueError, UnicodeDecodeError):
-                raise invalid("bytes_value: must be base64 of UTF-8 text") from None
-        else:
-            raise invalid("string_value: one of string_value or bytes_value is required")
-        store.put(principal(request), scope, key, value)
+        body = validate(s.PutSecret, await json_body(request))
+        await asyncio.to_thread(store.put, principal(request), body.scope, body.key, body.value)
         return JSONResponse({})
 
     async def list_secrets(request: Request) -> Response:
-        scope = request.query_params.get("scope")
-        if not scope:
-            raise invalid("scope: is required")
-        return JSONResponse({"secrets": store.list_secrets(scope)})
+        q = _query(request, s.ScopeRef)
+        return JSONResponse({"secrets": await asyncio.to_thread(store.list_secrets, principal(request), q.scope)})
 
     async def delete(request: Request) -> Response:
-        body = await json_body(request)
-        store.delete(principal(request), _str(body, "scope"), _str(body, "key"))
+        body = validate(s.SecretRef, await json_body(request))
+        await asyncio.to_thread(store.delete, principal(request), body.scope, body.key)
         return JSONResponse({})
 
     async def get(request: Request) -> Response:
+        _query(request, s.SecretRef)
         raise ApiError("PERMISSION_DENIED", "Secret values are not readable over the API; reference them "
                        "as {{secrets/<scope>/<key>}} in served entity configs.", 403)
+
+    async def put_acl(request: Request) -> Response:
+        body = validate(s.PutAcl, await json_body(request))
+        await asyncio.to_thread(store.put_acl, principal(request), body.scope, body.principal, body.permission)
+        return JSONResponse({})
+
+    async def get_acl(request: Request) -> Response:
+        q = _query(request, s.AclRef)
+        return JSONResponse(await asyncio.to_thread(store.get_acl, principal(request), q.scope, q.principal))
+
+    async def list_acls(request: Request) -> Response:
+        q = _query(request, s.ScopeRef)
+        return JSONResponse({"items": await asyncio.to_thread(store.list_acls, principal(request), q.scope)})
+
+    async def delete_acl(request: Request) -> Response:
+        body = validate(s.AclRef, await json_body(request))
+        await asyncio.to_thread(store.delete_acl, principal(request), body.scope, body.principal)
+        return JSONResponse({})
 
     base = "/api/2.0/secrets"
     return [
@@ -78,4 +92,8 @@ def routes(store: SecretStore) -> list[Route]:
         Route(base + "/list", list_secrets, methods=["GET"]),
         Route(base + "/delete", delete, methods=["POST"]),
         Route(base + "/get", get, methods=["GET"]),
+        Route(base + "/acls/put", put_acl, methods=["POST"]),
+        Route(base + "/acls/get", get_acl, methods=["GET"]),
+        Route(base + "/acls/list", list_acls, methods=["GET"]),
+        Route(base + "/acls/delete", delete_acl, methods=["POST"]),
     ]

@@ -37,9 +37,11 @@ def _dump(m: Any) -> Any:
 class EndpointService:
     def __init__(self, store: Store, perms: PermissionService, registry: Registry,
                  on_change: Callable[[], None], catalog: Catalog | None = None,
-                 seal: Callable[[Any], Any] | None = None) -> None:
+                 seal: Callable[[Any], Any] | None = None,
+                 check_secrets: Callable[[Principal, Any], None] | None = None) -> None:
         self.catalog = catalog          # foundation models (system.ai.*): not in the registry
         self.seal = seal                # encrypts *_plaintext credentials before they are stored
+        self.check_secrets = check_secrets  # READ on the scope of every {{secrets/...}} referenced
         self.store = store
         self.perms = perms
         self.registry = registry
@@ -77,12 +79,17 @@ class EndpointService:
                     e.entity_name, e.entity_version,
                     field=f"config.{field}[{i}].{'model_name' if legacy else 'entity_name'}")
 
+    async def _check_secret_refs(self, p: Principal, cfg: s.EndpointCoreConfigInput) -> None:
+        if self.check_secrets is not None:
+            await asyncio.to_thread(self.check_secrets, p, cfg)
+
     async def create(self, p: Principal, req: s.CreateEndpointRequest, meta_extra: dict | None = None) -> dict:
         if req.config is None:
             raise invalid("config: is required")
         if req.config.name is not None and req.config.name != req.name:
             pass  # the Python SDK repeats the name inside config; ignore it
         await self._check_models(req.config)
+        await self._check_secret_refs(p, req.config)
         async with self._lock:
             if self.store.get_endpoint(req.name) is not None:
                 raise ApiError("RESOURCE_ALREADY_EXISTS",
@@ -118,6 +125,7 @@ class EndpointService:
     async def update_config(self, p: Principal, name: str, cfg: s.EndpointCoreConfigInput) -> dict:
         rec, lvl = self.authorized(p, name, "CAN_MANAGE")
         await self._check_models(cfg)
+        await self._check_secret_refs(p, cfg)
         async with self._lock:
             rec = self._get(name)
             if rec.config_update == ConfigUpdate.IN_PROGRESS.value:

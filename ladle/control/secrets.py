@@ -6,6 +6,11 @@ set (every server sharing one database needs the same key), else LADLE_HOME/secr
 Values are only ever decrypted inside the server, to resolve `{{secrets/<scope>/<key>}}`
 references (external model credentials, environment_vars) and the `*_plaintext` fields of
 external model configs, which are sealed with the same key before they are stored.
+
+Who may do what on a scope is in control/secret_acls.py (READ < WRITE < MANAGE, the creator
+holding MANAGE). Creating or updating an endpoint whose config references a secret needs READ
+on its scope (`check_references`); a served entity then resolves it for as long as that
+config is served, whatever changes to the ACL later (as a running Databricks endpoint does).
 """
 
 from __future__ import annotations
@@ -16,15 +21,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from ladle.control.secret_acls import SecretAcls
 from ladle.control.store import Store
-from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
+from ladle.schemas.secrets import PERMISSIONS
 
 REF_RE = re.compile(r"^\{\{\s*secrets/([^/\s]+)/([^/\s}]+)\s*\}\}$")
-SCOPE_RE = re.compile(r"^[A-Za-z0-9_.@-]{1,128}$")
-KEY_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 SEALED = "ladle-sealed:v1:"
-MAX_VALUE_BYTES = 128 * 1024
 
 
 class SecretStore:
@@ -37,7 +43,9 @@ class SecretStore:
         # reference per external-model request); dropped on every write here and on
         # reload() when another server sharing the database wrote
         self._sealed: dict[tuple[str, str], str] | None = None
+        self.acls = SecretAcls(store)
         self._import_file(Path(home) / "secrets.json")
+        self.acls.grant_creators()
 
     # -- crypto ------------------------------------------------------------------------
     def _cipher(self):
@@ -73,58 +81,93 @@ class SecretStore:
 
         data = json.loads(path.read_text() or "{}")
         for scope, s in data.items():
-            self.store.insert_scope(scope, s.get("creator", "admin"))
+            creator = s.get("creator", "admin")
+            self.store.insert_scope(scope, creator, manager=creator)
             for key, v in s.get("keys", {}).items():
                 self.store.put_secret(scope, key, v["value"], int(v["last_updated_timestamp"]))
         path.replace(path.with_suffix(".json.imported"))
 
     # -- scopes ------------------------------------------------------------------------
-    def create_scope(self, p: Principal, scope: str) -> None:
-        if not isinstance(scope, str) or not SCOPE_RE.match(scope):
-            raise invalid("scope: must be 1-128 letters, digits, '-', '_', '.' or '@'")
-        if not self.store.insert_scope(scope, p.name):
-            raise ApiError("RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!", 400)
+    def create_scope(self, p: Principal, scope: str, initial_manage_principal: str | None = None) -> None:
+        """`scope` is validated by the API's schema. The creator (or, with
+        `initial_manage_principal="users"`, everyone) gets MANAGE."""
+        try:
+            if not self.store.insert_scope(scope, p.name, manager=initial_manage_principal or p.name):
+                raise ApiError("RESOURCE_ALREADY_EXISTS", f"Scope {scope} already exists!", 400)
+        finally:
+            self.acls.reload()
 
-    def list_scopes(self) -> list[dict[str, str]]:
-        return [{"name": s, "backend_type": "DATABRICKS"} for s in sorted(self.store.secret_scopes())]
+    def list_scopes(self, p: Principal) -> list[dict[str, str]]:
+        """The scopes `p` holds some permission on (admins: every scope)."""
+        return [{"name": s, "backend_type": "DATABRICKS"} for s in self.acls.visible(p)]
 
     def delete_scope(self, p: Principal, scope: str) -> None:
-        self._manage(p, scope)
+        self.acls.require(p, scope, "MANAGE")
         self.store.delete_scope(scope)
         self.reload()
 
     def reload(self) -> None:
         self._sealed = None
-
-    def _manage(self, p: Principal, scope: str) -> None:
-        creator = self.store.secret_scopes().get(scope)
-        if creator is None:
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!", 404)
-        if not (p.is_admin or creator == p.name):
-            raise ApiError("PERMISSION_DENIED",
-                           f"User {p.name} does not have MANAGE permission on scope {scope}.", 403)
+        self.acls.reload()
 
     # -- secrets -----------------------------------------------------------------------
     def put(self, p: Principal, scope: str, key: str, value: str) -> None:
-        if not isinstance(key, str) or not KEY_RE.match(key):
-            raise invalid("key: must be 1-128 letters, digits, '-', '_' or '.'")
-        if len(value.encode()) > MAX_VALUE_BYTES:
-            raise invalid("string_value: a secret value is at most 128 KB")
-        self._manage(p, scope)
+        """`key` and `value` are validated by the API's schema."""
+        self.acls.require(p, scope, "WRITE")
         self.store.put_secret(scope, key, self.seal(value), int(time.time() * 1000))
         self.reload()
 
-    def list_secrets(self, scope: str) -> list[dict[str, Any]]:
-        if scope not in self.store.secret_scopes():
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Scope {scope} does not exist!", 404)
+    def list_secrets(self, p: Principal, scope: str) -> list[dict[str, Any]]:
+        self.acls.require(p, scope, "READ")
         return [{"key": k, "last_updated_timestamp": ts}
                 for k, (_, ts) in sorted(self.store.secrets_of(scope).items())]
 
     def delete(self, p: Principal, scope: str, key: str) -> None:
-        self._manage(p, scope)
+        self.acls.require(p, scope, "WRITE")
         if not self.store.delete_secret(scope, key):
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Secret {key} does not exist in scope {scope}!", 404)
         self.reload()
+
+    # -- ACLs (MANAGE) -------------------------------------------------------------------
+    def put_acl(self, p: Principal, scope: str, principal: str, permission: str) -> None:
+        """Create or overwrite `principal`'s entry (validated by the API's schema)."""
+        if permission not in PERMISSIONS:
+            raise ApiError("INVALID_PARAMETER_VALUE", f"permission: must be one of {', '.join(PERMISSIONS)}")
+        self.acls.require(p, scope, "MANAGE")
+        self.acls.put(scope, principal, permission)
+
+    def get_acl(self, p: Principal, scope: str, principal: str) -> dict[str, str]:
+        self.acls.require(p, scope, "MANAGE")
+        permission = self.acls.entries(scope).get(principal)
+        if permission is None:
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"No ACL for principal {principal} on scope {scope}!", 404)
+        return {"principal": principal, "permission": permission}
+
+    def list_acls(self, p: Principal, scope: str) -> list[dict[str, str]]:
+        self.acls.require(p, scope, "MANAGE")
+        return [{"principal": who, "permission": perm} for who, perm in sorted(self.acls.entries(scope).items())]
+
+    def delete_acl(self, p: Principal, scope: str, principal: str) -> None:
+        self.acls.require(p, scope, "MANAGE")
+        if not self.acls.delete(scope, principal):
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"No ACL for principal {principal} on scope {scope}!", 404)
+
+    # -- references in endpoint configs ----------------------------------------------------
+    def check_references(self, p: Principal, config: Any, field: str = "config") -> None:
+        """Every `{{secrets/<scope>/<key>}}` in an endpoint config needs READ on its scope:
+        PERMISSION_DENIED naming the scope (and the field) otherwise. A scope that does not
+        exist is refused the same way to a caller who is not an admin."""
+        if isinstance(config, BaseModel):
+            config = config.model_dump(mode="json", exclude_none=True)
+        for where, scope in _references(config, field):
+            if p.is_admin:
+                continue
+            try:
+                self.acls.require(p, scope, "READ")
+            except ApiError:
+                raise ApiError("PERMISSION_DENIED",
+                               f"{where}: User {p.name} does not have READ permission on secret scope "
+                               f"'{scope}' (or it does not exist).", 403) from None
 
     # -- resolution (server side only) -------------------------------------------------
     def get_value(self, scope: str, key: str) -> str:
@@ -158,3 +201,15 @@ class SecretStore:
         if isinstance(obj, list):
             return [self.seal_plaintext(v) for v in obj]
         return obj
+
+
+def _references(obj: Any, where: str) -> list[tuple[str, str]]:
+    """(field path, scope) of every secret reference in a JSON-like value."""
+    if isinstance(obj, dict):
+        return [r for k, v in obj.items() for r in _references(v, f"{where}.{k}")]
+    if isinstance(obj, list):
+        return [r for i, v in enumerate(obj) for r in _references(v, f"{where}[{i}]")]
+    if isinstance(obj, str):
+        m = REF_RE.match(obj.strip())
+        return [(where, m.group(1))] if m else []
+    return []

@@ -1,4 +1,5 @@
-"""Durable state: endpoints (desired spec + status), tokens, permissions, groups, secrets.
+"""Durable state: endpoints (desired spec + status), tokens, permissions, groups, secrets
+and their ACLs.
 
 SQLite by default through SQLAlchemy Core; PostgreSQL (LADLE_DATABASE_URL) with the same
 code, shared by several ladle servers. Every write is one transaction, committed before the
@@ -74,6 +75,13 @@ secret_scopes_t = Table(
     "secret_scopes", metadata,
     Column("name", String(128), primary_key=True),
     Column("creator", String(256), nullable=False),
+)
+
+secret_acls_t = Table(   # who may use a secret scope: READ < WRITE < MANAGE (control/secret_acls.py)
+    "secret_acls", metadata,
+    Column("scope", String(128), primary_key=True),
+    Column("principal", String(256), primary_key=True),      # a user, service principal or group name
+    Column("permission", String(16), nullable=False),
 )
 
 secrets_t = Table(
@@ -316,10 +324,13 @@ class Store:
         with self.engine.connect() as c:
             return {r.name: r.creator for r in c.execute(select(secret_scopes_t)).all()}
 
-    def insert_scope(self, name: str, creator: str) -> bool:
+    def insert_scope(self, name: str, creator: str, manager: str | None = None) -> bool:
+        """The scope and, when `manager` is given, its first ACL entry (manager: MANAGE)."""
         try:
             with self._write() as c:
                 c.execute(insert(secret_scopes_t).values(name=name, creator=creator))
+                if manager is not None:
+                    c.execute(insert(secret_acls_t).values(scope=name, principal=manager, permission="MANAGE"))
             return True
         except IntegrityError:
             return False
@@ -327,7 +338,29 @@ class Store:
     def delete_scope(self, name: str) -> None:
         with self._write() as c:
             c.execute(delete(secrets_t).where(secrets_t.c.scope == name))
+            c.execute(delete(secret_acls_t).where(secret_acls_t.c.scope == name))
             c.execute(delete(secret_scopes_t).where(secret_scopes_t.c.name == name))
+
+    def secret_acl_rows(self) -> list[tuple[str, str, str]]:
+        """(scope, principal, permission) for every scope."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(secret_acls_t)).all()
+        return [(r.scope, r.principal, r.permission) for r in rows]
+
+    def put_secret_acl(self, scope: str, principal: str, permission: str) -> bool:
+        """Create or overwrite; False (nothing written) when the scope does not exist."""
+        with self._write() as c:
+            if c.execute(select(secret_scopes_t.c.name).where(secret_scopes_t.c.name == scope)).first() is None:
+                return False
+            c.execute(delete(secret_acls_t).where(
+                (secret_acls_t.c.scope == scope) & (secret_acls_t.c.principal == principal)))
+            c.execute(insert(secret_acls_t).values(scope=scope, principal=principal, permission=permission))
+        return True
+
+    def delete_secret_acl(self, scope: str, principal: str) -> bool:
+        with self._write() as c:
+            return c.execute(delete(secret_acls_t).where(
+                (secret_acls_t.c.scope == scope) & (secret_acls_t.c.principal == principal))).rowcount > 0
 
     def put_secret(self, scope: str, key: str, sealed: str, now_ms: int) -> None:
         with self._write() as c:

@@ -31,7 +31,7 @@ def test_put_resolve_and_encryption_at_rest(tmp_path):
     assert s.resolve("{{ secrets/llm/openai }}") == "sk-very-secret"
     assert s.resolve("plain") == "plain"
     assert SecretStore(tmp_path).resolve("{{secrets/llm/openai}}") == "sk-very-secret"  # same key file
-    assert s.list_secrets("llm")[0]["key"] == "openai" and "value" not in s.list_secrets("llm")[0]
+    assert s.list_secrets(ADMIN, "llm")[0]["key"] == "openai" and "value" not in s.list_secrets(ADMIN, "llm")[0]
     assert s.resolve_env({"A": "{{secrets/llm/openai}}", "B": "x"}) == {"A": "sk-very-secret", "B": "x"}
 
 
@@ -53,7 +53,7 @@ def test_missing_and_permissions(tmp_path):
         s.delete(BOB, "bobs", "k")
     assert e.value.status == 404
     s.delete_scope(ADMIN, "bobs")
-    assert s.list_scopes() == []
+    assert s.list_scopes(ADMIN) == []
 
 
 def test_seal_plaintext_fields(tmp_path):
@@ -89,7 +89,7 @@ def test_secrets_json_of_an_earlier_ladle_is_imported_once(tmp_path):
         "openai": {"value": sealed, "last_updated_timestamp": 123}}}}))
     s = SecretStore(tmp_path)
     assert s.resolve("{{secrets/llm/openai}}") == "sk-old"
-    assert s.list_secrets("llm") == [{"key": "openai", "last_updated_timestamp": 123}]
+    assert s.list_secrets(ADMIN, "llm") == [{"key": "openai", "last_updated_timestamp": 123}]
     assert not (tmp_path / "secrets.json").exists() and (tmp_path / "secrets.json.imported").exists()
     s.put(BOB, "llm", "openai", "sk-new")            # the creator kept MANAGE
     assert SecretStore(tmp_path).resolve("{{secrets/llm/openai}}") == "sk-new"
