@@ -19,6 +19,7 @@ from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
 from ladle.api import metrics_history as metrics_history_api
+from ladle.api import openapi_own
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, client_gone, database_away, http_error, internal_error
 from ladle.api.services import Services
@@ -162,7 +163,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
         *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
-        *metrics_history_api.routes(svc, history),
+        *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]
     from ladle.web.pages import routes as web_routes
 

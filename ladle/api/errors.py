@@ -7,6 +7,7 @@ import uuid
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from ladle.schemas.errors import ApiError
 
@@ -21,8 +22,22 @@ async def api_error(request: Request, exc: Exception) -> JSONResponse:
 async def http_error(request: Request, exc: Exception) -> JSONResponse:
     status = getattr(exc, "status_code", 500)
     code = {404: "ENDPOINT_NOT_FOUND", 405: "BAD_REQUEST"}.get(status, "BAD_REQUEST")
+    headers = dict(getattr(exc, "headers", None) or {})
+    if status == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
     return JSONResponse(ApiError(code, getattr(exc, "detail", "") or "Not found", status).body(),
-                        status_code=status)
+                        status_code=status, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves on this path (Starlette's own 405 names only the first
+    route's, and ladle declares one route per method)."""
+    methods: set[str] = set()
+    for route in getattr(request.app, "routes", ()):
+        match, _ = route.matches(request.scope)
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,15 +1,19 @@
 """Group routes (ladle's own API; Databricks manages groups with SCIM at the account):
-`/api/2.0/ladle/groups`. Reads for every principal, changes for admins only."""
+`/api/2.0/ladle/groups`. Reads for every principal, changes for admins only. Bodies:
+ladle.schemas.groups."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ladle.api.bodies import json_body, principal
+from ladle.api.bodies import json_body, principal, validate
 from ladle.control.groups import GroupService
-from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.errors import ApiError
+from ladle.schemas.groups import AddMemberRequest, CreateGroupRequest
 
 BASE = "/api/2.0/ladle/groups"
 
@@ -24,27 +28,23 @@ def routes(groups: GroupService) -> list[Route]:
 
     async def create(request: Request) -> Response:
         admin_only(request)
-        body = await json_body(request)
-        return JSONResponse(groups.create(body.get("display_name")))
+        body = validate(CreateGroupRequest, await json_body(request))
+        return JSONResponse(await asyncio.to_thread(groups.create, body.display_name))
 
     async def delete(request: Request) -> Response:
         admin_only(request)
-        groups.delete(request.path_params["name"])
+        await asyncio.to_thread(groups.delete, request.path_params["name"])
         return JSONResponse({})
 
     async def add_member(request: Request) -> Response:
         admin_only(request)
-        body = await json_body(request)
-        given = [k for k in ("user_name", "service_principal_name") if body.get(k)]
-        if len(given) != 1:
-            raise invalid("exactly one of user_name or service_principal_name is required")
-        kind = "user" if given[0] == "user_name" else "service_principal"
-        return JSONResponse(groups.add_member(request.path_params["name"], body[given[0]], kind))
+        member, kind = validate(AddMemberRequest, await json_body(request)).member()
+        return JSONResponse(await asyncio.to_thread(groups.add_member, request.path_params["name"], member, kind))
 
     async def remove_member(request: Request) -> Response:
         admin_only(request)
-        return JSONResponse(groups.remove_member(request.path_params["name"],
-                                                 request.path_params["member"]))
+        return JSONResponse(await asyncio.to_thread(groups.remove_member, request.path_params["name"],
+                                                    request.path_params["member"]))
 
     return [
         Route(BASE, list_groups, methods=["GET"]),

@@ -11,24 +11,22 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ladle.api.bodies import principal
+from ladle.api.bodies import principal, validate
 from ladle.api.services import Services
-from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.errors import ApiError
+from ladle.schemas.usage import UsageQuery
 from ladle.telemetry.tables import TableWriter
-from ladle.telemetry.usage import GROUP_BY, read_usage, summarize
+from ladle.telemetry.usage import read_usage, summarize
 
 
 def routes(svc: Services, writer: TableWriter, tables_root: Path) -> list[Route]:
     async def usage(request: Request) -> Response:
         p = principal(request)
-        group_by = request.query_params.get("group_by", "endpoint")
-        if group_by not in GROUP_BY:
-            raise invalid(f"group_by: must be one of {', '.join(GROUP_BY)}, got '{group_by}'")
-        endpoint = request.query_params.get("endpoint") or None
+        q = validate(UsageQuery, dict(request.query_params))
         ids = None
         if not p.is_admin:
-            ids = {r.id for r in svc.endpoints.store.list_endpoints()
-                   if svc.perms.level(p, r.id) == "CAN_MANAGE"}
+            records = await asyncio.to_thread(svc.endpoints.store.list_endpoints)
+            ids = {r.id for r in records if svc.perms.level(p, r.id) == "CAN_MANAGE"}
         await writer.flush()
         try:
             table = await asyncio.to_thread(read_usage, tables_root)
@@ -38,7 +36,7 @@ def routes(svc: Services, writer: TableWriter, tables_root: Path) -> list[Route]
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            "No usage has been recorded: enable usage_tracking_config on an endpoint's "
                            "AI Gateway.")
-        rows = await asyncio.to_thread(summarize, table, group_by, endpoint, ids)
-        return JSONResponse({"group_by": group_by, "rows": rows})
+        rows = await asyncio.to_thread(summarize, table, q.group_by, q.endpoint or None, ids)
+        return JSONResponse({"group_by": q.group_by, "rows": rows})
 
     return [Route("/api/2.0/ladle/usage", usage, methods=["GET"])]

@@ -40,6 +40,6 @@ async def ensure_pay_per_token(endpoints: EndpointService, perms: PermissionServ
         except Exception as e:  # never block the server's start on one model
             log.warning("could not create the pay-per-token endpoint %s: %s", m.endpoint_name, e)
             continue
-        perms.update(out["id"], [{"group_name": "users", "permission_level": "CAN_QUERY"}])
+        perms.update(out["id"], [("group_name", "users", "CAN_QUERY")])
         created.append(m.endpoint_name)
     return created

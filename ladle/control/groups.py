@@ -6,14 +6,13 @@ name). A principal's groups feed endpoint ACLs (`group_name`) and AI Gateway rat
 
 from __future__ import annotations
 
-import re
+import threading
 from typing import Any
 
 from ladle.control.store import Store
 from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.groups import BUILTIN, NAME_RE
 
-BUILTIN = frozenset({"users", "admins"})
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\- ]{0,127}$")
 MEMBER_TYPES = ("user", "service_principal")
 
 
@@ -22,6 +21,8 @@ class GroupService:
         self.store = store
         self._members: dict[str, dict[str, str]] = {}     # group -> {member: member_type}
         self._of: dict[str, frozenset[str]] = {}          # member -> groups
+        # Changes run in worker threads (the API offloads store writes): one at a time.
+        self._lock = threading.Lock()
         self.reload()
 
     def reload(self) -> None:
@@ -61,37 +62,41 @@ class GroupService:
 
     def create(self, name: Any) -> dict[str, Any]:
         name = self._check_name(name)
-        if name in self._members:
-            raise ApiError("RESOURCE_ALREADY_EXISTS", f"Group '{name}' already exists.", 409)
-        self.store.add_group_row(name, "", "")
-        self._members[name] = {}
-        return self.render(name)
+        with self._lock:
+            if name in self._members:
+                raise ApiError("RESOURCE_ALREADY_EXISTS", f"Group '{name}' already exists.", 409)
+            self.store.add_group_row(name, "", "")
+            self._members[name] = {}
+            return self.render(name)
 
     def delete(self, name: str) -> None:
-        self._existing(name)
-        self.store.delete_group_rows(name)
-        del self._members[name]
-        self._index()
+        with self._lock:
+            self._existing(name)
+            self.store.delete_group_rows(name)
+            del self._members[name]
+            self._index()
 
     def add_member(self, name: str, member: Any, member_type: str) -> dict[str, Any]:
-        members = self._existing(name)
         if not isinstance(member, str) or not member or len(member) > 256:
             raise invalid("member: a principal name of 1-256 characters is required")
         if member_type not in MEMBER_TYPES:
             raise invalid(f"member_type: must be one of {', '.join(MEMBER_TYPES)}")
-        self.store.add_group_row(name, member, member_type)
-        members[member] = member_type
-        self._index()
-        return self.render(name)
+        with self._lock:
+            members = self._existing(name)
+            self.store.add_group_row(name, member, member_type)
+            members[member] = member_type
+            self._index()
+            return self.render(name)
 
     def remove_member(self, name: str, member: str) -> dict[str, Any]:
-        members = self._existing(name)
-        if member not in members:
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"'{member}' is not a member of group '{name}'.")
-        self.store.delete_group_rows(name, member)
-        del members[member]
-        self._index()
-        return self.render(name)
+        with self._lock:
+            members = self._existing(name)
+            if member not in members:
+                raise ApiError("RESOURCE_DOES_NOT_EXIST", f"'{member}' is not a member of group '{name}'.")
+            self.store.delete_group_rows(name, member)
+            del members[member]
+            self._index()
+            return self.render(name)
 
     def render(self, name: str) -> dict[str, Any]:
         members = self._members[name]

@@ -3,14 +3,15 @@ request path authorizes without a store read."""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from typing import Any
 
 from ladle.control.store import Store
-from ladle.schemas.errors import ApiError, invalid
+from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import LEVELS, RANK, Principal
 
-PRINCIPAL_KEYS = ("user_name", "group_name", "service_principal_name")
+Entry = tuple[str, str, str]    # (user_name | group_name | service_principal_name, name, level)
 LEVEL_DESCRIPTIONS = {
     "CAN_VIEW": "Can view the endpoint, its logs and metrics",
     "CAN_QUERY": "Can view and query the endpoint",
@@ -21,6 +22,7 @@ LEVEL_DESCRIPTIONS = {
 class PermissionService:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._lock = threading.RLock()
         self.reload()
 
     def reload(self) -> None:
@@ -61,18 +63,22 @@ class PermissionService:
     def forget(self, endpoint_id: str) -> None:
         self._acl.pop(endpoint_id, None)
 
-    def set(self, endpoint_id: str, acl: list[dict[str, Any]]) -> None:
-        self._write(endpoint_id, _parse(acl))
+    def set(self, endpoint_id: str, entries: list[Entry]) -> None:
+        """Replace the direct grants with `entries` ((principal key, name, level), validated by
+        ladle.schemas.permissions.AccessControlRequest)."""
+        self._write(endpoint_id, entries)
 
-    def update(self, endpoint_id: str, acl: list[dict[str, Any]]) -> None:
-        merged = {(t, n): lvl for t, n, lvl in self._acl.get(endpoint_id, ())}
-        for t, n, lvl in _parse(acl):
-            merged[(t, n)] = lvl
-        self._write(endpoint_id, [(t, n, lvl) for (t, n), lvl in merged.items()])
+    def update(self, endpoint_id: str, entries: list[Entry]) -> None:
+        with self._lock:
+            merged = {(t, n): lvl for t, n, lvl in self._acl.get(endpoint_id, ())}
+            for t, n, lvl in entries:
+                merged[(t, n)] = lvl
+            self._write(endpoint_id, [(t, n, lvl) for (t, n), lvl in merged.items()])
 
-    def _write(self, endpoint_id: str, entries: list[tuple[str, str, str]]) -> None:
-        self.store.replace_acl(endpoint_id, entries)
-        self._acl[endpoint_id] = list(entries)
+    def _write(self, endpoint_id: str, entries: list[Entry]) -> None:
+        with self._lock:   # writes run in worker threads (the API offloads them): one at a time
+            self.store.replace_acl(endpoint_id, entries)
+            self._acl[endpoint_id] = list(entries)
 
     def render(self, endpoint_id: str) -> dict[str, Any]:
         acl = [
@@ -92,24 +98,3 @@ class PermissionService:
 def levels_response() -> dict[str, Any]:
     return {"permission_levels": [{"permission_level": lvl, "description": LEVEL_DESCRIPTIONS[lvl]}
                                   for lvl in LEVELS]}
-
-
-def _parse(acl: Any) -> list[tuple[str, str, str]]:
-    if not isinstance(acl, list):
-        raise invalid("access_control_list: must be a list")
-    out = []
-    for i, e in enumerate(acl):
-        if not isinstance(e, dict):
-            raise invalid(f"access_control_list[{i}]: must be an object")
-        keys = [k for k in PRINCIPAL_KEYS if e.get(k)]
-        if len(keys) != 1:
-            raise invalid(f"access_control_list[{i}]: exactly one of user_name, group_name or "
-                          "service_principal_name is required")
-        lvl = e.get("permission_level")
-        if lvl not in LEVELS:
-            raise invalid(f"access_control_list[{i}].permission_level: must be one of "
-                          f"{', '.join(LEVELS)}, got {lvl!r}")
-        if not isinstance(e[keys[0]], str):
-            raise invalid(f"access_control_list[{i}].{keys[0]}: must be a string")
-        out.append((keys[0], e[keys[0]], lvl))
-    return out

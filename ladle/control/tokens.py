@@ -79,7 +79,8 @@ class TokenService:
         return list(self._by_hash.values())
 
     def revoke(self, token_id: str, caller: Principal) -> None:
-        rec = next((t for t in self._by_hash.values() if t.id == token_id), None)
+        # A copy: creates and revokes run in worker threads while the event loop reads the map.
+        rec = next((t for t in list(self._by_hash.values()) if t.id == token_id), None)
         if rec is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Token with id '{token_id}' does not exist.")
         if not caller.is_admin and rec.principal != caller.name:

@@ -138,13 +138,19 @@ class Catalog:
             raise invalid(f"name: '{name}' must be lowercase letters, digits, '_' or '-' (at most 51)")
         if task not in TASKS:
             raise invalid(f"task: must be one of {', '.join(TASKS)}, got '{task}'")
-        d = Path(path).expanduser()
+        try:
+            d = Path(path).expanduser()
+        except RuntimeError:   # "~user" of no known user
+            raise invalid(f"path: '{path}' names no known home directory") from None
         if not d.is_absolute():
             raise invalid(f"path: '{path}' must be an absolute path on the server's machine")
         if not (d / "config.json").is_file():
             raise invalid(f"path: '{d}' is not a Hugging Face model directory (no config.json)")
-        cfg = json.loads((d / "config.json").read_text())
-        model_id = cfg.get("_name_or_path") or d.name
+        try:
+            cfg = json.loads((d / "config.json").read_text())
+        except (OSError, ValueError):
+            raise invalid(f"path: '{d}/config.json' is not readable JSON") from None
+        model_id = (cfg.get("_name_or_path") if isinstance(cfg, dict) else None) or d.name
         with self._lock:
             local = self._local()
             local[name] = {"path": str(d), "task": task, "model_id": str(model_id)}

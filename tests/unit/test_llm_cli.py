@@ -46,3 +46,34 @@ def test_models_add_local_is_one_call(server: RecordingServer, tmp_path: Path) -
     assert call.json == {"path": str(tmp_path), "name": "tiny", "task": "llm/v1/chat"}
     bad = _run("models", ["add-local", str(tmp_path), "--name", "x", "--task", "chat"], server, tmp_path)
     assert bad.exit_code == 2
+
+
+def test_secret_acl_commands_take_the_databricks_cli_arguments(server: RecordingServer, tmp_path: Path) -> None:
+    for path in ("/api/2.0/secrets/acls/put", "/api/2.0/secrets/acls/delete", "/api/2.0/secrets/scopes/create"):
+        server.on("POST", path, Reply(body={}))
+    server.on("GET", "/api/2.0/secrets/acls/get?scope=llm&principal=data+team",
+              Reply(body={"principal": "data team", "permission": "READ"}))
+    server.on("GET", "/api/2.0/secrets/acls/list?scope=llm", Reply(body={"items": [
+        {"principal": "alice", "permission": "MANAGE"}, {"principal": "data team", "permission": "READ"}]}))
+    assert _run("secrets", ["put-acl", "llm", "data team", "READ"], server, tmp_path).exit_code == 0
+    r = _run("secrets", ["put-acl", "--json", '{"scope": "llm", "principal": "bob", "permission": "WRITE"}'],
+             server, tmp_path)
+    assert r.exit_code == 0, r.stderr
+    got = _run("secrets", ["get-acl", "llm", "data team"], server, tmp_path)
+    assert json.loads(got.stdout) == {"principal": "data team", "permission": "READ"}
+    listed = _run("secrets", ["list-acls", "llm"], server, tmp_path)
+    assert [a["principal"] for a in json.loads(listed.stdout)] == ["alice", "data team"]
+    assert _run("secrets", ["delete-acl", "llm", "bob"], server, tmp_path).exit_code == 0
+    r = _run("secrets", ["create-scope", "team", "--initial-manage-principal", "users"], server, tmp_path)
+    assert r.exit_code == 0, r.stderr
+    assert [(c.path, c.json) for c in server.calls("POST")] == [
+        ("/api/2.0/secrets/acls/put", {"scope": "llm", "principal": "data team", "permission": "READ"}),
+        ("/api/2.0/secrets/acls/put", {"scope": "llm", "principal": "bob", "permission": "WRITE"}),
+        ("/api/2.0/secrets/acls/delete", {"scope": "llm", "principal": "bob"}),
+        ("/api/2.0/secrets/scopes/create", {"scope": "team", "initial_manage_principal": "users"}),
+    ]
+    # usage errors are the CLI's (exit 2), before any request
+    assert _run("secrets", ["put-acl", "llm", "bob"], server, tmp_path).exit_code == 2
+    assert _run("secrets", ["delete-acl", "llm", "bob", "--json", "{}"], server, tmp_path).exit_code == 2
+    assert _run("secrets", ["list-acls"], server, tmp_path).exit_code == 2
+    assert len(server.calls("POST")) == 4

@@ -1,0 +1,150 @@
+"""Every operation of ladle's own API: the one table its OpenAPI document
+(`ladle.api.openapi_own`) is built from. Handlers validate with the models named here;
+tests/unit/test_openapi_own.py checks the table against the routes the app really serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from ladle.schemas import endpoints as ep
+from ladle.schemas import endpoints_out as epo
+from ladle.schemas import groups as gr
+from ladle.schemas import permissions as pm
+from ladle.schemas import secrets as sc
+from ladle.schemas import tokens as tk
+from ladle.schemas import usage as us
+from ladle.schemas.gateway import AiGatewayConfig
+from ladle.schemas.wire import Empty
+
+# Any authenticated call: 401 without a valid token, 503 while a shared database is away.
+ALWAYS = (401, 503)
+METRICS_TEXT = "text/plain"
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    answer: type[BaseModel] | str = Empty      # a model, or the media type of a text answer
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    errors: tuple[int, ...] = ()
+    body_required: bool = True
+    answer_text: str = "OK"
+
+
+SE = "/api/2.0/serving-endpoints"
+ONE = SE + "/{name}"
+PERMS = "/api/2.0/permissions/serving-endpoints/{id}"
+GROUPS = "/api/2.0/ladle/groups"
+SECRETS = "/api/2.0/secrets"
+FOUNDATION = "/api/2.0/ladle/foundation-models"
+ENDPOINT_ERRORS = (403, 404)
+WRITE_ERRORS = (403, 404, 409)
+
+OPERATIONS: tuple[Op, ...] = (
+    # -- serving endpoints (reference §1) ------------------------------------------------
+    Op("GET", SE, "listServingEndpoints", "List the endpoints the caller can see", "serving-endpoints",
+       epo.ListEndpointsResponse),
+    Op("POST", SE, "createServingEndpoint", "Create an endpoint", "serving-endpoints",
+       epo.ServingEndpointDetailed, ep.CreateEndpointRequest, errors=(403, 409)),
+    Op("POST", SE + "/pt", "createProvisionedThroughputEndpoint", "Create a provisioned throughput endpoint",
+       "serving-endpoints", epo.ServingEndpointDetailed, ep.CreatePtEndpointRequest, errors=(403, 409)),
+    Op("PUT", SE + "/pt/{name}/config", "updateProvisionedThroughputConfig",
+       "Update a provisioned throughput endpoint's config", "serving-endpoints",
+       epo.ServingEndpointDetailed, ep.UpdatePtConfigRequest, errors=WRITE_ERRORS),
+    Op("GET", ONE, "getServingEndpoint", "Get an endpoint", "serving-endpoints",
+       epo.ServingEndpointDetailed, errors=ENDPOINT_ERRORS),
+    Op("DELETE", ONE, "deleteServingEndpoint", "Delete an endpoint", "serving-endpoints",
+       errors=WRITE_ERRORS),
+    Op("PUT", ONE + "/config", "updateServingEndpointConfig", "Update an endpoint's served entities and traffic",
+       "serving-endpoints", epo.ServingEndpointDetailed, ep.EndpointCoreConfigInput, errors=WRITE_ERRORS),
+    Op("PUT", ONE + "/ai-gateway", "putAiGateway", "Set an endpoint's AI Gateway", "serving-endpoints",
+       epo.PutAiGatewayResponse, AiGatewayConfig, errors=WRITE_ERRORS),
+    Op("PUT", ONE + "/rate-limits", "putRateLimits", "Set an endpoint's (legacy) rate limits",
+       "serving-endpoints", epo.PutRateLimitsResponse, ep.PutRateLimitsRequest, errors=WRITE_ERRORS),
+    Op("PATCH", ONE + "/tags", "patchServingEndpointTags", "Add and delete tags", "serving-endpoints",
+       epo.TagsResponse, ep.PatchTagsRequest, errors=WRITE_ERRORS),
+    Op("PATCH", ONE + "/notifications", "updateNotifications", "Set e-mail notifications",
+       "serving-endpoints", epo.NotificationsResponse, ep.UpdateNotificationsRequest, errors=WRITE_ERRORS),
+    Op("PATCH", ONE + "/telemetry-config", "patchTelemetryConfig", "Set the telemetry config",
+       "serving-endpoints", epo.ServingEndpointDetailed, ep.PatchTelemetryRequest, errors=WRITE_ERRORS),
+    Op("GET", ONE + "/metrics", "exportMetrics", "The endpoint's metrics in Prometheus text format",
+       "serving-endpoints", METRICS_TEXT, errors=ENDPOINT_ERRORS),
+    Op("GET", ONE + "/openapi", "getServingEndpointOpenApi", "The endpoint's invocations OpenAPI document",
+       "serving-endpoints", epo.OpenApiDocument, errors=ENDPOINT_ERRORS),
+    Op("GET", ONE + "/served-models/{served}/logs", "getServedModelLogs", "A served entity's runtime log",
+       "serving-endpoints", epo.ServedModelLogs, errors=ENDPOINT_ERRORS),
+    Op("GET", ONE + "/served-models/{served}/build-logs", "getServedModelBuildLogs",
+       "A served entity's build log", "serving-endpoints", epo.ServedModelLogs, errors=ENDPOINT_ERRORS),
+    Op("GET", "/api/2.0/ladle/serving-endpoints/{name}/metrics-history", "getMetricsHistory",
+       "The last hour of the endpoint's request metrics (ladle)", "serving-endpoints",
+       us.MetricsHistoryResponse, errors=ENDPOINT_ERRORS),
+    # -- permissions --------------------------------------------------------------------
+    Op("GET", PERMS + "/permissionLevels", "getServingEndpointPermissionLevels", "Permission levels",
+       "permissions", pm.PermissionLevelsResponse, errors=ENDPOINT_ERRORS),
+    Op("GET", PERMS, "getServingEndpointPermissions", "An endpoint's access control list", "permissions",
+       pm.ObjectPermissions, errors=ENDPOINT_ERRORS),
+    Op("PUT", PERMS, "setServingEndpointPermissions", "Replace an endpoint's direct grants", "permissions",
+       pm.ObjectPermissions, pm.PermissionsRequest, errors=ENDPOINT_ERRORS),
+    Op("PATCH", PERMS, "updateServingEndpointPermissions", "Add or change grants", "permissions",
+       pm.ObjectPermissions, pm.PermissionsRequest, errors=ENDPOINT_ERRORS),
+    # -- tokens -------------------------------------------------------------------------
+    Op("POST", "/api/2.0/token/create", "createToken", "A token for the caller", "tokens",
+       tk.CreateTokenResponse, tk.CreateTokenRequest, body_required=False),
+    Op("GET", "/api/2.0/token/list", "listOwnTokens", "The caller's tokens (admins: every token)", "tokens",
+       tk.ListTokensResponse),
+    Op("POST", "/api/2.0/token-management/on-behalf-of/tokens", "createOboToken",
+       "A token for a user or service principal", "tokens", tk.CreateTokenResponse,
+       tk.CreateOboTokenRequest, errors=(403,)),
+    Op("GET", "/api/2.0/token-management/tokens", "listTokens", "Tokens (admins: every token)", "tokens",
+       tk.ListTokensResponse),
+    Op("DELETE", "/api/2.0/token-management/tokens/{token_id}", "revokeToken", "Revoke a token", "tokens",
+       errors=(403, 404)),
+    # -- secrets (models: ladle.schemas.secrets) -------------------------------------------
+    Op("POST", SECRETS + "/scopes/create", "createSecretScope", "Create a scope", "secrets",
+       body=sc.CreateScope, errors=(403, 409)),
+    Op("GET", SECRETS + "/scopes/list", "listSecretScopes", "Scopes the caller can read", "secrets",
+       sc.ListScopesResponse),
+    Op("POST", SECRETS + "/scopes/delete", "deleteSecretScope", "Delete a scope", "secrets",
+       body=sc.ScopeRef, errors=(403, 404)),
+    Op("POST", SECRETS + "/put", "putSecret", "Store a secret", "secrets", body=sc.PutSecret,
+       errors=(403, 404)),
+    Op("GET", SECRETS + "/list", "listSecrets", "A scope's keys (never values)", "secrets",
+       sc.ListSecretsResponse, query=sc.ScopeRef, errors=(403, 404)),
+    Op("POST", SECRETS + "/delete", "deleteSecret", "Delete a secret", "secrets", body=sc.SecretRef,
+       errors=(403, 404)),
+    Op("GET", SECRETS + "/get", "getSecret", "Refused: values are never returned over HTTP", "secrets",
+       query=sc.SecretRef, errors=(403, 404)),
+    Op("POST", SECRETS + "/acls/put", "putSecretAcl", "Grant a principal READ, WRITE or MANAGE on a scope",
+       "secrets", body=sc.PutAcl, errors=(403, 404)),
+    Op("GET", SECRETS + "/acls/get", "getSecretAcl", "A principal's permission on a scope", "secrets",
+       sc.AclItem, query=sc.AclRef, errors=(403, 404)),
+    Op("GET", SECRETS + "/acls/list", "listSecretAcls", "A scope's ACL", "secrets", sc.ListAclsResponse,
+       query=sc.ScopeRef, errors=(403, 404)),
+    Op("POST", SECRETS + "/acls/delete", "deleteSecretAcl", "Remove a principal's permission on a scope",
+       "secrets", body=sc.AclRef, errors=(403, 404)),
+    # -- groups -------------------------------------------------------------------------
+    Op("GET", GROUPS, "listGroups", "Groups and their members", "groups", gr.ListGroupsResponse),
+    Op("POST", GROUPS, "createGroup", "Create a group (admins)", "groups", gr.Group, gr.CreateGroupRequest,
+       errors=(403, 409)),
+    Op("DELETE", GROUPS + "/{name}", "deleteGroup", "Delete a group (admins)", "groups", errors=(403, 404)),
+    Op("POST", GROUPS + "/{name}/members", "addGroupMember", "Add a member (admins)", "groups", gr.Group,
+       gr.AddMemberRequest, errors=(403, 404)),
+    Op("DELETE", GROUPS + "/{name}/members/{member}", "removeGroupMember", "Remove a member (admins)",
+       "groups", gr.Group, errors=(403, 404)),
+    # -- usage and catalog ----------------------------------------------------------------
+    Op("GET", "/api/2.0/ladle/usage", "getUsage", "Usage summarised by endpoint, requester or day",
+       "usage", us.UsageResponse, query=us.UsageQuery, errors=(404,)),
+    Op("GET", FOUNDATION, "listFoundationModels", "ladle's foundation model catalog", "foundation-models",
+       us.FoundationModelsResponse),
+    Op("POST", FOUNDATION + "/add-local", "addLocalFoundationModel",
+       "Add a local Hugging Face model directory (admins)", "foundation-models", us.AddLocalModelResponse,
+       us.AddLocalModelRequest, errors=(403,)),
+    Op("GET", "/api/2.0/ladle/openapi.json", "getOwnOpenApi", "This document", "meta", epo.OpenApiDocument),
+)

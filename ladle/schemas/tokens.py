@@ -1,0 +1,53 @@
+"""Token API bodies (Databricks' token and token-management APIs)."""
+
+from __future__ import annotations
+
+from pydantic import Field, model_validator
+
+from ladle.schemas.wire import Body, Name, Out, Text
+
+# ~317 years: far beyond any sensible token, small enough for the store's 64-bit milliseconds.
+MAX_LIFETIME_S = 10_000_000_000
+
+
+class CreateTokenRequest(Body):
+    """`POST /api/2.0/token/create`: a token for the caller."""
+
+    comment: Text | None = None
+    lifetime_seconds: int | None = Field(default=None, ge=0, le=MAX_LIFETIME_S,
+                                         description="0 or absent: the token never expires")
+
+
+class CreateOboTokenRequest(Body):
+    """`POST /api/2.0/token-management/on-behalf-of/tokens`: a token for a user (ladle
+    extension: `user_name`) or a service principal (`application_id`)."""
+
+    application_id: Name | None = None
+    user_name: Name | None = None
+    comment: Text | None = None
+    lifetime_seconds: int | None = Field(default=None, ge=0, le=MAX_LIFETIME_S)
+
+    @model_validator(mode="after")
+    def _one_principal(self) -> "CreateOboTokenRequest":
+        if (self.user_name is None) == (self.application_id is None):
+            raise ValueError("exactly one of user_name or application_id (service principal) is required")
+        return self
+
+
+class TokenInfo(Out):
+    token_id: str
+    comment: str
+    creation_time: int
+    expiry_time: int = Field(description="-1: never expires")
+    owner_id: str
+    created_by_username: str
+    principal_type: str
+
+
+class CreateTokenResponse(Out):
+    token_value: str
+    token_info: TokenInfo
+
+
+class ListTokensResponse(Out):
+    token_infos: list[TokenInfo]
