@@ -19,6 +19,8 @@ from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
 from ladle.api import metrics_history as metrics_history_api
+from ladle.api import registry_permissions as registry_permissions_api
+from ladle.api.mlflow_authz import Lookups
 from ladle.api import openapi_own
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, client_gone, database_away, http_error, internal_error
@@ -28,6 +30,7 @@ from ladle.control.endpoints import EndpointService
 from ladle.control.groups import GroupService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
+from ladle.control.registry_acl import RegistryAcl
 from ladle.control.store import Store
 from ladle.control.secrets import SecretStore
 from ladle.control.sync import StateSync
@@ -61,6 +64,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     if token_file:
         print(f"ladle: admin token is in {token_file}", flush=True)
     perms = PermissionService(store)
+    registry_acl = RegistryAcl(store)
 
     tracking: TrackingServer | None = None
     if registry is not None:
@@ -71,6 +75,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log")
         mlflow_url, mlflow_token = tracking.url, None
     registry = registry or Registry(mlflow_url, mlflow_token)
+    registry_lookups = Lookups(mlflow_url, mlflow_token)
 
     catalog = Catalog(settings.home)
     secrets = SecretStore(store, settings.home, settings.secret_key)
@@ -115,10 +120,12 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         reconciler.kick()
 
     sync = StateSync(store, settings.sync_interval_s,
-                     [tokens_svc.reload, perms.reload, groups.reload, secrets.reload, on_change])
+                     [tokens_svc.reload, perms.reload, registry_acl.reload, groups.reload, secrets.reload, on_change])
 
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
-                                   seal=secrets.seal_plaintext, check_secrets=secrets.check_references)
+                                   seal=secrets.seal_plaintext, check_secrets=secrets.check_references,
+                                   model_access=lambda p, name: registry_acl.require(
+                                       p, "registered-models", name, "CAN_READ"))
     svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
 
     async def pay_per_token(only: str | None = None) -> list[str]:
@@ -161,7 +168,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
-        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token),
+        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token, registry_acl, registry_lookups),
+        *registry_permissions_api.routes(registry_acl, registry_lookups),
         *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]

@@ -1,6 +1,11 @@
-"""Control-plane routes under /api/2.0/serving-endpoints (reference §1 rows 1-16)."""
+"""Control-plane routes under /api/2.0/serving-endpoints (reference §1 rows 1-16).
+
+Store reads run on the store's threads (`Store.call`), log and model-file reads on worker
+threads: nothing here blocks the event loop the data plane shares."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,9 +25,10 @@ from ladle.telemetry.metrics import CONTENT_TYPE
 
 def routes(svc: Services) -> list[Route]:
     ep = svc.endpoints
+    call = ep.store.call
 
     async def list_endpoints(request: Request) -> Response:
-        return JSONResponse({"endpoints": ep.list(principal(request))})
+        return JSONResponse({"endpoints": await call(ep.list, principal(request))})
 
     async def create(request: Request) -> Response:
         req = validate(s.CreateEndpointRequest, await json_body(request))
@@ -39,7 +45,7 @@ def routes(svc: Services) -> list[Route]:
         return JSONResponse(await ep.create(principal(request), core))
 
     async def get(request: Request) -> Response:
-        return JSONResponse(ep.get(principal(request), request.path_params["name"]))
+        return JSONResponse(await call(ep.get, principal(request), request.path_params["name"]))
 
     async def delete(request: Request) -> Response:
         await ep.delete(principal(request), request.path_params["name"])
@@ -75,7 +81,7 @@ def routes(svc: Services) -> list[Route]:
         req = validate(s.PatchTelemetryRequest, await json_body(request))
         return JSONResponse(await ep.patch_telemetry(principal(request), request.path_params["name"], req))
 
-    def _entity_logs(request: Request) -> EntityLogs:
+    def _entity_logs(request: Request) -> EntityLogs:   # blocking: store read, directories
         name, served = request.path_params["name"], request.path_params["served"]
         rec, _ = ep.authorized(principal(request), name, "CAN_VIEW")
         names = {e["name"] for c in (rec.active, rec.pending) if c for e in c["served_entities"]}
@@ -87,13 +93,15 @@ def routes(svc: Services) -> list[Route]:
         return EntityLogs(svc.settings.logs_dir, rec.id, served)
 
     async def build_logs(request: Request) -> Response:
-        return JSONResponse({"logs": _entity_logs(request).read_build()})
+        logs = await call(_entity_logs, request)
+        return JSONResponse({"logs": await asyncio.to_thread(logs.read_build)})
 
     async def logs(request: Request) -> Response:
-        return JSONResponse({"logs": _entity_logs(request).read_server()})
+        logs = await call(_entity_logs, request)
+        return JSONResponse({"logs": await asyncio.to_thread(logs.read_server)})
 
     async def metrics(request: Request) -> Response:
-        rec, _ = ep.authorized(principal(request), request.path_params["name"], "CAN_VIEW")
+        rec, _ = await call(ep.authorized, principal(request), request.path_params["name"], "CAN_VIEW")
 
         def usage() -> dict[str, tuple[float, float, int]]:
             out = {}
@@ -106,8 +114,8 @@ def routes(svc: Services) -> list[Route]:
         return Response(svc.metrics.render(rec.id, usage), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:
-        rec, _ = ep.authorized(principal(request), request.path_params["name"], "CAN_VIEW")
-        doc = endpoint_openapi(rec, svc.settings.models_dir)
+        rec, _ = await call(ep.authorized, principal(request), request.path_params["name"], "CAN_VIEW")
+        doc = await asyncio.to_thread(endpoint_openapi, rec, svc.settings.models_dir)   # reads MLmodel files
         return JSONResponse(doc)
 
     base = "/api/2.0/serving-endpoints"

@@ -1,18 +1,30 @@
-"""MLflow's own tracking server and registry, behind ladle's port and ladle's tokens:
-authenticated requests on MLflow's paths are proxied to the embedded (or configured)
-MLflow server, bodies streamed both ways."""
+"""MLflow's own tracking server and registry, behind ladle's port, ladle's tokens and ladle's
+registry permissions: authenticated requests on MLflow's paths are authorized for the caller
+(api/mlflow_authz.py) and proxied to the embedded (or configured) MLflow server.
+
+Bodies stream both ways, except the JSON bodies that must be read to authorize a call (the
+request messages of MLflow's REST API, at most MAX_JSON_BODY bytes) and the answers ladle
+acts on (creations, renames, deletions, searches). Artifact uploads and downloads are
+authorized from their path alone and always stream."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import httpx
+import orjson
 from starlette.background import BackgroundTask
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ladle.api.bodies import principal
+from ladle.api.mlflow_authz import EXP, MODEL, SEARCHES, Authorizer, Lookups, message_of
+from ladle.control.registry_acl import RegistryAcl
+from ladle.control.registry_rules import match
 from ladle.schemas.errors import ApiError
+from ladle.schemas.principal import Principal
 
 PREFIXES = (
     "/api/2.0/mlflow", "/api/3.0/mlflow", "/api/2.0/mlflow-artifacts", "/ajax-api",
@@ -20,35 +32,119 @@ PREFIXES = (
 )
 HOP_HEADERS = {"host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
                "proxy-authorization", "authorization", "content-length"}
+MAX_JSON_BODY = 32 * 1024 * 1024
+# Answers ladle must read even for admins: who created what, renames and deletions.
+OWNERSHIP = {"own-experiment", "own-model", "rename-model", "forget-model"}
 
 
-def routes(mlflow_url: str, token: str | None) -> list[Route]:
+def routes(mlflow_url: str, token: str | None, acl: RegistryAcl, lookups: Lookups) -> list[Route]:
     client = httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0))
     host = httpx.URL(mlflow_url).netloc.decode()
+    auth = {"authorization": f"Bearer {token}"} if token else {}
+    authz = Authorizer(acl, lookups)
 
-    async def proxy(request: Request) -> Response:
+    def _headers(request: Request, length: int | None = None) -> dict[str, str]:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         headers["host"] = host
-        if "content-length" in request.headers:  # MLflow's WSGI app does not read chunked bodies
+        if length is not None:
+            headers["content-length"] = str(length)
+        elif "content-length" in request.headers:  # MLflow's WSGI app does not read chunked bodies
             headers["content-length"] = request.headers["content-length"]
-        if token:
-            headers["authorization"] = f"Bearer {token}"
-        req = client.build_request(
-            request.method, request.url.path, params=request.query_params, headers=headers,
-            content=request.stream(),
-        )
+        return {**headers, **auth}
+
+    async def proxy(request: Request) -> Response:
+        p = principal(request)
+        rule, route_part = match(request.method, request.url.path)
+        inspect = not p.is_admin or rule.after in OWNERSHIP
+        if not inspect or rule.target in ("artifact", "admin") or (
+                request.method == "GET" and request.query_params and not rule.after):
+            # Authorized from the path or query alone (downloads and uploads stream).
+            await authz.check(p, rule, route_part, message_of("GET", request.query_params, b"")
+                              if request.method == "GET" else {})
+            return await _stream(request)
+        body = await _read_bounded(request)
+        msg = message_of(request.method, request.query_params, body)
+        await authz.check(p, rule, route_part, msg)
+        if rule.after in SEARCHES and not p.is_admin:
+            status, data = await authz.search(p, rule.after, msg, lambda m: _send_message(request, m))
+            return JSONResponse(data, status_code=status)
+        if rule.after in ("filter-runs", "filter-logged-models") and not p.is_admin:
+            narrowed = authz.narrow(p, msg)
+            if narrowed is None:
+                return JSONResponse({})
+            upstream = await _send_message(request, narrowed)
+            return _buffered(upstream)
+        upstream = await _send(request.method, request.url.path, request.query_params,
+                               _headers(request, len(body)), body)
+        if rule.after and upstream.status_code == 200:
+            await _after(p, rule.after, msg, upstream)
+        return _buffered(upstream)
+
+    async def _after(p: Principal, after: str, msg: dict[str, Any], upstream: httpx.Response) -> None:
         try:
-            upstream = await _send(client, req)
+            data = upstream.json()
+        except ValueError:
+            data = {}
+        if after == "own-experiment":
+            if data.get("experiment_id"):      # else nobody owns it: admins only
+                await acl.own(EXP, str(data["experiment_id"]), p)
+        elif after == "own-model":
+            if data.get("registered_model", {}).get("name"):
+                await acl.own(MODEL, data["registered_model"]["name"], p)
+        elif after == "rename-model":
+            await acl.rename(MODEL, str(msg["name"]), str(msg["new_name"]))
+        elif after == "forget-model":
+            await acl.forget(MODEL, str(msg["name"]))
+        elif after == "check-experiment" and not p.is_admin:
+            acl.require(p, EXP, str(data.get("experiment", {}).get("experiment_id")), "CAN_READ")
+
+    async def _read_bounded(request: Request) -> bytes:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_JSON_BODY:
+                raise ApiError("INVALID_PARAMETER_VALUE",
+                               f"The request body is larger than {MAX_JSON_BODY} bytes.", 413)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _send_message(request: Request, msg: dict[str, Any]) -> httpx.Response:
+        """The same call with another message (a search narrowed or paged)."""
+        if request.method == "GET":
+            params = [(k, str(x)) for k, v in msg.items() for x in (v if isinstance(v, list) else [v])]
+            return await _send("GET", request.url.path, httpx.QueryParams(params), _headers(request, 0), b"")
+        body = orjson.dumps(msg)
+        return await _send(request.method, request.url.path, request.query_params,
+                           _headers(request, len(body)), body)
+
+    async def _send(method: str, path: str, params: Any, headers: dict[str, str], body: bytes) -> httpx.Response:
+        req = client.build_request(method, path, params=params, headers=headers, content=body)
+        upstream = await _connect(req)
+        try:
+            await upstream.aread()
+        finally:
+            await upstream.aclose()
+        return upstream
+
+    def _buffered(upstream: httpx.Response) -> Response:
+        return Response(upstream.content, status_code=upstream.status_code, headers=_out_headers(upstream))
+
+    async def _stream(request: Request) -> Response:
+        req = client.build_request(request.method, request.url.path, params=request.query_params,
+                                   headers=_headers(request), content=request.stream())
+        upstream = await _connect(req)
+        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
+                                 headers=_out_headers(upstream), background=BackgroundTask(upstream.aclose))
+
+    async def _connect(req: httpx.Request) -> httpx.Response:
+        try:
+            return await _send_retrying(req)
         except httpx.HTTPError as e:
             raise ApiError("TEMPORARILY_UNAVAILABLE",
                            f"The MLflow tracking server is not reachable yet: {e}", 503,
                            headers={"Retry-After": "1"}) from None
-        out_headers = {k: v for k, v in upstream.headers.items()
-                       if k.lower() not in HOP_HEADERS and k.lower() != "content-encoding"}
-        return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
-                                 headers=out_headers, background=BackgroundTask(upstream.aclose))
 
-    async def _send(client: httpx.AsyncClient, req: httpx.Request) -> httpx.Response:
+    async def _send_retrying(req: httpx.Request) -> httpx.Response:
         # The embedded server takes a while to start; wait for it rather than fail.
         for _ in range(240):
             try:
@@ -59,3 +155,8 @@ def routes(mlflow_url: str, token: str | None) -> list[Route]:
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return [Route(p + "{rest:path}", proxy, methods=methods) for p in PREFIXES]
+
+
+def _out_headers(upstream: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in upstream.headers.items()
+            if k.lower() not in HOP_HEADERS and k.lower() != "content-encoding"}

@@ -1,5 +1,6 @@
 """The per-endpoint OpenAPI 3.1 document: one invocations path per served model, with the
-request schema derived from the model signature (MLmodel) when the model is local."""
+request schema derived from the model signature (MLmodel) when the model is local.
+`endpoint_openapi` reads those files: async callers run it on a worker thread."""
 
 from __future__ import annotations
 

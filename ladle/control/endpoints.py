@@ -38,10 +38,12 @@ class EndpointService:
     def __init__(self, store: Store, perms: PermissionService, registry: Registry,
                  on_change: Callable[[], None], catalog: Catalog | None = None,
                  seal: Callable[[Any], Any] | None = None,
-                 check_secrets: Callable[[Principal, Any], None] | None = None) -> None:
+                 check_secrets: Callable[[Principal, Any], None] | None = None,
+                 model_access: Callable[[Principal, str], None] | None = None) -> None:
         self.catalog = catalog          # foundation models (system.ai.*): not in the registry
         self.seal = seal                # encrypts *_plaintext credentials before they are stored
         self.check_secrets = check_secrets  # READ on the scope of every {{secrets/...}} referenced
+        self.model_access = model_access    # CAN_READ on every registered model served (else raises)
         self.store = store
         self.perms = perms
         self.registry = registry
@@ -67,7 +69,7 @@ class EndpointService:
         return [summary(r) for r in self.store.list_endpoints() if self.perms.level(p, r.id)]
 
     # -- writes ------------------------------------------------------------------------
-    async def _check_models(self, cfg: s.EndpointCoreConfigInput) -> None:
+    async def _check_models(self, cfg: s.EndpointCoreConfigInput, p: Principal | None = None) -> None:
         ents, legacy = entities_of(cfg)
         field = "served_models" if legacy else "served_entities"
         for i, e in enumerate(ents):
@@ -75,6 +77,8 @@ class EndpointService:
                 check_foundation(self.catalog, e.entity_name, f"config.{field}[{i}].entity_name")
                 continue
             if e.external_model is None and e.entity_name:
+                if self.model_access is not None and p is not None:
+                    self.model_access(p, e.entity_name)     # in memory: PERMISSION_DENIED naming it
                 await self.registry.get_version(
                     e.entity_name, e.entity_version,
                     field=f"config.{field}[{i}].{'model_name' if legacy else 'entity_name'}")
@@ -88,7 +92,7 @@ class EndpointService:
             raise invalid("config: is required")
         if req.config.name is not None and req.config.name != req.name:
             pass  # the Python SDK repeats the name inside config; ignore it
-        await self._check_models(req.config)
+        await self._check_models(req.config, p)
         await self._check_secret_refs(p, req.config)
         async with self._lock:
             if self.store.get_endpoint(req.name) is not None:
@@ -124,7 +128,7 @@ class EndpointService:
 
     async def update_config(self, p: Principal, name: str, cfg: s.EndpointCoreConfigInput) -> dict:
         rec, lvl = self.authorized(p, name, "CAN_MANAGE")
-        await self._check_models(cfg)
+        await self._check_models(cfg, p)
         await self._check_secret_refs(p, cfg)
         async with self._lock:
             rec = self._get(name)

@@ -7,6 +7,9 @@ runtime when a group changes, and by a periodic tick (scale-to-zero needs the cl
 Servers sharing one database run one reconciler between them: each pass starts by taking
 or renewing the `reconciler` lease (control/store.py); a server without it only serves.
 A lease that is not renewed (its server died) passes to another server after `lease_s`.
+
+Every store call and log append runs off the event loop (`Store.call`, a thread), so a slow
+or silent database delays reconciling, never the requests the gateway serves.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from ladle.schemas.routing import EndpointRoute, build_route
 from ladle.telemetry.logs import EntityLogs
 
 log = logging.getLogger("ladle.reconciler")
-Publish = Callable[[dict[str, EndpointRoute]], None]
+Publish = Callable[[dict[str, EndpointRoute], frozenset[str]], None]
 
 
 class Reconciler:
@@ -55,8 +58,7 @@ class Reconciler:
         if self.leading and now - self._renewed < self.lease_s / 3:
             return True
         try:
-            held = self.store.hold_lease("reconciler", self.holder, int(self.lease_s * 1000),
-                                         int(time.time() * 1000))
+            held = self.store.hold_lease("reconciler", self.holder, int(self.lease_s * 1000))
         except Exception:   # the database is away: act on nothing until the lease is renewed
             self.leading = False
             raise
@@ -70,11 +72,11 @@ class Reconciler:
     def kick(self) -> None:
         self._wake.set()
 
-    def start(self) -> None:
+    async def start(self) -> None:
         # Every server observes from the start, leader or not: a backend that polls a shared
         # cluster (Ray) then knows its groups before this server's first request.
         self.backend.observe()
-        self.publish_routes(self.store.list_endpoints())
+        self.publish_routes(await self.store.call(self.store.list_endpoints))
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -85,13 +87,16 @@ class Reconciler:
             except asyncio.CancelledError:
                 pass
         if self.leading:   # hand over at once rather than after the lease runs out
-            self.store.release_lease("reconciler", self.holder)
             self.leading = False
+            try:
+                await self.store.call(self.store.release_lease, "reconciler", self.holder)
+            except Exception:   # the database is away: the lease lapses by itself
+                log.warning("could not release the reconciler lease", exc_info=True)
 
     async def _loop(self) -> None:
         while True:
             try:
-                if await asyncio.to_thread(self._lead):
+                if await self.store.call(self._lead):
                     await self.tick()
             except asyncio.CancelledError:
                 raise
@@ -105,14 +110,14 @@ class Reconciler:
 
     async def tick(self) -> None:
         for _ in range(5):  # settle: promotions free old groups in the same pass
-            recs = self.store.list_endpoints()
+            recs = await self.store.call(self.store.list_endpoints)
             actions = plan(recs, self.backend.observe(),
                            PlanInput(self.clock(), self.idle_s, self.cpu_count))
             if not actions:
                 return
             changed = await self._apply(recs, actions)
             if changed:
-                self.publish_routes(self.store.list_endpoints())
+                self.publish_routes(await self.store.call(self.store.list_endpoints))
             if not any(isinstance(a, (Promote, Fail)) for a in actions):
                 return
 
@@ -141,7 +146,7 @@ class Reconciler:
                 rec.active, rec.pending = rec.pending, None
                 rec.active.pop("start_time", None)
                 rec.updated_ms = int(time.time() * 1000)
-                self._log_all(rec, f"Config version {rec.active['config_version']} is now serving")
+                await self._log_all(rec, f"Config version {rec.active['config_version']} is now serving")
                 dirty.add(rec.id)
                 routes_changed = True
             elif isinstance(a, Fail):
@@ -154,7 +159,7 @@ class Reconciler:
                 if rec.active is None:
                     failed["failed"] = True
                     rec.active = failed
-                self._log_all(rec, f"Update failed: {a.reason}", failed)
+                await self._log_all(rec, f"Update failed: {a.reason}", failed)
                 rec.updated_ms = int(time.time() * 1000)
                 dirty.add(rec.id)
                 for key in a.keys:
@@ -162,19 +167,23 @@ class Reconciler:
                 routes_changed = True
         for eid in dirty:
             try:
-                self.store.save_endpoint(by_id[eid])
+                await self.store.call(self.store.save_endpoint, by_id[eid])
             except StaleRecord:   # a handler saved it meanwhile: plan again from what is stored
                 self.kick()
         return routes_changed
 
-    def _log_all(self, rec: EndpointRecord, line: str, cfg: dict | None = None) -> None:
-        for ent in (cfg or rec.active or {}).get("served_entities", []):
-            EntityLogs(self.logs_dir, rec.id, ent["name"]).build(line)
+    async def _log_all(self, rec: EndpointRecord, line: str, cfg: dict | None = None) -> None:
+        def append() -> None:
+            for ent in (cfg or rec.active or {}).get("served_entities", []):
+                EntityLogs(self.logs_dir, rec.id, ent["name"]).build(line)
+        await asyncio.to_thread(append)
 
     def publish_routes(self, recs: list[EndpointRecord]) -> None:
+        """Publish the routes of `recs` (what is serving) and the names of the others (they
+        exist, nothing serves them yet): the gateway answers from these, never the store."""
         routes = {}
         for r in recs:
             if r.active is not None and not r.active.get("failed"):
                 routes[r.name] = build_route(r.name, r.id, r.active, r.meta.get("ai_gateway"),
                                              r.meta.get("task"), r.meta.get("rate_limits"))
-        self.publish(routes)
+        self.publish(routes, frozenset(r.name for r in recs) - routes.keys())

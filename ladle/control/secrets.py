@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,13 +40,16 @@ class SecretStore:
         self.key_file = Path(home) / "secrets.key"
         self._key = key
         self._fernet = None
-        # sealed values by (scope, key), read once for the request path (resolving a
-        # reference per external-model request); dropped on every write here and on
-        # reload() when another server sharing the database wrote
+        # sealed values by (scope, key), for the request path (resolving a reference per
+        # external-model request reads no database): read again by every write here (in the
+        # writer's thread) and by reload() when another server sharing the database wrote
         self._sealed: dict[tuple[str, str], str] | None = None
+        self._sealed_generation = 0
+        self._sealed_lock = threading.Lock()
         self.acls = SecretAcls(store)
         self._import_file(Path(home) / "secrets.json")
         self.acls.grant_creators()
+        self._read_sealed()
 
     # -- crypto ------------------------------------------------------------------------
     def _cipher(self):
@@ -107,8 +111,20 @@ class SecretStore:
         self.reload()
 
     def reload(self) -> None:
-        self._sealed = None
         self.acls.reload()
+        self._read_sealed()
+
+    def _read_sealed(self) -> dict[tuple[str, str], str]:
+        """Read every sealed value; kept unless a later read started meanwhile. When the
+        database cannot answer, the copy held so far stays (and the error goes up)."""
+        with self._sealed_lock:
+            self._sealed_generation += 1
+            generation = self._sealed_generation
+        sealed = self.store.all_secrets()
+        with self._sealed_lock:
+            if self._sealed_generation == generation:
+                self._sealed = sealed
+        return sealed
 
     # -- secrets -----------------------------------------------------------------------
     def put(self, p: Principal, scope: str, key: str, value: str) -> None:
@@ -171,9 +187,10 @@ class SecretStore:
 
     # -- resolution (server side only) -------------------------------------------------
     def get_value(self, scope: str, key: str) -> str:
-        if self._sealed is None:
-            self._sealed = self.store.all_secrets()
-        found = self._sealed.get((scope, key))
+        sealed = self._sealed
+        if sealed is None:          # a read at construction failed
+            sealed = self._read_sealed()
+        found = sealed.get((scope, key))
         if found is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            f"Secret reference {{{{secrets/{scope}/{key}}}}} does not resolve: "

@@ -64,6 +64,15 @@ acl_t = Table(
     Column("level", String(16), nullable=False),
 )
 
+registry_acl_t = Table(   # grants on MLflow experiments and registered models (control/registry_acl.py)
+    "registry_acl", metadata,
+    Column("object_type", String(32), primary_key=True),     # experiments | registered-models
+    Column("object_id", String(512), primary_key=True),      # experiment id | model name
+    Column("principal_type", String(32), primary_key=True),  # user_name | group_name | service_principal_name
+    Column("principal", String(256), primary_key=True),
+    Column("level", String(40), nullable=False),             # IS_OWNER marks the creator
+)
+
 group_members_t = Table(
     "group_members", metadata,
     Column("group_name", String(256), primary_key=True),
@@ -298,6 +307,31 @@ class Store:
             for ptype, principal, level in entries:
                 c.execute(insert(acl_t).values(
                     endpoint_id=endpoint_id, principal_type=ptype, principal=principal, level=level))
+
+    # -- registry permissions (MLflow experiments and registered models) ---------------
+    def registry_acl_rows(self) -> list[tuple[str, str, str, str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(registry_acl_t)).all()
+        return [(r.object_type, r.object_id, r.principal_type, r.principal, r.level) for r in rows]
+
+    def replace_registry_acl(self, object_type: str, object_id: str,
+                             entries: list[tuple[str, str, str]]) -> None:
+        """Every grant on the object, replaced in one transaction (none: forgotten)."""
+        key = (registry_acl_t.c.object_type == object_type) & (registry_acl_t.c.object_id == object_id)
+        with self._write() as c:
+            c.execute(delete(registry_acl_t).where(key))
+            for ptype, principal, level in entries:
+                c.execute(insert(registry_acl_t).values(
+                    object_type=object_type, object_id=object_id, principal_type=ptype,
+                    principal=principal, level=level))
+
+    def rename_registry_acl(self, object_type: str, old_id: str, new_id: str) -> None:
+        with self._write() as c:
+            c.execute(delete(registry_acl_t).where(
+                (registry_acl_t.c.object_type == object_type) & (registry_acl_t.c.object_id == new_id)))
+            c.execute(update(registry_acl_t).where(
+                (registry_acl_t.c.object_type == object_type) & (registry_acl_t.c.object_id == old_id)
+            ).values(object_id=new_id))
 
     # -- groups (ladle-managed; members are principal names) ------------------------------
     def group_rows(self) -> list[tuple[str, str, str]]:

@@ -5,37 +5,72 @@ Every write bumps one state version (control/store.py). When the database is sha
 what it caches (tokens, permissions, groups) and republishes its routes; the reconciler is
 kicked so the lease holder acts on a config another server recorded. A change made on one
 server is seen by all within about `interval_s`.
+
+A version counts as seen only once every reload callback succeeded for it: a callback that
+fails (the database went away halfway) is run again each interval until it succeeds, and if
+the version moves meanwhile, every callback runs again. Plain callbacks do blocking store
+reads, so they run on the store's threads (`Store.call`); coroutine functions are awaited on
+the event loop (they must do their own blocking work off it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
-from typing import Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence, Union
 
 from ladle.control.store import Store
 
 log = logging.getLogger("ladle.sync")
+Callback = Union[Callable[[], None], Callable[[], Awaitable[None]]]
 
 
 class StateSync:
-    def __init__(self, store: Store, interval_s: float, on_change: Sequence[Callable[[], None]]) -> None:
+    def __init__(self, store: Store, interval_s: float, on_change: Sequence[Callback]) -> None:
         self.store = store
         self.interval_s = interval_s
         self.on_change = list(on_change)
+        self.seen: int | None = None       # the version every callback has reloaded for
+        self._target: int | None = None    # the version being reloaded for
+        self._todo: list[Callback] = []    # the callbacks still to succeed for _target
 
     async def run(self) -> None:
-        seen = await asyncio.to_thread(self.store.version)
         while True:
+            await self.step()
             await asyncio.sleep(self.interval_s)
+
+    async def step(self) -> None:
+        """One look at the version, and the reloads it calls for (or still owes)."""
+        try:
+            now = await self.store.call(self.store.version)
+        except asyncio.CancelledError:
+            raise
+        except Exception:   # the database is away for a moment: try again next time
+            log.warning("state sync: cannot read the state version", exc_info=True)
+            return
+        if now != self._target:
+            # The first look (the caches were loaded at start, maybe before someone's write)
+            # or a new write: everything reloads.
+            self._target, self._todo = now, list(self.on_change)
+        failed = []
+        for fn in self._todo:
             try:
-                now = await asyncio.to_thread(self.store.version)
-                if now == seen:
-                    continue
-                seen = now
-                for fn in self.on_change:
-                    fn()
+                await self._call(fn)
             except asyncio.CancelledError:
                 raise
-            except Exception:   # the database is away for a moment: try again next time
-                log.exception("state sync failed")
+            except Exception:
+                log.warning("state sync: reload %s failed; retrying", _name(fn), exc_info=True)
+                failed.append(fn)
+        self._todo = failed
+        if not failed:
+            self.seen = now
+
+    async def _call(self, fn: Callback) -> Any:
+        if inspect.iscoroutinefunction(fn):
+            return await fn()
+        return await self.store.call(fn)
+
+
+def _name(fn: Callback) -> str:
+    return getattr(fn, "__qualname__", None) or repr(fn)

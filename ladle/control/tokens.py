@@ -15,9 +15,9 @@ import uuid
 from pathlib import Path
 from typing import Callable
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 
-from ladle.control.store import Store, TokenRecord
+from ladle.control.store import UNAVAILABLE, Store, TokenRecord
 from ladle.schemas.errors import ApiError, invalid
 from ladle.schemas.principal import Principal
 
@@ -38,15 +38,20 @@ class TokenService:
     def reload(self) -> None:
         self._by_hash = {t.hash: t for t in self.store.list_tokens()}
 
-    def authenticate(self, token: str) -> Principal | None:
+    async def authenticate(self, token: str) -> Principal | None:
+        """The token's principal, or None. A token known here is a dict lookup (no thread hop,
+        no database). On a shared database an unknown one may have been made on another server
+        since the last sync: it is looked up off the event loop; while the database cannot
+        answer that is a 503 (TEMPORARILY_UNAVAILABLE), and the tokens known here keep working."""
         h = hash_token(token)
         rec = self._by_hash.get(h)
         if rec is None and self.store.shared:
-            # made on another server since the last sync: usable here at once
             try:
-                rec = self.store.token_by_hash(h)
-            except SQLAlchemyError:   # the database is away: only the tokens known here work
-                rec = None
+                rec = await self.store.call(self.store.token_by_hash, h)
+            except UNAVAILABLE:
+                raise ApiError("TEMPORARILY_UNAVAILABLE", "ladle's database cannot be reached right "
+                               "now to check this token; retry shortly.", 503,
+                               headers={"Retry-After": "1"}) from None
             if rec is not None:
                 self._by_hash[h] = rec
         if rec is None:

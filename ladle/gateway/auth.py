@@ -1,8 +1,12 @@
-"""Authenticate every request (pure ASGI, so streaming and contextvars stay intact)."""
+"""Authenticate every request (pure ASGI, so streaming and contextvars stay intact).
+
+`authenticate` is awaited: a token the server knows answers without suspending; an unknown
+one may be looked up in the database off the event loop, and may raise an ApiError (503 while
+the database cannot answer), sent in the API's error shape."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Awaitable, Callable
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,7 +27,7 @@ async def send_error(send: Send, err: ApiError) -> None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Principal | None]) -> None:
+    def __init__(self, app: ASGIApp, authenticate: Callable[[str], Awaitable[Principal | None]]) -> None:
         self.app = app
         self.authenticate = authenticate
 
@@ -46,7 +50,11 @@ class AuthMiddleware:
             await send_error(send, ApiError(
                 "UNAUTHENTICATED", "Missing credentials: send 'Authorization: Bearer <token>'.", 401))
             return
-        principal = self.authenticate(token)
+        try:
+            principal = await self.authenticate(token)
+        except ApiError as e:
+            await send_error(send, e)
+            return
         if principal is None:
             await send_error(send, ApiError("UNAUTHENTICATED", "Invalid access token.", 401))
             return

@@ -5,8 +5,10 @@
     -> usage + payload log (async) and token accounting, metrics
 
 (Authentication runs before, in AuthMiddleware.) Holds only the read-only routing view the
-control plane publishes, with each endpoint's AI Gateway config compiled into a policy; no
-store reads per request. Endpoints without an AI Gateway config take the short path.
+control plane publishes, with each endpoint's AI Gateway config compiled into a policy, and
+the names of the endpoints that exist but serve nothing yet; no store reads per request (a
+database that is slow or away never delays a request). Endpoints without an AI Gateway
+config take the short path.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ log = logging.getLogger("ladle.gateway")
 
 class Gateway:
     def __init__(self, pool: ReplicaPool, metrics: MetricsHub, level_of: LevelOf,
-                 max_payload_bytes: int, exists: Callable[[str], bool],
+                 max_payload_bytes: int,
                  limiter: RateLimiter | None = None, recorder: Recorder | None = None,
                  external: ExternalCaller | None = None) -> None:
         self.pool = pool
@@ -52,21 +54,22 @@ class Gateway:
         self.metrics = metrics
         self.level_of = level_of
         self.max_payload = max_payload_bytes
-        self.exists = exists
         self.limiter: RateLimiter = limiter or MemoryLimiter()
         self.recorder = recorder
         self.routes: dict[str, EndpointRoute] = {}
         self.policies: dict[str, GatewayPolicy] = {}
+        self.not_ready: frozenset[str] = frozenset()
 
-    def publish(self, routes: dict[str, EndpointRoute]) -> None:
+    def publish(self, routes: dict[str, EndpointRoute], not_ready: frozenset[str] = frozenset()) -> None:
+        """`routes`: the endpoints that serve; `not_ready`: those that exist and serve nothing yet."""
         policies = {n: compile_policy(r) for n, r in routes.items()}
         # swapped together, with no await between: a request sees the old view or the new one
-        self.routes, self.policies = routes, policies
+        self.routes, self.policies, self.not_ready = routes, policies, not_ready
 
     def _route(self, p: Principal, name: str) -> EndpointRoute:
         route = self.routes.get(name)
         if route is None:
-            if self.exists(name):
+            if name in self.not_ready:
                 raise ApiError("TEMPORARILY_UNAVAILABLE",
                                f"Endpoint '{name}' is not ready yet; retry when its state is READY.",
                                503, headers={"Retry-After": "2"})

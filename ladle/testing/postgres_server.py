@@ -18,6 +18,19 @@ class Postgres:
         """A SQLAlchemy URL (psycopg 3) of `database`."""
         return f"postgresql+psycopg://postgres@/{database}?host={self.socket_dir}"
 
+    @property
+    def socket_path(self) -> str:
+        """The server's Unix socket (what a proxy in front of it connects to)."""
+        return str(next(p for p in Path(self.socket_dir).glob(".s.PGSQL.*") if not p.name.endswith(".lock")))
+
+    @staticmethod
+    def via_tcp(url: str, port: int) -> str:
+        """`url` (one of this server's databases) reached at 127.0.0.1:`port` instead: a TCP
+        proxy in front of the server's socket (ladle.testing.tcp_blackhole)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).set(host="127.0.0.1", port=port, query={}).render_as_string(hide_password=False)
+
     def new_database(self) -> str:
         """A fresh, empty database; returns its SQLAlchemy URL."""
         name = "t_" + uuid.uuid4().hex[:12]

@@ -113,3 +113,20 @@ def test_another_servers_change_is_resolved_after_a_resync(tmp_path):
     here.reload()
     with pytest.raises(ApiError):
         here.get_value("llm", "k")
+
+
+def test_resolution_reads_no_database_and_an_outage_keeps_the_copy(tmp_path, monkeypatch):
+    """Writes and reload() read the sealed values in their own thread; resolving (on the
+    request path) never does, and a reload the database cannot answer keeps what was read."""
+    s = SecretStore(tmp_path)
+    s.create_scope(ADMIN, "llm")
+    s.put(ADMIN, "llm", "k", "v1")
+
+    def away():
+        raise ConnectionError("database away")
+
+    monkeypatch.setattr(s.store, "all_secrets", away)
+    assert s.get_value("llm", "k") == "v1"
+    with pytest.raises(ConnectionError):
+        s.reload()
+    assert s.resolve("{{secrets/llm/k}}") == "v1"

@@ -13,8 +13,12 @@ from ladle.gateway.auth import AuthMiddleware
 from ladle.web.pages import STATIC_DIR, routes
 
 
+async def _nobody(token: str) -> None:
+    return None
+
+
 def _client() -> TestClient:
-    app = AuthMiddleware(Starlette(routes=routes()), lambda token: None)
+    app = AuthMiddleware(Starlette(routes=routes()), _nobody)
     return TestClient(app, follow_redirects=False)
 
 
