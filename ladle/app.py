@@ -9,6 +9,7 @@ import logging
 from typing import AsyncIterator
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
@@ -31,7 +32,7 @@ from ladle.control.groups import GroupService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
 from ladle.control.registry_acl import RegistryAcl
-from ladle.control.store import Store
+from ladle.control.store import DatabaseBusy, DbTimeouts, Store
 from ladle.control.secrets import SecretStore
 from ladle.control.sync import StateSync
 from ladle.control.tokens import TokenService
@@ -57,7 +58,8 @@ log = logging.getLogger("ladle")
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
               registry: Registry | None = None) -> Starlette:
     settings.ensure_dirs()
-    store = Store(settings.db_url)
+    store = Store(settings.db_url, DbTimeouts(settings.db_connect_timeout_s, settings.db_statement_timeout_s,
+                                              settings.db_pool_timeout_s))
     groups = GroupService(store)
     tokens_svc = TokenService(store, groups.groups_of)
     token_file = tokens_svc.bootstrap_admin(settings.home, settings.admin_token)
@@ -107,7 +109,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         limiter = RedisLimiter.from_url(settings.redis_url)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
-                      exists=lambda name: store.get_endpoint(name) is not None,
                       limiter=limiter,
                       recorder=Recorder(tables, "ladle", settings.workspace_id), external=external)
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
@@ -115,8 +116,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                             cpu_count=settings.max_replicas_per_entity or None)
     backend.set_notify(reconciler.kick)
 
-    def on_change() -> None:
-        reconciler.publish_routes(store.list_endpoints())
+    async def on_change() -> None:
+        reconciler.publish_routes(await store.call(store.list_endpoints))
         reconciler.kick()
 
     sync = StateSync(store, settings.sync_interval_s,
@@ -139,7 +140,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if tracking is not None:
             await tracking.start()
-        reconciler.start()
+        await reconciler.start()
         tables.start()
         await pay_per_token()
         # What start-up built lives as long as the server: keep it out of the collector's
@@ -164,6 +165,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await registry.aclose()
             if tracking is not None:
                 await tracking.stop()
+            store.close()
 
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
@@ -179,7 +181,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     app = Starlette(
         routes=routes, lifespan=lifespan,
         exception_handlers={ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
-                            OperationalError: database_away, Exception: internal_error},
+                            OperationalError: database_away, PoolTimeout: database_away,
+                            DatabaseBusy: database_away, Exception: internal_error},
     )
     app.state.services = svc
     app.state.reconciler = reconciler

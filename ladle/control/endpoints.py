@@ -1,6 +1,7 @@
 """The endpoint service: validates and records the desired spec; never touches replicas.
 
 Handlers call these methods; every state change after that belongs to the reconciler.
+Store calls run on the store's threads (`Store.call`), never on the event loop.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ladle.control.configs import build_config, entities_of
 from ladle.control.permissions import PermissionService
@@ -36,7 +37,7 @@ def _dump(m: Any) -> Any:
 
 class EndpointService:
     def __init__(self, store: Store, perms: PermissionService, registry: Registry,
-                 on_change: Callable[[], None], catalog: Catalog | None = None,
+                 on_change: Callable[[], Awaitable[None]], catalog: Catalog | None = None,
                  seal: Callable[[Any], Any] | None = None,
                  check_secrets: Callable[[Principal, Any], None] | None = None,
                  model_access: Callable[[Principal, str], None] | None = None) -> None:
@@ -95,7 +96,7 @@ class EndpointService:
         await self._check_models(req.config, p)
         await self._check_secret_refs(p, req.config)
         async with self._lock:
-            if self.store.get_endpoint(req.name) is not None:
+            if await self.store.call(self.store.get_endpoint, req.name) is not None:
                 raise ApiError("RESOURCE_ALREADY_EXISTS",
                                f"Serving endpoint with name '{req.name}' already exists", status=409)
             now = _now_ms()
@@ -119,19 +120,19 @@ class EndpointService:
                 meta={k: v for k, v in meta.items() if v is not None}, active=None, pending=pending,
                 config_update=ConfigUpdate.IN_PROGRESS.value, next_version=2,
             )
-            if not self.store.insert_endpoint(rec):   # another server created it just now
+            if not await self.store.call(self.store.insert_endpoint, rec):   # another server made it just now
                 raise ApiError("RESOURCE_ALREADY_EXISTS",
                                f"Serving endpoint with name '{req.name}' already exists", status=409)
-            self.perms.grant_creator(eid, p)
-        self.on_change()
+            await self.store.call(self.perms.grant_creator, eid, p)
+        await self.on_change()
         return detailed(rec, "CAN_MANAGE")
 
     async def update_config(self, p: Principal, name: str, cfg: s.EndpointCoreConfigInput) -> dict:
-        rec, lvl = self.authorized(p, name, "CAN_MANAGE")
+        rec, lvl = await self.store.call(self.authorized, p, name, "CAN_MANAGE")
         await self._check_models(cfg, p)
         await self._check_secret_refs(p, cfg)
         async with self._lock:
-            rec = self._get(name)
+            rec = await self.store.call(self._get, name)
             if rec.config_update == ConfigUpdate.IN_PROGRESS.value:
                 raise conflict(f"Endpoint '{name}' already has a config update in progress; "
                                "wait for it to finish before updating again.")
@@ -145,8 +146,8 @@ class EndpointService:
             rec.meta["task"] = _task_of(pending, self.catalog)
             rec.meta["endpoint_type"] = _endpoint_type(pending)
             rec.updated_ms = now
-            self._save(rec)
-        self.on_change()
+            await self.store.call(self._save, rec)
+        await self.on_change()
         return detailed(rec, lvl)
 
     def _save(self, rec: EndpointRecord) -> None:
@@ -168,18 +169,18 @@ class EndpointService:
 
     async def delete(self, p: Principal, name: str) -> None:
         async with self._lock:
-            rec, _ = self.authorized(p, name, "CAN_MANAGE")
-            self.store.delete_endpoint(rec.id)
-            self.perms.forget(rec.id)
-        self.on_change()
+            rec, _ = await self.store.call(self.authorized, p, name, "CAN_MANAGE")
+            await self.store.call(self.store.delete_endpoint, rec.id)
+            await self.store.call(self.perms.forget, rec.id)
+        await self.on_change()
 
     async def _mutate_meta(self, p: Principal, name: str, fn: Callable[[EndpointRecord], Any]) -> Any:
         async with self._lock:
-            rec, lvl = self.authorized(p, name, "CAN_MANAGE")
+            rec, lvl = await self.store.call(self.authorized, p, name, "CAN_MANAGE")
             result = fn(rec)
             rec.updated_ms = _now_ms()
-            self._save(rec)
-        self.on_change()
+            await self.store.call(self._save, rec)
+        await self.on_change()
         return result if result is not None else detailed(rec, lvl)
 
     async def put_ai_gateway(self, p: Principal, name: str, cfg: s.AiGatewayConfig) -> dict:

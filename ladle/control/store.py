@@ -8,15 +8,29 @@ that another one changed something by reading that single row (control/sync.py).
 
 Endpoint records carry a revision: a save whose record is stale (someone saved since it was
 read) changes nothing and raises StaleRecord, so no writer silently undoes another's change.
-The reconciler runs on one server at a time: the holder of the `reconciler` lease.
+The reconciler runs on one server at a time: the holder of the `reconciler` lease, whose
+expiry is reckoned by the database's clock (servers' clocks may disagree).
+
+Nothing here may run on the event loop: async code calls the store through `Store.call`,
+which runs the call on the store's own bounded thread pool. A thread pool rather than an
+async driver because the store is plain SQLAlchemy Core shared with synchronous callers
+(CLI tools, tests, the reconciler's threads) and SQLite has no async driver worth the name;
+a pool of its own (not the loop's default executor) because a database that stops answering
+must not take the threads that DNS lookups and file I/O need. Every wait on the database is
+bounded (connect, statement, pool checkout, and on PostgreSQL a client-side bound on each
+answer: a host that accepts connections and never answers fails the call, it does not hang).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
+import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 import orjson
 from sqlalchemy import (
@@ -24,7 +38,10 @@ from sqlalchemy import (
     event, insert, inspect, select, text, update,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+T = TypeVar("T")
 
 metadata = MetaData()
 
@@ -119,6 +136,28 @@ class StaleRecord(Exception):
     """The endpoint changed (or went away) since this copy of it was read."""
 
 
+class DatabaseBusy(SQLAlchemyError):
+    """Too many store calls are already waiting on the database (it is slow or away)."""
+
+
+# What "the database cannot answer right now" looks like to callers (the API answers 503).
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout, DatabaseBusy)
+
+
+@dataclass(frozen=True)
+class DbTimeouts:
+    """Bounds on every wait on the database, in seconds."""
+    connect_s: float = 5.0      # opening a connection (PostgreSQL connect_timeout)
+    statement_s: float = 5.0    # one statement (PostgreSQL statement_timeout; SQLite busy timeout)
+    pool_s: float = 5.0         # waiting for a free pooled connection
+
+    @property
+    def answer_s(self) -> float:
+        """Client-side bound on one answer from PostgreSQL: past the server's own statement
+        timeout, so a live server cancels first and a silent one is given up on."""
+        return self.statement_s + 1.0
+
+
 @dataclass
 class EndpointRecord:
     id: str
@@ -159,13 +198,25 @@ def _loads(v: str | None) -> Any:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, timeouts: DbTimeouts | None = None) -> None:
         self.url = url
+        self.timeouts = t = timeouts or DbTimeouts()
         if url.startswith("sqlite"):
-            self.engine: Engine = create_engine(url)
+            self.engine: Engine = create_engine(url, pool_timeout=t.pool_s,
+                                                connect_args={"timeout": t.statement_s})
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            threads = 8
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=t.pool_s,
+                connect_args={"connect_timeout": max(1, math.ceil(t.connect_s)),
+                              "options": f"-c statement_timeout={int(t.statement_s * 1000)}"})
+            if self.engine.dialect.driver == "psycopg":
+                event.listen(self.engine, "do_connect", functools.partial(_connect_bounded, t.answer_s))
+            threads = 30   # one per pooled connection (pool_size + max_overflow)
+        self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ladle-store")
+        self._waiting = 0
+        self._max_waiting = threads * 4
         metadata.create_all(self.engine)
         with self.engine.begin() as c:
             _add_missing_columns(c)
@@ -174,6 +225,23 @@ class Store:
                     c.execute(insert(state_t).values(id=1, version=0))
             except IntegrityError:
                 pass
+
+    async def call(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run a blocking store call (any callable that uses the store) on the store's threads.
+        When too many calls already wait (the database is slow or away) it fails at once with
+        DatabaseBusy instead of queueing without bound."""
+        if self._waiting >= self._max_waiting:
+            raise DatabaseBusy(f"{self._waiting} store calls are already waiting on the database")
+        self._waiting += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, functools.partial(fn, *args, **kwargs))
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
+        self.engine.dispose()
 
     @property
     def shared(self) -> bool:
@@ -192,9 +260,12 @@ class Store:
             return int(c.execute(select(state_t.c.version).where(state_t.c.id == 1)).scalar_one())
 
     # -- leases ------------------------------------------------------------------------
-    def hold_lease(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> bool:
-        """Take or renew lease `name` for `holder`; True while holder has it."""
+    def hold_lease(self, name: str, holder: str, ttl_ms: int) -> bool:
+        """Take or renew lease `name` for `holder`; True while holder has it. Expiry is in the
+        database's clock, read in the same transaction: every server compares against one
+        clock, however far their own clocks drift apart."""
         with self.engine.begin() as c:
+            now_ms = int(c.execute(_db_now_ms(c)).scalar_one())
             got = c.execute(update(leases_t).where(
                 (leases_t.c.name == name)
                 & ((leases_t.c.holder == holder) | (leases_t.c.expires_ms < now_ms))
@@ -423,6 +494,51 @@ def _add_missing_columns(c: Connection) -> None:
     have = {col["name"] for col in inspect(c).get_columns("endpoints")}
     if "revision" not in have:
         c.execute(text("ALTER TABLE endpoints ADD COLUMN revision INTEGER NOT NULL DEFAULT 0"))
+
+
+def _db_now_ms(c: Connection) -> Any:
+    """The database server's clock in milliseconds since 1970, as a SELECT."""
+    if c.dialect.name == "sqlite":
+        return text("SELECT CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER)")
+    return text("SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)")
+
+
+def _connect_bounded(answer_s: float, _dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """SQLAlchemy's do_connect hook: a psycopg connection whose every wait for an answer is
+    bounded (see _bounded_connection_class)."""
+    conn = _bounded_connection_class().connect(*cargs, **cparams)
+    conn.ladle_answer_s = answer_s
+    return conn
+
+
+@functools.cache
+def _bounded_connection_class() -> type:
+    """psycopg.Connection whose waits for the server time out after `ladle_answer_s`.
+
+    PostgreSQL's statement_timeout is enforced by the server, so it cannot help when the
+    server (or something in front of it) accepts connections and never answers; libpq has no
+    client-side query timeout and TCP keepalives are answered by a silent peer's kernel.
+    psycopg's `Connection.wait` takes a timeout but is called without one; we pass one, and on
+    expiry close the connection (its protocol state is unknown) so SQLAlchemy discards it."""
+    import psycopg
+
+    class BoundedConnection(psycopg.Connection):   # type: ignore[misc,type-arg]
+        ladle_answer_s: float = 6.0
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            if len(args) < 2 and kwargs.get("timeout") is None:
+                kwargs["timeout"] = self.ladle_answer_s
+            try:
+                return super().wait(gen, *args, **kwargs)
+            except psycopg.errors.OperationalError as e:
+                if type(e).__name__ == "_WaitTimeout":
+                    self.pgconn.finish()
+                    raise psycopg.OperationalError(
+                        f"the database did not answer within {kwargs.get('timeout')} s; "
+                        "connection closed") from e
+                raise
+
+    return BoundedConnection
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
