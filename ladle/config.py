@@ -50,11 +50,6 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = 5.0
     db_statement_timeout_s: float = 5.0
     db_pool_timeout_s: float = 5.0
-    # Bounds on every wait on the database (seconds): opening a PostgreSQL connection, one
-    # statement (PostgreSQL statement_timeout, SQLite busy timeout), a free pooled connection
-    db_connect_timeout_s: float = 5.0
-    db_statement_timeout_s: float = 5.0
-    db_pool_timeout_s: float = 5.0
     # AI Gateway tables (usage tracking, inference tables): asynchronous batched writes.
     table_flush_rows: int = 500
     table_flush_interval_s: float = 2.0
