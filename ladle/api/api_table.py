@@ -34,7 +34,6 @@ class Op:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
-    body_required: bool = True
     answer_text: str = "OK"
 
 
@@ -96,7 +95,7 @@ OPERATIONS: tuple[Op, ...] = (
        pm.ObjectPermissions, pm.PermissionsRequest, errors=ENDPOINT_ERRORS),
     # -- tokens -------------------------------------------------------------------------
     Op("POST", "/api/2.0/token/create", "createToken", "A token for the caller", "tokens",
-       tk.CreateTokenResponse, tk.CreateTokenRequest, body_required=False),
+       tk.CreateTokenResponse, tk.CreateTokenRequest),
     Op("GET", "/api/2.0/token/list", "listOwnTokens", "The caller's tokens (admins: every token)", "tokens",
        tk.ListTokensResponse),
     Op("POST", "/api/2.0/token-management/on-behalf-of/tokens", "createOboToken",

@@ -60,8 +60,11 @@ def _operation(op: Op, refs: dict[tuple[type[BaseModel], str], dict[str, Any]],
     if params:
         out["parameters"] = params
     if op.body is not None:
-        out["requestBody"] = {"required": op.body_required,
-                              "content": {"application/json": {"schema": refs[(op.body, "validation")]}}}
+        # No body is the empty object (ladle.api.bodies.json_body): required only when the
+        # model has a required field.
+        body = refs[(op.body, "validation")]
+        required = bool(defs[body["$ref"].rsplit("/", 1)[-1]].get("required"))
+        out["requestBody"] = {"required": required, "content": {"application/json": {"schema": body}}}
     if isinstance(op.answer, type):
         ok = {"application/json": {"schema": refs[(op.answer, "serialization")]}}
     else:

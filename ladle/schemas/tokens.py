@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from ladle.schemas.wire import Body, Name, Out, Text
+from ladle.schemas.wire import Body, Name, Out, Text, proto_int
 
 # ~317 years: far beyond any sensible token, small enough for the store's 64-bit milliseconds.
 MAX_LIFETIME_S = 10_000_000_000
@@ -14,8 +14,8 @@ class CreateTokenRequest(Body):
     """`POST /api/2.0/token/create`: a token for the caller."""
 
     comment: Text | None = None
-    lifetime_seconds: int | None = Field(default=None, ge=0, le=MAX_LIFETIME_S,
-                                         description="0 or absent: the token never expires")
+    # 0 or absent: the token never expires
+    lifetime_seconds: proto_int(ge=0, le=MAX_LIFETIME_S) | None = None  # type: ignore[valid-type]
 
 
 class CreateOboTokenRequest(Body):
@@ -25,7 +25,7 @@ class CreateOboTokenRequest(Body):
     application_id: Name | None = None
     user_name: Name | None = None
     comment: Text | None = None
-    lifetime_seconds: int | None = Field(default=None, ge=0, le=MAX_LIFETIME_S)
+    lifetime_seconds: proto_int(ge=0, le=MAX_LIFETIME_S) | None = None  # type: ignore[valid-type]
 
     @model_validator(mode="after")
     def _one_principal(self) -> "CreateOboTokenRequest":

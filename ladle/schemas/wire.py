@@ -8,9 +8,10 @@ what a client can rely on)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from ladle.schemas.errors import STATUS_FOR_CODE
 
@@ -20,6 +21,23 @@ from ladle.schemas.errors import STATUS_FOR_CODE
 Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")]
 # Free text (comments, descriptions).
 Text = Annotated[str, Field(max_length=65536, pattern=r"^[^\x00]*$")]
+
+
+_DECIMAL = re.compile(r"^-?[0-9]{1,18}$")
+
+
+def _decimal_string_to_int(v: Any) -> Any:
+    return int(v) if isinstance(v, str) and _DECIMAL.match(v) else v
+
+
+def proto_int(ge: int | None = None, le: int | None = None) -> Any:
+    """An integer field that, like protobuf's JSON mapping (and Databricks' own docs, which
+    send `"traffic_percentage": "90"`), also takes the integer as a decimal string. Booleans
+    and fractions are refused (in strict models). The document says both forms."""
+    bounds = {k: v for k, v in (("minimum", ge), ("maximum", le)) if v is not None}
+    return Annotated[int, BeforeValidator(_decimal_string_to_int), Field(ge=ge, le=le),
+                     WithJsonSchema({"anyOf": [{"type": "integer", **bounds},
+                                               {"type": "string", "pattern": _DECIMAL.pattern}]})]
 
 
 class Body(BaseModel):
