@@ -9,7 +9,7 @@ which every user may read and write (not delete) so that `mlflow.start_run()` wi
 experiment works, as MLflow's own auth layer allows by default; its grants can be changed.
 
 Held in memory (the proxy authorizes without a store read); every change is written to the
-store first (on a worker thread) and reloaded by StateSync on the other servers.
+store first (on the store's threads, `Store.call`) and reloaded by StateSync on the other servers.
 """
 
 from __future__ import annotations
@@ -94,9 +94,9 @@ class RegistryAcl:
         return {oid for (otype, oid) in keys
                 if otype == object_type and self.allowed(p, otype, oid, "CAN_READ")}
 
-    # -- changes (store first, on a worker thread) ---------------------------------------
+    # -- changes (store first, on the store's threads) ---------------------------------------
     async def _write(self, object_type: str, object_id: str, entries: list[Entry]) -> None:
-        await asyncio.to_thread(self.store.replace_registry_acl, object_type, object_id, entries)
+        await self.store.call(self.store.replace_registry_acl, object_type, object_id, entries)
         if entries:
             self._acl[(object_type, object_id)] = list(entries)
         else:
@@ -113,7 +113,7 @@ class RegistryAcl:
 
     async def rename(self, object_type: str, old_id: str, new_id: str) -> None:
         async with self._lock:
-            await asyncio.to_thread(self.store.rename_registry_acl, object_type, old_id, new_id)
+            await self.store.call(self.store.rename_registry_acl, object_type, old_id, new_id)
             moved = self._acl.pop((object_type, old_id), None)
             self._acl.pop((object_type, new_id), None)
             if moved:
