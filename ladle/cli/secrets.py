@@ -24,7 +24,7 @@ BASE = "/api/2.0/secrets"
 
 @click.group("secrets", cls=LadleGroup)
 def secrets() -> None:
-    """Manage secret scopes and secrets (values encrypted at rest, never returned)."""
+    """Manage secret scopes, secrets and secret ACLs (values encrypted at rest, never returned)."""
 
 
 @secrets.command("create-scope")
