@@ -75,7 +75,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         mlflow_url, mlflow_token = settings.mlflow_tracking_uri, settings.mlflow_tracking_token
     else:
         tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log")
-        mlflow_url, mlflow_token = tracking.url, None
+        mlflow_url, mlflow_token = tracking.url, tracking.token
     registry = registry or Registry(mlflow_url, mlflow_token)
     registry_lookups = Lookups(mlflow_url, mlflow_token)
 
@@ -92,9 +92,14 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                                  start_timeout=settings.replica_start_timeout_s)
         elif settings.runtime == "local":
             from ladle.runtimes.local import LocalBackend
+            from ladle.runtimes.sandbox import make_sandbox, set_non_dumpable
 
+            sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home)
+            if sandbox.mode != "user":  # workers share this uid: close our /proc/<pid>/environ
+                set_non_dumpable()
+            log.info("replica isolation: %s", sandbox.describe())
             backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
-                                   warm_spares=settings.warm_spares)
+                                   warm_spares=settings.warm_spares, sandbox=sandbox)
         else:
             raise ValueError(f"LADLE_RUNTIME must be local or ray, not {settings.runtime!r}")
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)

@@ -31,6 +31,11 @@ class Settings(BaseSettings):
     warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count
     reconcile_interval_s: float = 1.0
+    # How replica workers are contained (ladle/runtimes/sandbox.py): auto (as root: a
+    # dedicated user in a private mount namespace; else a user namespace when allowed; else
+    # a scrubbed environment only) | user | userns | none
+    worker_isolation: str = "auto"
+    worker_user: str = "ladle-worker"  # the unprivileged user workers run as (created when missing)
     runtime: str = "local"  # where replicas run: local (worker processes) | ray (Ray Serve)
     # Ray Serve (runtime "ray"): a cluster's address ("auto", "ray://host:10001"); unset
     # starts a local one

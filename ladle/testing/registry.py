@@ -32,9 +32,10 @@ def tracking(url: str, token: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def register_code_model(url: str, token: str, name: str, code: str, workdir: Path) -> None:
-    """Log a models-from-code pyfunc (`code` calls mlflow.models.set_model) and register it
-    as a new version of `name`."""
+def register_code_model(url: str, token: str, name: str, code: str, workdir: Path,
+                        artifacts: dict[str, str] | None = None) -> None:
+    """Log a models-from-code pyfunc (`code` calls mlflow.models.set_model), with `artifacts`
+    (name -> local file) if given, and register it as a new version of `name`."""
     with tracking(url, token):
         import mlflow
 
@@ -42,4 +43,4 @@ def register_code_model(url: str, token: str, name: str, code: str, workdir: Pat
         path.write_text(code)
         with mlflow.start_run():
             mlflow.pyfunc.log_model(name="model", python_model=str(path), registered_model_name=name,
-                                    pip_requirements=[f"mlflow=={mlflow.__version__}"])
+                                    pip_requirements=[f"mlflow=={mlflow.__version__}"], artifacts=artifacts)

@@ -1,0 +1,93 @@
+"""The embedded MLflow tracking server behind a credential: MLflow's own ASGI app, wrapped
+so that every request must carry `Authorization: Bearer <internal token>`, served by uvicorn
+in this (child) process on a loopback port. A replica worker, or anything else on the
+machine, that finds the port gets 401; ladle's server (the proxy on its own port, the
+registry look-ups, model downloads) holds the token.
+
+Run as `python -m ladle.runtimes.mlflow_gate --backend-store-uri ... --artifacts-destination
+... --port N`, the token as the first line on stdin (never in the environment or the command
+line, where another process could read it), then made non-dumpable.
+
+What it sets up is what `mlflow server --backend-store-uri B --serve-artifacts
+--artifacts-destination A` does (mlflow.cli.server and mlflow.server._run_server), in one
+process instead of a CLI that spawns uvicorn: MLflow offers no hook to wrap its app other
+than an installed `mlflow.app` plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hmac
+import json
+import os
+import sys
+
+
+class Gate:
+    """ASGI middleware: requests without the bearer token are answered 401."""
+
+    def __init__(self, app, token: str) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            got = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(got, self.expected):
+                if scope["type"] == "websocket":
+                    await send({"type": "websocket.close", "code": 1008})
+                    return
+                body = json.dumps({"error_code": "UNAUTHENTICATED",
+                                   "message": "This registry answers only ladle's server"}).encode()
+                await send({"type": "http.response.start", "status": 401,
+                            "headers": [(b"content-type", b"application/json"),
+                                        (b"content-length", str(len(body)).encode())]})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="ladle-mlflow-gate")
+    ap.add_argument("--backend-store-uri", required=True)
+    ap.add_argument("--artifacts-destination", required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    args = ap.parse_args(argv)
+    token = sys.stdin.readline().strip()
+    if not token:
+        raise SystemExit("no token on stdin")
+    from ladle.runtimes.sandbox import set_non_dumpable
+
+    set_non_dumpable()
+
+    from mlflow.server.constants import (
+        ARTIFACT_ROOT_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR, BACKEND_STORE_URI_ENV_VAR,
+        REGISTRY_STORE_URI_ENV_VAR, SERVE_ARTIFACTS_ENV_VAR,
+    )
+    from mlflow.utils.server_cli_utils import resolve_default_artifact_root
+
+    artifact_root = resolve_default_artifact_root(True, None, args.backend_store_uri)
+    os.environ.update({
+        BACKEND_STORE_URI_ENV_VAR: args.backend_store_uri,
+        REGISTRY_STORE_URI_ENV_VAR: args.backend_store_uri,
+        ARTIFACT_ROOT_ENV_VAR: artifact_root,
+        SERVE_ARTIFACTS_ENV_VAR: "true",
+        ARTIFACTS_DESTINATION_ENV_VAR: args.artifacts_destination,
+        "MLFLOW_ENABLE_WORKSPACES": "false",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "_MLFLOW_SGI_NAME": "uvicorn",
+        "_MLFLOW_IN_JOB_EXECUTOR": "false",
+    })
+    from mlflow.server.handlers import initialize_backend_stores
+
+    initialize_backend_stores(args.backend_store_uri, args.backend_store_uri, artifact_root)
+    import uvicorn
+    from mlflow.server.fastapi_app import app
+
+    uvicorn.run(Gate(app, token), host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=5)
+
+
+if __name__ == "__main__":
+    main()
