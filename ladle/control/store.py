@@ -454,12 +454,20 @@ class Store:
 
     def put_secret_acl(self, scope: str, principal: str, permission: str) -> bool:
         """Create or overwrite; False (nothing written) when the scope does not exist."""
-        with self._write() as c:
-            if c.execute(select(secret_scopes_t.c.name).where(secret_scopes_t.c.name == scope)).first() is None:
-                return False
-            c.execute(delete(secret_acls_t).where(
-                (secret_acls_t.c.scope == scope) & (secret_acls_t.c.principal == principal)))
-            c.execute(insert(secret_acls_t).values(scope=scope, principal=principal, permission=permission))
+        for attempt in (1, 2):     # 2: another server inserted the same entry at the same time
+            try:
+                with self._write() as c:
+                    if c.execute(select(secret_scopes_t.c.name)
+                                 .where(secret_scopes_t.c.name == scope)).first() is None:
+                        return False
+                    c.execute(delete(secret_acls_t).where(
+                        (secret_acls_t.c.scope == scope) & (secret_acls_t.c.principal == principal)))
+                    c.execute(insert(secret_acls_t).values(scope=scope, principal=principal,
+                                                           permission=permission))
+                return True
+            except IntegrityError:
+                if attempt == 2:
+                    raise
         return True
 
     def delete_secret_acl(self, scope: str, principal: str) -> bool:
