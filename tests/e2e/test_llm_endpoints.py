@@ -16,9 +16,11 @@ import base64
 import json
 import math
 import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -76,7 +78,11 @@ def llm(server, admin, tmp_path_factory):
     """Everything the LLM tests query, created at once and awaited together."""
     work = tmp_path_factory.mktemp("llm")
     tiny = build_tiny_chat_model(work / "tiny-chat")
-    marker = work / "stream-marker.txt"
+    # the model runs as ladle's worker user, which cannot reach pytest's private tmp dir: its
+    # marker goes in a directory of its own under the system temp dir
+    marker_dir = Path(tempfile.mkdtemp(prefix="ladle-e2e-marker-"))
+    marker_dir.chmod(0o777)
+    marker = marker_dir / "stream-marker.txt"
     for name, task in (("e2e_tiny_chat", "llm/v1/chat"), ("e2e_tiny_text", "llm/v1/completions")):
         r = admin.post("/api/2.0/ladle/foundation-models/add-local", json={"path": str(tiny), "name": name, "task": task})
         assert r.status_code == 200, r.text
@@ -120,6 +126,7 @@ def llm(server, admin, tmp_path_factory):
         yield {"tiny": tiny, "marker": marker, "oai": oai, "ant": ant}
         for name in [n for n, _ in bodies] + [n for n, _ in pt]:
             admin.delete(f"/api/2.0/serving-endpoints/{name}")
+        shutil.rmtree(marker_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
