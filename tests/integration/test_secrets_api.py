@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import create, wait_not_updating
+from tests.integration.conftest import create, wait_not_updating
 
 S = "/api/2.0/secrets"
 
