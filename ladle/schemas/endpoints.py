@@ -10,10 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ladle.schemas.gateway import AiGatewayConfig, RateLimit
 from ladle.schemas.external import ExternalModel
+from ladle.schemas.wire import proto_int
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 MAX_SERVED_ENTITIES = 15
@@ -25,7 +26,8 @@ WORKLOAD_TYPES = (
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # Strict: a number is not a string, 0 is not false; integers also as decimal strings (proto_int).
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class EndpointTag(_In):
@@ -41,11 +43,11 @@ class ServedEntityInput(_In):
     workload_size: str | None = None
     workload_type: str | None = None
     scale_to_zero_enabled: bool | None = None
-    min_provisioned_concurrency: int | None = Field(default=None, ge=0)
-    max_provisioned_concurrency: int | None = Field(default=None, ge=0)
-    min_provisioned_throughput: int | None = Field(default=None, ge=0)
-    max_provisioned_throughput: int | None = Field(default=None, ge=0)
-    provisioned_model_units: int | None = Field(default=None, ge=0)
+    min_provisioned_concurrency: proto_int(ge=0) | None = None  # type: ignore[valid-type]
+    max_provisioned_concurrency: proto_int(ge=0) | None = None  # type: ignore[valid-type]
+    min_provisioned_throughput: proto_int(ge=0) | None = None  # type: ignore[valid-type]
+    max_provisioned_throughput: proto_int(ge=0) | None = None  # type: ignore[valid-type]
+    provisioned_model_units: proto_int(ge=0) | None = None  # type: ignore[valid-type]
     burst_scaling_enabled: bool | None = None
     environment_vars: dict[str, str] | None = None
     instance_profile_arn: str | None = None
@@ -99,7 +101,7 @@ class ServedModelInput(_In):
     """Legacy `served_models`: converted to a served entity on input."""
 
     name: str | None = None
-    model_name: str
+    model_name: str = Field(min_length=1)
     model_version: str
     scale_to_zero_enabled: bool = False
     workload_size: str | None = None
@@ -112,6 +114,17 @@ class ServedModelInput(_In):
     def _version_as_str(cls, v: Any) -> Any:
         return str(v) if isinstance(v, int) and not isinstance(v, bool) else v
 
+    @model_validator(mode="after")
+    def _converts(self) -> "ServedModelInput":
+        # It becomes a served entity later: its rules apply now, as this field's 400.
+        try:
+            self.as_entity()
+        except ValidationError as e:
+            raise ValueError("; ".join(
+                f"{'.'.join(str(x) for x in err['loc']) or 'served_model'}: "
+                f"{err['msg'].removeprefix('Value error, ')}" for err in e.errors()[:3])) from None
+        return self
+
     def as_entity(self) -> ServedEntityInput:
         return ServedEntityInput(
             name=self.name, entity_name=self.model_name, entity_version=self.model_version,
@@ -122,7 +135,7 @@ class ServedModelInput(_In):
 
 
 class Route(_In):
-    traffic_percentage: int = Field(ge=0, le=100)
+    traffic_percentage: proto_int(ge=0, le=100)  # type: ignore[valid-type]
     served_model_name: str | None = None
     served_entity_name: str | None = None
 
@@ -195,8 +208,8 @@ class CreateEndpointRequest(_In):
 
 
 class PtServedModel(_In):
-    entity_name: str
-    provisioned_model_units: int = Field(ge=0)
+    entity_name: str = Field(min_length=1)
+    provisioned_model_units: proto_int(ge=0)  # type: ignore[valid-type]
     entity_version: str | None = None
     name: str | None = None
     burst_scaling_enabled: bool | None = None

@@ -20,7 +20,7 @@ PROVIDER_CONFIG_KEY = {
 
 
 class ExternalModel(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     provider: Literal[
         "openai", "anthropic", "cohere", "ai21labs", "amazon-bedrock",

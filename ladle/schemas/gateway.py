@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from ladle.schemas.wire import proto_int
 
 IDENT_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class PiiConfig(_Strict):
@@ -46,8 +48,8 @@ class InferenceTableConfig(_Strict):
 
 class AiGatewayRateLimit(_Strict):
     renewal_period: Literal["minute"]
-    calls: int | None = Field(default=None, ge=0)
-    tokens: int | None = Field(default=None, ge=0)
+    calls: proto_int(ge=0) | None = None  # type: ignore[valid-type]
+    tokens: proto_int(ge=0) | None = None  # type: ignore[valid-type]
     key: Literal["endpoint", "user", "user_group", "service_principal"] | None = None
     principal: str | None = None
 
@@ -79,7 +81,7 @@ class AiGatewayConfig(_Strict):
 class RateLimit(BaseModel):
     """Legacy endpoint `rate_limits`."""
 
-    model_config = ConfigDict(extra="forbid")
-    calls: int = Field(ge=0)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    calls: proto_int(ge=0)  # type: ignore[valid-type]
     renewal_period: Literal["minute"]
     key: Literal["user", "endpoint"] | None = None
