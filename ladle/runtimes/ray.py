@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import importlib.util
-import json
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ladle.control.states import GroupState
+from ladle.runtimes import ray_seal
 from ladle.runtimes import ray_serve as rs
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
 from ladle.runtimes.ray_group import RayGroup, RayReplica
@@ -234,8 +233,15 @@ class RayBackend:
         env = None
         if self.prepare_in_replica and self.resolve_env is not None and spec.env_vars:
             env = self.resolve_env(dict(spec.env_vars))
+        # resolved secrets never go to Serve in the clear: the environment (the prepared one,
+        # which carries resolved environment_vars, and `env`) is sealed; Serve keeps the token
+        secret = {"prepared": prepared.env if prepared else {}, "env": env or {}}
+        key = ray_seal.seal_key()
         options = ReplicaOptions(start_timeout_s=self.start_timeout,
-                                 logs_dir=str(self.logs_dir) if self.logs_dir else None, env=env)
+                                 logs_dir=str(self.logs_dir) if self.logs_dir else None,
+                                 sealed_env=ray_seal.seal(secret, key))
+        if prepared is not None:
+            prepared = Prepared(prepared.python, prepared.model_dir, {})
         preparer = self.prepare if self.prepare_in_replica else None
         deployment = {
             "ray_actor_options": {"num_cpus": self.replica_cpus, **self.actor_options},
@@ -245,11 +251,11 @@ class RayBackend:
             "max_constructor_retry_count": self.start_retries,
             "health_check_period_s": self.health_check_period_s,
         }
-        digest = hashlib.sha256(json.dumps({
+        digest = ray_seal.digest(key, {
             "spec": dataclasses.asdict(spec), "prepared": dataclasses.asdict(prepared) if prepared else None,
-            "preparer": repr(preparer) if preparer is not None else None,
-            "options": dataclasses.asdict(options), "deployment": deployment,
-        }, sort_keys=True, default=str).encode()).hexdigest()[:16]
+            "preparer": repr(preparer) if preparer is not None else None, "secret": secret,
+            "options": {**dataclasses.asdict(options), "sealed_env": None}, "deployment": deployment,
+        })
         return {"deployment": deployment, "init": (spec, prepared, preparer, options), "digest": digest}
 
     # -- connection and the poll ------------------------------------------------------

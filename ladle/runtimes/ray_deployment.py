@@ -67,7 +67,8 @@ class WorkerProcess(LocalReplica):
 class ReplicaOptions:
     start_timeout_s: float = 300.0
     logs_dir: str | None = None  # the ladle server's logs dir (shared or same machine): entity logs
-    env: dict[str, str] | None = None  # resolved environment_vars, over the prepared env
+    # the prepared env and the resolved environment_vars, sealed (ladle.runtimes.ray_seal)
+    sealed_env: str | None = None
 
 
 class _Logs:
@@ -128,8 +129,12 @@ class LadleReplica:
                 except Exception as e:
                     self.logs.build(f"ERROR: {e}")
                     raise RuntimeError(f"Build failed: {e}") from None
-            if options.env:
-                prepared = Prepared(prepared.python, prepared.model_dir, {**prepared.env, **options.env})
+            if options.sealed_env:
+                from ladle.runtimes.ray_seal import unseal
+
+                opened = unseal(options.sealed_env)
+                prepared = Prepared(prepared.python, prepared.model_dir,
+                                    {**prepared.env, **opened["prepared"], **opened["env"]})
             sockets = direct_socket_dir(spec.key)
             sockets.mkdir(mode=0o700, parents=True, exist_ok=True)
             self.socket = sockets / f"{os.getpid()}.sock"

@@ -16,10 +16,13 @@ from ladle.testing.process import ChildProcess, child_env, free_port
 
 @contextlib.contextmanager
 def ray_head(work: Path, num_cpus: int = 2, timeout: float = 120.0) -> Iterator[dict[str, str]]:
-    """Yields the environment a ladle server needs to use it: LADLE_RAY_ADDRESS and Ray's
-    RAY_AUTH_MODE / RAY_AUTH_TOKEN."""
+    """Yields the environment a ladle server needs to use it: LADLE_RAY_ADDRESS, Ray's
+    RAY_AUTH_MODE / RAY_AUTH_TOKEN and LADLE_RAY_SEAL_KEY (the nodes have it too)."""
+    from cryptography.fernet import Fernet
+
     port = free_port()
-    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+    auth = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32),
+            "LADLE_RAY_SEAL_KEY": Fernet.generate_key().decode()}
     ray = str(Path(sys.executable).parent / "ray")
     head = ChildProcess([ray, "start", "--head", "--block", f"--port={port}", f"--num-cpus={num_cpus}",
                          "--node-ip-address=127.0.0.1", "--include-dashboard=false", "--disable-usage-stats",

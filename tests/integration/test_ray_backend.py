@@ -27,6 +27,7 @@ import pytest_asyncio
 pytest.importorskip("ray.serve", reason="the Ray runtime needs the `ray` extra (ray[serve])")
 
 from ladle.control.states import GroupState  # noqa: E402
+from ladle.runtimes import ray_seal  # noqa: E402
 from ladle.runtimes.base import GroupSpec, ReplicaGone  # noqa: E402
 from ladle.runtimes.ray import RayBackend, app_name  # noqa: E402
 from ladle.testing.dir_preparer import DirPreparer  # noqa: E402
@@ -75,6 +76,7 @@ def ray_cluster():
 
     saved_env, saved_sigterm = dict(os.environ), signal.getsignal(signal.SIGTERM)
     started = time.monotonic()
+    ray_seal.seal_key()  # in os.environ before the cluster starts: its nodes inherit it
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 2**20,
              log_to_driver=False, configure_logging=False)
     address = ray.get_runtime_context().gcs_address

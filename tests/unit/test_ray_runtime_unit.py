@@ -93,3 +93,35 @@ def test_registry_preparer_travels_to_ray_nodes_and_refuses_other_kinds():
         assert "cannot be prepared on a Ray node" in str(e)
     else:
         raise AssertionError("expected a refusal")
+
+
+def test_secrets_reach_serve_sealed_and_open_on_a_node_with_the_key(monkeypatch):
+    import pickle
+    from types import SimpleNamespace
+
+    import pytest
+    from cryptography.fernet import Fernet
+
+    from ladle.runtimes.base import GroupSpec, Prepared
+    from ladle.runtimes.ray import RayBackend
+    from ladle.runtimes.ray_seal import ENV_VAR, unseal
+
+    monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
+    spec = GroupSpec("k", "e", "ep", "iris-1", "iris", "1", env_vars=(("API_KEY", "{{secrets/s/k}}"),))
+    prepared = Prepared("/py", "/m", {"API_KEY": "the-resolved-secret", "PYTHONPATH": "/p"})
+    # the backend's settings only (constructing one would connect to Ray)
+    b = SimpleNamespace(prepare_in_replica=False, resolve_env=None, start_timeout=60.0, logs_dir=None,
+                        prepare=None, replica_cpus=1.0, actor_options={}, max_ongoing_requests=None,
+                        start_retries=1, health_check_period_s=5.0)
+    b.deploy_args = lambda *a: RayBackend.deploy_args(b, *a)
+    args = b.deploy_args(spec, prepared)
+    assert b"the-resolved-secret" not in pickle.dumps(args)   # what Serve keeps
+    _spec, sent, _preparer, options = args["init"]
+    assert sent.env == {}
+    assert unseal(options.sealed_env) == {"prepared": prepared.env, "env": {}}
+    assert b.deploy_args(spec, prepared)["digest"] == args["digest"]   # adoptable: same arguments
+    other = Prepared("/py", "/m", {"API_KEY": "another-secret", "PYTHONPATH": "/p"})
+    assert b.deploy_args(spec, other)["digest"] != args["digest"]
+    monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
+    with pytest.raises(RuntimeError, match="not the ladle server's"):
+        unseal(options.sealed_env)
