@@ -192,20 +192,30 @@ class Control:
         self._buf = b""
         self._fds: list[int] = []
 
-    def recv(self) -> tuple[dict | None, list[int]]:
-        """The next JSON line and the fds that came with it (None at end of stream)."""
+    def _more(self) -> bool:
+        data, anc, _flags, _addr = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(16 * 4))
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                n = len(payload) // 4
+                self._fds += list(array.array("i", payload[: n * 4]))
+        self._buf += data
+        return bool(data)
+
+    def recv(self) -> dict | None:
+        """The next JSON line (None at end of stream)."""
         while b"\n" not in self._buf:
-            data, anc, _flags, _addr = self.sock.recvmsg(1 << 16, socket.CMSG_SPACE(16 * 4))
-            for level, kind, payload in anc:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    n = len(payload) // 4
-                    self._fds += list(array.array("i", payload[: n * 4]))
-            if not data:
-                return None, []
-            self._buf += data
+            if not self._more():
+                return None
         line, self._buf = self._buf.split(b"\n", 1)
-        fds, self._fds = self._fds, []
-        return json.loads(line), fds
+        return json.loads(line)
+
+    def take_fds(self, n: int) -> list[int]:
+        """The next `n` passed fds (they may come with a later read than their line)."""
+        while len(self._fds) < n:
+            if not self._more():
+                raise SystemExit("the server went away before passing the job's files")
+        fds, self._fds = self._fds[:n], self._fds[n:]
+        return fds
 
     def send(self, data: bytes) -> None:
         try:
@@ -229,7 +239,7 @@ def _from_server(warm: bool) -> tuple[argparse.Namespace, Control]:
     libraries, then wait for the job (the one model to serve) so that a cold start pays only
     for loading the model."""
     ctl = Control(0)
-    spec, _ = ctl.recv()
+    spec = ctl.recv()
     if spec is None:
         raise SystemExit(0)
     try:
@@ -241,10 +251,10 @@ def _from_server(warm: bool) -> tuple[argparse.Namespace, Control]:
         raise SystemExit(3)
     if warm:
         _preimport()
-    job, fds = ctl.recv()
+    job = ctl.recv()
     if job is None:
         raise SystemExit(0)
-    log_fd, listen_fd = fds[0], fds[1]
+    log_fd, listen_fd = ctl.take_fds(2)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)

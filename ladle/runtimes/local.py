@@ -8,6 +8,7 @@ to the target the reconciler sets (0 for scale-to-zero), and drains before stopp
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -174,6 +175,8 @@ class LocalBackend:
         self.prepare = prepare
         self.sandbox = sandbox or Sandbox("none", reason="not configured")
         self.launcher = Launcher(self.sandbox, run_dir)
+        for stale in run_dir.glob("w-*"):  # scratch dirs of workers a killed server left
+            shutil.rmtree(stale, ignore_errors=True)
         self.warm = WarmPool(self.launcher, warm_spares)
         self.run_dir = run_dir
         self.logs_dir = logs_dir

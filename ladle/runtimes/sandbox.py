@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from ladle.replica.confine import blocked_ancestor
+
 log = logging.getLogger("ladle.sandbox")
 
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -113,6 +115,15 @@ class Sandbox:
         """The confinement a worker applies to itself (ladle.replica.confine.confine)."""
         return {"mode": self.mode, "uid": self.uid, "gid": self.gid, "hide": self.hide, "ro": ro, "rw": rw}
 
+    def visible(self, path: str) -> bool:
+        """Whether a worker sees `path` as it is (not under LADLE_HOME, and on a way its uid
+        may pass): e.g. a foundation model shipped in a package is used in place."""
+        if any(path == h or path.startswith(h.rstrip("/") + "/") for h in self.hide):
+            return False
+        if self.mode != "user":
+            return True
+        return blocked_ancestor(path + "/x", self.uid, {self.gid}) is None
+
     def make_scratch(self, run_dir: Path) -> Path:
         """A new per-replica directory (HOME, temp dir, model copy) owned by the worker user."""
         d = run_dir / f"w-{secrets.token_hex(8)}"
@@ -129,7 +140,7 @@ class Sandbox:
         copy in its scratch directory, so no other entity's files need be visible. Directories
         are the server's (0755), files readable by all (only this replica's namespace shows them)."""
         src = Path(model_dir)
-        if self.mode == "none" or not src.is_dir():
+        if self.mode == "none" or not src.is_dir() or self.visible(str(src.resolve())):
             return model_dir
         dest = scratch / "model"
         shutil.copytree(src, dest, copy_function=_link_or_copy, symlinks=True)

@@ -100,7 +100,8 @@ def test_sandbox_spec_and_scratch(tmp_path):
     model.mkdir()
     (model / "MLmodel").write_text("x")
     assert sb.place_model(str(model), scratch) == str(model)       # mode none: used in place
-    placed = Sandbox("userns").place_model(str(model), scratch)
+    assert Sandbox("userns", hide=[str(tmp_path / "elsewhere")]).place_model(str(model), scratch) == str(model)
+    placed = Sandbox("userns", hide=[str(tmp_path)]).place_model(str(model), scratch)  # under LADLE_HOME
     assert placed == str(scratch / "model") and (scratch / "model" / "MLmodel").read_text() == "x"
     assert os.stat(model / "MLmodel").st_ino == os.stat(scratch / "model" / "MLmodel").st_ino  # a hard link
 
@@ -197,3 +198,26 @@ async def test_the_registry_gate_lets_only_the_token_through(headers, status):
     assert (r.text == "mlflow") == (status == 200)
     if status == 401:
         assert r.json()["error_code"] == "UNAUTHENTICATED"
+
+
+def test_the_workers_control_socket_keeps_passed_fds_for_the_job_when_lines_arrive_together(tmp_path):
+    import socket
+
+    from ladle.replica.worker import Control
+
+    server, worker = socket.socketpair()
+    log = open(tmp_path / "log", "wb")
+    try:
+        server.sendall(b'{"confine": {"mode": "none"}}\n')
+        socket.send_fds(server, [b'{"kind": "k"}\n'], [log.fileno(), log.fileno()])
+        ctl = Control(worker.detach())
+        assert ctl.recv() == {"confine": {"mode": "none"}}   # may have read the job's bytes and fds too
+        assert ctl.recv() == {"kind": "k"}
+        fds = ctl.take_fds(2)
+        assert len(fds) == 2 and all(os.fstat(fd).st_ino == os.fstat(log.fileno()).st_ino for fd in fds)
+        for fd in fds:
+            os.close(fd)
+        server.close()
+        assert ctl.recv() is None
+    finally:
+        log.close()
