@@ -12,6 +12,7 @@ from ladle.schemas import endpoints as ep
 from ladle.schemas import endpoints_out as epo
 from ladle.schemas import groups as gr
 from ladle.schemas import permissions as pm
+from ladle.schemas import registry_permissions as rp
 from ladle.schemas import secrets as sc
 from ladle.schemas import tokens as tk
 from ladle.schemas import usage as us
@@ -93,6 +94,19 @@ OPERATIONS: tuple[Op, ...] = (
        pm.ObjectPermissions, pm.PermissionsRequest, errors=ENDPOINT_ERRORS),
     Op("PATCH", PERMS, "updateServingEndpointPermissions", "Add or change grants", "permissions",
        pm.ObjectPermissions, pm.PermissionsRequest, errors=ENDPOINT_ERRORS),
+    # -- registry permissions (MLflow experiments by id, registered models by name) -----
+    *(op for kind, noun in (("experiments", "Experiment"), ("registered-models", "RegisteredModel"))
+      for op in (
+          Op("GET", f"/api/2.0/permissions/{kind}/{{id}}/permissionLevels", f"get{noun}PermissionLevels",
+             "Permission levels", "permissions", pm.PermissionLevelsResponse, errors=(400, 403, 404)),
+          Op("GET", f"/api/2.0/permissions/{kind}/{{id}}", f"get{noun}Permissions",
+             "Its access control list", "permissions", pm.ObjectPermissions, errors=(400, 403, 404)),
+          Op("PUT", f"/api/2.0/permissions/{kind}/{{id}}", f"set{noun}Permissions",
+             "Replace its grants (the owner stays)", "permissions", pm.ObjectPermissions,
+             rp.RegistryPermissionsRequest, errors=(400, 403, 404)),
+          Op("PATCH", f"/api/2.0/permissions/{kind}/{{id}}", f"update{noun}Permissions",
+             "Add or change grants", "permissions", pm.ObjectPermissions,
+             rp.RegistryPermissionsRequest, errors=(400, 403, 404)))),
     # -- tokens -------------------------------------------------------------------------
     Op("POST", "/api/2.0/token/create", "createToken", "A token for the caller", "tokens",
        tk.CreateTokenResponse, tk.CreateTokenRequest),
