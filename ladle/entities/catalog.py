@@ -144,7 +144,11 @@ class Catalog:
             raise invalid(f"path: '{path}' names no known home directory") from None
         if not d.is_absolute():
             raise invalid(f"path: '{path}' must be an absolute path on the server's machine")
-        if not (d / "config.json").is_file():
+        try:
+            is_model_dir = (d / "config.json").is_file()
+        except OSError as e:   # a name too long, a directory the server may not read
+            raise invalid(f"path: '{d}' cannot be read: {e.strerror}") from None
+        if not is_model_dir:
             raise invalid(f"path: '{d}' is not a Hugging Face model directory (no config.json)")
         try:
             cfg = json.loads((d / "config.json").read_text())

@@ -74,6 +74,8 @@ BAD = {
     "usage group_by": ("GET", "/api/2.0/ladle/usage?group_by=week", None, "group_by"),
     "add-local task": ("POST", "/api/2.0/ladle/foundation-models/add-local",
                        {"path": "/x", "name": "n", "task": "llm/v1/poem"}, "task"),
+    "add-local name too long": ("POST", "/api/2.0/ladle/foundation-models/add-local",
+                                {"path": "/" + "a" * 300, "name": "n", "task": "llm/v1/chat"}, "path"),
     "add-local unknown home": ("POST", "/api/2.0/ladle/foundation-models/add-local",
                                {"path": "~no-such-user-here/m", "name": "n", "task": "llm/v1/chat"}, "path"),
 }
