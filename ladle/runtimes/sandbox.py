@@ -203,14 +203,18 @@ def make_sandbox(mode: str, user: str, home: Path) -> Sandbox:
     if mode == "user" or (mode == "auto" and root):
         if not root:
             raise ValueError("LADLE_WORKER_ISOLATION=user needs the server to run as root")
+        why = "this machine forbids mount namespaces"
         if _mount_ns_works():
-            pw = ensure_user(user)
-            os.chmod(home, 0o700)
-            return Sandbox("user", pw.pw_uid, pw.pw_gid, user, hide)
+            try:
+                pw = ensure_user(user)
+                os.chmod(home, 0o700)
+                return Sandbox("user", pw.pw_uid, pw.pw_gid, user, hide)
+            except (OSError, RuntimeError) as e:  # e.g. no useradd on this machine
+                why = f"the worker user is missing and could not be created ({e})"
         if mode == "user":
-            raise ValueError("LADLE_WORKER_ISOLATION=user: this machine forbids mount namespaces")
-        log.warning("mount namespaces are not allowed here: replica workers are not isolated by user")
-        return Sandbox("none", reason="mount namespaces not allowed")
+            raise ValueError(f"LADLE_WORKER_ISOLATION=user: {why}")
+        log.warning("replica workers run as the server's user: %s", why)
+        return Sandbox("none", reason=why)
     if mode == "userns" or (mode == "auto" and not root):
         if _userns_works():
             os.chmod(home, 0o700)
