@@ -136,3 +136,34 @@ def test_a_database_that_goes_away_is_a_503_and_the_server_recovers(postgres, tm
         store.engine = good
         assert c.get("/api/2.0/serving-endpoints").json().get("endpoints", []) == []   # nothing was made
         assert c.post("/api/2.0/serving-endpoints", json=body).status_code == 200
+
+
+def test_a_database_host_that_never_answers_fails_calls_within_the_bounds_and_then_recovers(postgres):
+    """PostgreSQL behind a proxy that accepts connections and never answers: a store call
+    fails (OperationalError) within the configured bounds instead of hanging on a pooled
+    connection or a new one; once the host answers again the same store works."""
+    import asyncio
+
+    from sqlalchemy.exc import OperationalError
+
+    from ladle.control.store import DatabaseBusy, DbTimeouts
+    from ladle.testing.tcp_blackhole import TcpBlackhole
+
+    with TcpBlackhole(postgres.socket_path) as proxy:
+        store = Store(postgres.via_tcp(postgres.new_database(), proxy.port), DbTimeouts(1, 1, 1))
+        v = store.version()                        # a pooled connection exists
+        proxy.silence()
+        t0 = time.monotonic()
+        with pytest.raises(OperationalError):
+            store.version()                        # the pooled one is silent, so is a new one
+        assert time.monotonic() - t0 < 6           # 2 s answer bound + 2 s connect (libpq's minimum)
+
+        async def flood() -> list[BaseException | int]:
+            return await asyncio.gather(*(store.call(store.version) for _ in range(8)), return_exceptions=True)
+        store._max_waiting = 3                     # (30 threads x 4 by default)
+        got = asyncio.run(flood())                 # more callers than may wait: the rest fail at once
+        assert sum(isinstance(g, DatabaseBusy) for g in got) == 5
+        assert all(isinstance(g, (OperationalError, DatabaseBusy)) for g in got)
+        proxy.answer()
+        assert store.version() == v
+        store.close()
