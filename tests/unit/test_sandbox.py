@@ -221,3 +221,17 @@ def test_the_workers_control_socket_keeps_passed_fds_for_the_job_when_lines_arri
         assert ctl.recv() is None
     finally:
         log.close()
+
+
+def test_make_sandbox_checks_the_setting(tmp_path):
+    from ladle.runtimes.sandbox import make_sandbox
+
+    with pytest.raises(ValueError, match="LADLE_WORKER_ISOLATION must be one of"):
+        make_sandbox("chroot", "ladle-worker", tmp_path)
+    sb = make_sandbox("none", "ladle-worker", tmp_path)
+    assert sb.mode == "none" and "scrubbed" in sb.describe()
+    if os.geteuid() == 0:
+        sb = make_sandbox("auto", "ladle-worker", tmp_path)
+        assert sb.mode in ("user", "none"), sb.describe()
+        if sb.mode == "user":  # LADLE_HOME made private to the server, workers not root
+            assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o700 and sb.uid != 0 and sb.user == "ladle-worker"
