@@ -1,8 +1,8 @@
 """Databricks secrets routes under /api/2.0/secrets: scopes, secrets and secret ACLs.
 
 Every body and query is validated by its schema (ladle/schemas/secrets.py); who may call what
-is decided in control/secret_acls.py. Store calls run in a worker thread, never on the event
-loop.
+is decided in control/secret_acls.py. Store calls run on the store's threads (`Store.call`),
+never on the event loop.
 
 `GET /api/2.0/secrets/get` exists on Databricks for notebooks (dbutils); ladle never hands a
 stored value back over HTTP (served entities resolve `{{secrets/...}}` references inside the
@@ -11,7 +11,6 @@ server), so it answers 403 to everyone, whatever their permission on the scope.
 
 from __future__ import annotations
 
-import asyncio
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -33,31 +32,33 @@ def _query(request: Request, model: type[M]) -> M:
 
 
 def routes(store: SecretStore) -> list[Route]:
+    call = store.store.call     # the store's threads: bounded, a 503 when the database is away
+
     async def create_scope(request: Request) -> Response:
         body = validate(s.CreateScope, await json_body(request))
-        await asyncio.to_thread(store.create_scope, principal(request), body.scope, body.initial_manage_principal)
+        await call(store.create_scope, principal(request), body.scope, body.initial_manage_principal)
         return JSONResponse({})
 
     async def list_scopes(request: Request) -> Response:
-        return JSONResponse({"scopes": await asyncio.to_thread(store.list_scopes, principal(request))})
+        return JSONResponse({"scopes": await call(store.list_scopes, principal(request))})
 
     async def delete_scope(request: Request) -> Response:
         body = validate(s.ScopeRef, await json_body(request))
-        await asyncio.to_thread(store.delete_scope, principal(request), body.scope)
+        await call(store.delete_scope, principal(request), body.scope)
         return JSONResponse({})
 
     async def put(request: Request) -> Response:
         body = validate(s.PutSecret, await json_body(request))
-        await asyncio.to_thread(store.put, principal(request), body.scope, body.key, body.value)
+        await call(store.put, principal(request), body.scope, body.key, body.value)
         return JSONResponse({})
 
     async def list_secrets(request: Request) -> Response:
         q = _query(request, s.ScopeRef)
-        return JSONResponse({"secrets": await asyncio.to_thread(store.list_secrets, principal(request), q.scope)})
+        return JSONResponse({"secrets": await call(store.list_secrets, principal(request), q.scope)})
 
     async def delete(request: Request) -> Response:
         body = validate(s.SecretRef, await json_body(request))
-        await asyncio.to_thread(store.delete, principal(request), body.scope, body.key)
+        await call(store.delete, principal(request), body.scope, body.key)
         return JSONResponse({})
 
     async def get(request: Request) -> Response:
@@ -67,20 +68,20 @@ def routes(store: SecretStore) -> list[Route]:
 
     async def put_acl(request: Request) -> Response:
         body = validate(s.PutAcl, await json_body(request))
-        await asyncio.to_thread(store.put_acl, principal(request), body.scope, body.principal, body.permission)
+        await call(store.put_acl, principal(request), body.scope, body.principal, body.permission)
         return JSONResponse({})
 
     async def get_acl(request: Request) -> Response:
         q = _query(request, s.AclRef)
-        return JSONResponse(await asyncio.to_thread(store.get_acl, principal(request), q.scope, q.principal))
+        return JSONResponse(await call(store.get_acl, principal(request), q.scope, q.principal))
 
     async def list_acls(request: Request) -> Response:
         q = _query(request, s.ScopeRef)
-        return JSONResponse({"items": await asyncio.to_thread(store.list_acls, principal(request), q.scope)})
+        return JSONResponse({"items": await call(store.list_acls, principal(request), q.scope)})
 
     async def delete_acl(request: Request) -> Response:
         body = validate(s.AclRef, await json_body(request))
-        await asyncio.to_thread(store.delete_acl, principal(request), body.scope, body.principal)
+        await call(store.delete_acl, principal(request), body.scope, body.principal)
         return JSONResponse({})
 
     base = "/api/2.0/secrets"
