@@ -41,7 +41,8 @@ def test_the_document_is_served_behind_auth(client) -> None:
 
 def _state(client) -> dict[str, Any]:
     ep = client.get("/api/2.0/serving-endpoints/ep").json()
-    return {"tokens": sorted(t["token_id"] for t in client.get("/api/2.0/token/list").json()["token_infos"]),
+    return {"endpoint": ep,
+            "tokens": sorted(t["token_id"] for t in client.get("/api/2.0/token/list").json()["token_infos"]),
             "groups": client.get("/api/2.0/ladle/groups").json(),
             "acl": client.get(f"/api/2.0/permissions/serving-endpoints/{ep['id']}").json()}
 
@@ -71,6 +72,18 @@ BAD = {
                          "access_control_list.0"),
     "acl name a number": ("PATCH", "PERMS", {"access_control_list": [{"group_name": 3, "permission_level": "CAN_VIEW"}]},
                           "access_control_list.0.group_name"),
+    # found by the schema fuzz: lax types accepted against the document, and 500s
+    "rate limit calls a boolean": ("PUT", "/api/2.0/serving-endpoints/ep/rate-limits",
+                                   {"rate_limits": [{"calls": False, "renewal_period": "minute"}]},
+                                   "rate_limits.0.calls"),
+    "fallback enabled 0": ("PUT", "/api/2.0/serving-endpoints/ep/ai-gateway", {"fallback_config": {"enabled": 0}},
+                           "fallback_config.enabled"),
+    "served_models bad workload": ("PUT", "/api/2.0/serving-endpoints/ep/config",
+                                   {"served_models": [{"model_name": "m", "model_version": "1", "workload_type": ""}]},
+                                   "served_models.0"),
+    "pt entity_name empty": ("PUT", "/api/2.0/serving-endpoints/pt/ep/config",
+                             {"config": {"served_entities": [{"entity_name": "", "provisioned_model_units": 1}]}},
+                             "config.served_entities.0.entity_name"),
     "usage group_by": ("GET", "/api/2.0/ladle/usage?group_by=week", None, "group_by"),
     "add-local task": ("POST", "/api/2.0/ladle/foundation-models/add-local",
                        {"path": "/x", "name": "n", "task": "llm/v1/poem"}, "task"),
