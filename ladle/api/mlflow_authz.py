@@ -72,13 +72,15 @@ class Lookups:
         self.client = httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(60.0, connect=10.0))
         self._experiment_of: dict[str, str] = {}
 
-    async def _get(self, path: str, params: dict[str, str]) -> dict[str, Any] | None:
+    async def _get(self, path: str, params: dict[str, str], missing_on_5xx: bool = False) -> dict[str, Any] | None:
+        """The answer's JSON; None when MLflow says there is no such thing (any 4xx; also a
+        5xx with `missing_on_5xx`, for names MLflow's store chokes on)."""
         try:
             r = await self.client.get(path, params=params, headers=self.auth)
         except httpx.HTTPError as e:
             raise ApiError("TEMPORARILY_UNAVAILABLE",
                            f"The MLflow tracking server is not reachable: {e}", 503) from None
-        if r.status_code in (400, 404):
+        if 400 <= r.status_code < 500 or (missing_on_5xx and r.status_code >= 500):
             return None
         if r.status_code >= 400:
             raise ApiError("TEMPORARILY_UNAVAILABLE",
@@ -108,8 +110,10 @@ class Lookups:
 
     async def exists(self, object_type: str, object_id: str) -> bool:
         if object_type == EXP:
-            return await self._get("/api/2.0/mlflow/experiments/get", {"experiment_id": object_id}) is not None
-        return await self._get("/api/2.0/mlflow/registered-models/get", {"name": object_id}) is not None
+            got = await self._get("/api/2.0/mlflow/experiments/get", {"experiment_id": object_id}, True)
+        else:
+            got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": object_id}, True)
+        return got is not None
 
     async def versions(self, filter_string: str) -> list[tuple[str, str]]:
         got = await self._get("/api/2.0/mlflow/model-versions/search",

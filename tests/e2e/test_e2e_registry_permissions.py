@@ -21,6 +21,7 @@ from ladle.testing.registry import tracking
 from e2e_support import COLUMNS, client
 
 A, B = "reg-alice", "reg-bob"
+pytestmark = pytest.mark.filterwarnings("ignore:.*transition_model_version_stage.*:FutureWarning")
 
 
 @pytest.fixture(scope="module")
@@ -195,3 +196,53 @@ def test_model_is_private_until_granted_and_endpoints_need_read(server, tokens, 
         b.delete_registered_model(model)
     with mlflow_as(server, tokens[A]) as a:
         assert model not in {m.name for m in a.search_registered_models()}
+
+
+def test_bad_input_is_a_4xx_naming_the_field_and_changes_nothing(server, tokens):
+    with mlflow_as(server, tokens[A]) as a:
+        exp = a.create_experiment(f"/Users/{A}/bad-input-{secrets.token_hex(4)}")
+    base = f"/api/2.0/permissions/experiments/{exp}"
+    with client(server, tokens[A]) as ha, client(server, tokens[B]) as hb:
+        before = ha.get(base).json()
+        for body, field in [
+            ({"access_control_list": [{"user_name": B, "permission_level": "CAN_MANAGE_STAGING_VERSIONS"}]},
+             "access_control_list.0.permission_level"),      # a model level, not an experiment's
+            ({"access_control_list": [{"user_name": B, "permission_level": "CAN_QUERY"}]},
+             "access_control_list.0.permission_level"),
+            ({"access_control_list": [{"user_name": B, "group_name": "g", "permission_level": "CAN_READ"}]},
+             "access_control_list.0"),
+            ({"access_control_list": "everyone"}, "access_control_list"),
+        ]:
+            for method in ("PUT", "PATCH"):
+                r = ha.request(method, base, json=body)
+                assert r.status_code == 400, r.text
+                assert r.json()["error_code"] == "INVALID_PARAMETER_VALUE" and field in r.json()["message"]
+        r = ha.put(base, content=b"{not json")
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        assert ha.get(base).json() == before
+        assert ha.get("/api/2.0/permissions/experiments/not-a-number").status_code == 400
+
+        # MLflow calls that name nothing, or something that is not there
+        r = hb.get("/api/2.0/mlflow/runs/get")
+        assert r.status_code == 400 and "run_id" in r.json()["message"]
+        r = hb.get("/api/2.0/mlflow/runs/get", params={"run_id": "0" * 32})
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        r = hb.post("/api/2.0/mlflow/experiments/create", content=b"[1, 2]")
+        assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+        r = hb.post("/api/2.0/mlflow/experiments/create", json={"name": "x", "artifact_location": "/etc"})
+        assert r.status_code == 403 and "artifact_location" in r.json()["message"]
+        r = hb.post("/api/2.0/mlflow/webhooks", json={"name": "w", "url": "http://127.0.0.1:1"})
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    with client(server) as admin:
+        r = admin.get("/api/2.0/permissions/registered-models/no.such.model")
+        assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+        assert "/etc" not in str(admin.post("/api/2.0/mlflow/experiments/search", json={}).json())
+
+
+def test_the_default_experiment_is_shared_by_every_user(server, tokens):
+    with mlflow_as(server, tokens[B]) as b:
+        run = b.create_run("0")
+        b.log_param(run.info.run_id, "shared", "yes")
+        denied(b.delete_experiment, "0")
+    with mlflow_as(server, tokens[A]) as a:
+        assert a.get_run(run.info.run_id).data.params == {"shared": "yes"}
