@@ -8,14 +8,17 @@ credentials and remembered (they never change).
 
 Searches are filtered (`Authorizer.search`): runs and logged models are searched only in the
 experiments the caller may read (the request's experiment ids, narrowed); experiments,
-registered models and model versions are read page by page from MLflow and filtered, each
-upstream page asking for at most as many results as are still missing, so a page comes back
-full whenever more readable results exist (up to MAX_UPSTREAM_PAGES upstream pages per call:
-past that the page is short and its `next_page_token` goes on from where it stopped).
+registered models and model versions are read page by page from MLflow and filtered, so a page
+comes back full whenever more readable results exist (up to MAX_UPSTREAM_PAGES upstream pages
+per call: past that the page is short and its `next_page_token` goes on from where it
+stopped). A page that ends inside an upstream page gets a token of ladle's own (the upstream
+token and an offset into that page).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any, Awaitable, Callable
 
@@ -31,6 +34,8 @@ from ladle.schemas.principal import Principal
 EXP, MODEL = "experiments", "registered-models"
 LIST_FIELDS = {"run_ids", "experiment_ids"}       # repeated fields of GET messages
 MAX_UPSTREAM_PAGES = 20
+UPSTREAM_PAGE = 100          # results asked of MLflow per page at least, when filtering
+TOKEN_PREFIX = "ladle1."
 CACHE_SIZE = 20000
 # The default page size of each search when the request names none (MLflow's).
 SEARCHES = {
@@ -261,7 +266,9 @@ class Authorizer:
     async def search(self, p: Principal, after: str, msg: dict[str, Any],
                      fetch: Callable[[dict[str, Any]], Awaitable[httpx.Response]]) -> tuple[int, Any]:
         """Filter an experiments / registered models / model versions search to what `p` may
-        read; returns (status, JSON body)."""
+        read; returns (status, JSON body). Upstream pages are read whole (UPSTREAM_PAGE
+        results or the page size asked for, the larger); a page of ours that ends inside one
+        gets a token of ladle's naming the upstream page and how far into it to go on."""
         key, default = SEARCHES[after]
         try:
             wanted = int(msg.get("max_results") or default)
@@ -270,31 +277,64 @@ class Authorizer:
         if wanted <= 0:
             raise invalid("max_results: must be positive")
         keep = self._keeper(p, after)
+        token, skip, size = _read_token(msg.get("page_token"), max(wanted, UPSTREAM_PAGE))
         out: list[Any] = []
-        token = msg.get("page_token")
         for _ in range(MAX_UPSTREAM_PAGES):
-            page = {**msg, "max_results": wanted - len(out)}
+            page = {k: v for k, v in msg.items() if k != "page_token"}
+            page["max_results"] = size
             if token:
                 page["page_token"] = token
-            else:
-                page.pop("page_token", None)
             r = await fetch(page)
             if r.status_code >= 400:
                 return r.status_code, _json_or_error(r)
             data = r.json()
-            out += [x for x in data.get(key, []) if keep(x)]
-            token = data.get("next_page_token")
-            if not token or len(out) >= wanted:
-                break
-        body: dict[str, Any] = {key: out} if out else {}
-        if token:
-            body["next_page_token"] = token
-        return 200, body
+            items, upstream_next = data.get(key, []), data.get("next_page_token")
+            for i in range(skip, len(items)):
+                if keep(items[i]):
+                    out.append(items[i])
+                    if len(out) == wanted:
+                        nxt = (_token(token, i + 1, size) if i + 1 < len(items)
+                               else _token(upstream_next, 0, size) if upstream_next else None)
+                        return 200, _page(key, out, nxt)
+            token, skip = upstream_next, 0
+            if not token:
+                return 200, _page(key, out, None)
+        return 200, _page(key, out, _token(token, 0, size))     # cut short: go on from here
 
     def _keeper(self, p: Principal, after: str) -> Callable[[dict[str, Any]], bool]:
         if after == "filter-experiments":
             return lambda x: self.acl.allowed(p, EXP, str(x.get("experiment_id")), "CAN_READ")
         return lambda x: self.acl.allowed(p, MODEL, str(x.get("name")), "CAN_READ")
+
+
+def _token(upstream: str | None, skip: int, size: int) -> str:
+    return TOKEN_PREFIX + base64.urlsafe_b64encode(orjson.dumps({"t": upstream, "s": skip, "n": size})).decode()
+
+
+def _read_token(raw: Any, size: int) -> tuple[str | None, int, int]:
+    """(upstream token, results to skip in that page, upstream page size) of a page token;
+    a token that is not ladle's is passed on to MLflow as it is."""
+    if not raw:
+        return None, 0, size
+    if not isinstance(raw, str):
+        raise invalid("page_token: must be a string")
+    if not raw.startswith(TOKEN_PREFIX):
+        return raw, 0, size
+    try:
+        d = orjson.loads(base64.urlsafe_b64decode(raw[len(TOKEN_PREFIX):]))
+        t, skip, n = d["t"], int(d["s"]), int(d["n"])
+        if (t is not None and not isinstance(t, str)) or skip < 0 or not 0 < n <= 50000:
+            raise ValueError(raw)
+    except (ValueError, TypeError, KeyError, binascii.Error):
+        raise invalid("page_token: not a page token this server gave") from None
+    return t, skip, n
+
+
+def _page(key: str, items: list[Any], token: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {key: items} if items else {}
+    if token:
+        body["next_page_token"] = token
+    return body
 
 
 def _json_or_error(r: httpx.Response) -> Any:

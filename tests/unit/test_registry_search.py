@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from ladle.api.mlflow_authz import MAX_UPSTREAM_PAGES, Authorizer
+from ladle.api.mlflow_authz import MAX_UPSTREAM_PAGES, UPSTREAM_PAGE, Authorizer
 from ladle.control.registry_acl import RegistryAcl
 from ladle.control.store import Store
 from ladle.schemas.errors import ApiError
@@ -61,7 +61,7 @@ async def test_pages_are_full_while_more_readable_results_exist(acl):
     fake = FakeRegistry([f"m{i:02d}" for i in range(50)])
     pages = await _all_pages(Authorizer(acl, None), fake, 3)   # type: ignore[arg-type]
     assert pages == [["m00", "m07", "m14"], ["m21", "m28", "m35"], ["m42", "m49"]]
-    assert all(int(c["max_results"]) <= 3 for c in fake.calls)
+    assert len(fake.calls) == 3                    # one whole upstream page per page of ours
 
 
 async def test_nothing_readable_gives_an_empty_answer_not_an_error(acl):
@@ -71,13 +71,24 @@ async def test_nothing_readable_gives_an_empty_answer_not_an_error(acl):
 
 
 async def test_a_long_unreadable_stretch_is_cut_short_with_a_token_that_goes_on(acl):
-    names = [f"x{i:04d}" for i in range(MAX_UPSTREAM_PAGES * 2)] + ["m07"]
+    names = [f"x{i:05d}" for i in range(MAX_UPSTREAM_PAGES * UPSTREAM_PAGE + 5)] + ["m07"]
     fake = FakeRegistry(names)
     authz = Authorizer(acl, None)  # type: ignore[arg-type]
     status, body = await authz.search(BOB, "filter-models", {"max_results": 1}, fake.fetch)
     assert status == 200 and _names(body) == [] and body["next_page_token"]
     assert len(fake.calls) == MAX_UPSTREAM_PAGES
     assert [n for page in await _all_pages(authz, fake, 1) for n in page] == ["m07"]
+
+
+async def test_a_token_that_is_not_ours_goes_to_mlflow_and_a_forged_one_is_a_400(acl):
+    fake = FakeRegistry([f"m{i:02d}" for i in range(50)])
+    authz = Authorizer(acl, None)  # type: ignore[arg-type]
+    status, body = await authz.search(BOB, "filter-models", {"page_token": "40"}, fake.fetch)
+    assert _names(body) == ["m42", "m49"] and fake.calls[0]["page_token"] == "40"
+    for forged in ("ladle1.bm90IGpzb24=", "ladle1.!!", 7):
+        with pytest.raises(ApiError) as e:
+            await authz.search(BOB, "filter-models", {"page_token": forged}, fake.fetch)
+        assert e.value.status == 400 and "page_token" in e.value.message
 
 
 async def test_upstream_errors_and_bad_page_sizes(acl):
