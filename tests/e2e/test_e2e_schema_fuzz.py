@@ -6,7 +6,8 @@ refused with a 4xx, unsupported methods answer 405 with `Allow`, and auth is nev
 It runs on its own server (it creates, changes and deletes tokens, groups, endpoints and
 secrets, which the shared `server` fixture's tests rely on), with no foundation endpoints.
 Seeded objects give the path parameters something real to hit: an external-model endpoint
-(no replicas, no builds), a group, a secret scope; DELETE operations are pinned to objects
+(no replicas, no builds), a group, a secret scope; a few operations whose non-admin path
+differs run as an ordinary user; DELETE operations are pinned to objects
 made to be deleted, so the run cannot revoke its own token or delete what the other
 operations aim at. `positive_data_acceptance` is left out: ladle rightly answers 400 to some
 schema-valid requests (a model that is not in the registry, a built-in group's name, a
@@ -70,9 +71,13 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
         ok(c.post("/api/2.0/ladle/groups/fuzz-group/members", json={"user_name": "fuzz-user"}))
         ok(c.post("/api/2.0/ladle/groups", json={"display_name": "fuzz-doomed"}))
         doomed_token = ok(c.post("/api/2.0/token/create", json={"comment": "fuzz: to be revoked"}))
+        user_token = ok(c.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "fuzz-user"}))
+        ok(c.patch(f"/api/2.0/permissions/serving-endpoints/{eid}",
+                   json={"access_control_list": [{"user_name": "fuzz-user", "permission_level": "CAN_MANAGE"}]}))
         ok(c.post("/api/2.0/secrets/scopes/create", json={"scope": "fuzz-scope"}))
         ok(c.post("/api/2.0/secrets/put", json={"scope": "fuzz-scope", "key": "k", "string_value": "v"}))
-    return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"]}
+    return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"],
+            "user_token": user_token["token_value"]}
 
 
 def _config(seeded: dict[str, str]) -> str:
@@ -99,6 +104,11 @@ def _config(seeded: dict[str, str]) -> str:
     for op, params in pinned.items():
         inline = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in params.items())
         blocks.append(f'[[operations]]\ninclude-operation-id = "{op}"\nparameters = {{ {inline} }}\n')
+    # Operations whose non-admin path differs, run as an ordinary user (usage: only the
+    # endpoints it manages; tokens: its own, and none for others).
+    for op in ("getUsage", "createOboToken", "listTokens"):
+        blocks.append(f'[[operations]]\ninclude-operation-id = "{op}"\n'
+                      f'headers = {{ "Authorization" = "Bearer {seeded["user_token"]}" }}\n')
     # `/serving-endpoints/pt` is also `/serving-endpoints/{name}` for an endpoint named "pt":
     # its 405 rightly allows GET and DELETE too.
     blocks.append('[[operations]]\ninclude-operation-id = "createProvisionedThroughputEndpoint"\n'
