@@ -4,8 +4,6 @@ ladle.schemas.groups."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -29,21 +27,21 @@ def routes(groups: GroupService) -> list[Route]:
     async def create(request: Request) -> Response:
         admin_only(request)
         body = validate(CreateGroupRequest, await json_body(request))
-        return JSONResponse(await asyncio.to_thread(groups.create, body.display_name))
+        return JSONResponse(await groups.store.call(groups.create, body.display_name))
 
     async def delete(request: Request) -> Response:
         admin_only(request)
-        await asyncio.to_thread(groups.delete, request.path_params["name"])
+        await groups.store.call(groups.delete, request.path_params["name"])
         return JSONResponse({})
 
     async def add_member(request: Request) -> Response:
         admin_only(request)
         member, kind = validate(AddMemberRequest, await json_body(request)).member()
-        return JSONResponse(await asyncio.to_thread(groups.add_member, request.path_params["name"], member, kind))
+        return JSONResponse(await groups.store.call(groups.add_member, request.path_params["name"], member, kind))
 
     async def remove_member(request: Request) -> Response:
         admin_only(request)
-        return JSONResponse(await asyncio.to_thread(groups.remove_member, request.path_params["name"],
+        return JSONResponse(await groups.store.call(groups.remove_member, request.path_params["name"],
                                                     request.path_params["member"]))
 
     return [

@@ -4,8 +4,6 @@ ladle.telemetry.history.MetricsHistory."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,7 +15,7 @@ from ladle.telemetry.history import MetricsHistory
 
 def routes(svc: Services, history: MetricsHistory) -> list[Route]:
     async def metrics_history(request: Request) -> Response:
-        rec, _ = await asyncio.to_thread(svc.endpoints.authorized, principal(request),
+        rec, _ = await svc.endpoints.store.call(svc.endpoints.authorized, principal(request),
                                          request.path_params["name"], "CAN_VIEW")
         return JSONResponse({"interval_s": history.interval_s, "samples": history.samples(rec.id)})
 

@@ -3,8 +3,6 @@ ladle.schemas.permissions."""
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -19,7 +17,7 @@ from ladle.schemas.permissions import PermissionsRequest
 def routes(svc: Services) -> list[Route]:
     async def _endpoint(request: Request, level: str) -> str:
         eid = request.path_params["id"]
-        rec = await asyncio.to_thread(svc.endpoints.store.get_endpoint_by_id, eid)
+        rec = await svc.perms.store.call(svc.perms.store.get_endpoint_by_id, eid)
         if rec is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Serving endpoint with id '{eid}' does not exist.")
         svc.perms.require(principal(request), rec.id, rec.name, level)
@@ -35,13 +33,13 @@ def routes(svc: Services) -> list[Route]:
     async def put(request: Request) -> Response:
         eid = await _endpoint(request, "CAN_MANAGE")
         req = validate(PermissionsRequest, await json_body(request))
-        await asyncio.to_thread(svc.perms.set, eid, [e.entry() for e in req.access_control_list])
+        await svc.perms.store.call(svc.perms.set, eid, [e.entry() for e in req.access_control_list])
         return JSONResponse(svc.perms.render(eid))
 
     async def patch(request: Request) -> Response:
         eid = await _endpoint(request, "CAN_MANAGE")
         req = validate(PermissionsRequest, await json_body(request))
-        await asyncio.to_thread(svc.perms.update, eid, [e.entry() for e in req.access_control_list])
+        await svc.perms.store.call(svc.perms.update, eid, [e.entry() for e in req.access_control_list])
         return JSONResponse(svc.perms.render(eid))
 
     base = "/api/2.0/permissions/serving-endpoints/{id}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -23,14 +21,14 @@ def routes(svc: Services) -> list[Route]:
         if not p.is_admin and not (user == p.name and p.kind == "user"):
             raise ApiError("PERMISSION_DENIED", "Only admins can create tokens for other principals.")
         name, kind = (user, "user") if user is not None else (body.application_id, "service_principal")
-        value, rec = await asyncio.to_thread(svc.tokens.create, name, kind, p.name, body.comment,
+        value, rec = await svc.tokens.store.call(svc.tokens.create, name, kind, p.name, body.comment,
                                              body.lifetime_seconds)
         return JSONResponse({"token_value": value, "token_info": token_info(rec)})
 
     async def create_own(request: Request) -> Response:
         p = principal(request)
         body = validate(CreateTokenRequest, await json_body(request))
-        value, rec = await asyncio.to_thread(svc.tokens.create, p.name, p.kind, p.name, body.comment,
+        value, rec = await svc.tokens.store.call(svc.tokens.create, p.name, p.kind, p.name, body.comment,
                                              body.lifetime_seconds, is_admin=False)
         return JSONResponse({"token_value": value, "token_info": token_info(rec)})
 
@@ -40,7 +38,7 @@ def routes(svc: Services) -> list[Route]:
         return JSONResponse({"token_infos": infos})
 
     async def revoke(request: Request) -> Response:
-        await asyncio.to_thread(svc.tokens.revoke, request.path_params["token_id"], principal(request))
+        await svc.tokens.store.call(svc.tokens.revoke, request.path_params["token_id"], principal(request))
         return JSONResponse({})
 
     return [
