@@ -247,8 +247,9 @@ class Authorizer:
             self.acl.require(p, MODEL, ident, "CAN_READ")
         elif kind == "run":
             await self._run(p, ident, "CAN_READ")
-        else:
+        elif kind == "logged_model":
             await self._logged_model(p, ident, "CAN_READ")
+        # kind "none": a prompt version, no files to read
 
     # -- searches ------------------------------------------------------------------------
     def narrow(self, p: Principal, msg: dict[str, Any]) -> dict[str, Any] | None:

@@ -136,6 +136,7 @@ ARTIFACTS: dict[tuple[str, str], Rule] = {
 }
 
 ADMIN = Rule("admin")
+PROMPT_SOURCES = ("prompt-template", "dummy-source")   # MLflow's placeholder sources of prompt versions
 _MLFLOW = re.compile(r"^/(?:api|ajax-api)/[23]\.0/mlflow/(.+)$")
 _ARTIFACTS = re.compile(r"^(?:/api/2\.0|/ajax-api/2\.0)?/(mlflow-artifacts/(?:artifacts|mpu/\w+))(?:/(.*))?$")
 _PLAIN = re.compile(r"^(?:/ajax-api/2\.0/mlflow)?/((?:model-versions/)?get-artifact)$")
@@ -195,10 +196,13 @@ def stage_level(target: str | None, current: str | None) -> str:
 def source_target(source: str | None) -> tuple[str, str] | None:
     """What a model version's `source` points at, to check the caller may read it:
     ("artifact", <experiment_id>), ("run", <run_id>), ("logged_model", <model_id>),
-    ("model", <registered model name>) for `models:/<name>/<version>`; None
+    ("model", <registered model name>) for `models:/<name>/<version>`, ("none", "") for a
+    prompt version (MLflow's placeholder source); None
     when it is anything else (a local path, another store: admins only)."""
     if not source:
         return None
+    if source in PROMPT_SOURCES:    # a prompt version: its text is in its tags, no files
+        return "none", ""
     for prefix in ("mlflow-artifacts:///", "mlflow-artifacts:/"):
         if source.startswith(prefix):
             exp = experiment_of_artifact_path(source[len(prefix):].lstrip("/") or "")

@@ -246,3 +246,14 @@ def test_the_default_experiment_is_shared_by_every_user(server, tokens):
         denied(b.delete_experiment, "0")
     with mlflow_as(server, tokens[A]) as a:
         assert a.get_run(run.info.run_id).data.params == {"shared": "yes"}
+
+
+def test_prompts_are_registered_models_with_the_same_permissions(server, tokens):
+    import mlflow
+
+    name = f"reg_bob_prompt_{secrets.token_hex(4)}"
+    with mlflow_as(server, tokens[B]):
+        mlflow.genai.register_prompt(name=name, template="Hello {{name}}")
+        assert mlflow.genai.load_prompt(f"prompts:/{name}/1").format(name="A") == "Hello A"
+    with mlflow_as(server, tokens[A]) as a:
+        assert name in denied(a.get_model_version, name, "1")

@@ -103,6 +103,7 @@ def test_version_sources_point_at_something_checkable():
     assert source_target(f"runs:/{RUN}/model") == ("run", RUN)
     assert source_target(f"models:/{LM}") == ("logged_model", LM)
     assert source_target("models:/main.default.iris/3") == ("model", "main.default.iris")
+    assert source_target("prompt-template") == source_target("dummy-source") == ("none", "")  # prompts: no files
     for other in ("/etc", "file:///srv/ladle/admin-token", "s3://bucket/x", "mlflow-artifacts:/../x", None):
         assert source_target(other) is None
 
