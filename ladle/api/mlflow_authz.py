@@ -32,7 +32,7 @@ from ladle.schemas.errors import ApiError, invalid
 from ladle.schemas.principal import Principal
 
 EXP, MODEL = "experiments", "registered-models"
-LIST_FIELDS = {"run_ids", "experiment_ids"}       # repeated fields of GET messages
+LIST_FIELDS = {"run_ids", "experiment_ids", "order_by"}     # repeated fields of GET messages
 MAX_UPSTREAM_PAGES = 20
 UPSTREAM_PAGE = 100          # results asked of MLflow per page at least, when filtering
 TOKEN_PREFIX = "ladle1."

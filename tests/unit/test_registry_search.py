@@ -110,3 +110,20 @@ async def test_runs_are_searched_only_in_readable_experiments(acl):
     assert authz.narrow(BOB, {"experiment_ids": ["5", "6", "0"]}) == {"experiment_ids": ["5", "0"]}
     assert authz.narrow(BOB, {"experiment_ids": ["6"]}) is None
     assert authz.narrow(ADMIN, {"experiment_ids": ["6"]}) == {"experiment_ids": ["6"]}
+
+
+def test_the_message_is_read_as_mlflow_reads_it():
+    from starlette.datastructures import QueryParams
+
+    from ladle.api.mlflow_authz import message_of
+
+    q = QueryParams("run_ids=a&run_ids=b&order_by=name&order_by=version&run_id=c")
+    assert message_of("GET", q, b'{"run_id": "ignored"}') == {
+        "run_ids": ["a", "b"], "order_by": ["name", "version"], "run_id": "c"}
+    assert message_of("GET", QueryParams(""), b'{"run_id": "d"}') == {"run_id": "d"}   # no query: the body
+    assert message_of("POST", q, b'{"run_id": "e"}') == {"run_id": "e"}               # not a GET: the body
+    assert message_of("POST", q, b"  ") == {}
+    for bad in (b"{nope", b"[1]", b'"s"'):
+        with pytest.raises(ApiError) as e:
+            message_of("POST", q, bad)
+        assert e.value.status == 400
