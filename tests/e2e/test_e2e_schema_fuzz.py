@@ -6,7 +6,8 @@ refused with a 4xx, unsupported methods answer 405 with `Allow`, and auth is nev
 It runs on its own server (it creates, changes and deletes tokens, groups, endpoints and
 secrets, which the shared `server` fixture's tests rely on), with no foundation endpoints.
 Seeded objects give the path parameters something real to hit: an external-model endpoint
-(no replicas, no builds), a group, a secret scope; a few operations whose non-admin path
+(no replicas, no builds), a group, a registered model (and MLflow's Default experiment), a
+secret scope; a few operations whose non-admin path
 differs run as an ordinary user; DELETE operations are pinned to objects
 made to be deleted, so the run cannot revoke its own token or delete what the other
 operations aim at. `positive_data_acceptance` is left out: ladle rightly answers 400 to some
@@ -74,6 +75,7 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
         user_token = ok(c.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "fuzz-user"}))
         ok(c.patch(f"/api/2.0/permissions/serving-endpoints/{eid}",
                    json={"access_control_list": [{"user_name": "fuzz-user", "permission_level": "CAN_MANAGE"}]}))
+        ok(c.post("/api/2.0/mlflow/registered-models/create", json={"name": "fuzz-model"}))
         ok(c.post("/api/2.0/secrets/scopes/create", json={"scope": "fuzz-scope"}))
         ok(c.post("/api/2.0/secrets/put", json={"scope": "fuzz-scope", "key": "k", "string_value": "v"}))
     return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"],
@@ -92,6 +94,10 @@ def _config(seeded: dict[str, str]) -> str:
         **{op: {"path.id": seeded["endpoint_id"]} for op in (
             "getServingEndpointPermissionLevels", "getServingEndpointPermissions",
             "setServingEndpointPermissions", "updateServingEndpointPermissions")},
+        **{f"{verb}Experiment{what}": {"path.id": "0"} for verb, what in (    # MLflow's Default
+            ("get", "PermissionLevels"), ("get", "Permissions"), ("set", "Permissions"), ("update", "Permissions"))},
+        **{f"{verb}RegisteredModel{what}": {"path.id": "fuzz-model"} for verb, what in (
+            ("get", "PermissionLevels"), ("get", "Permissions"), ("set", "Permissions"), ("update", "Permissions"))},
         "addGroupMember": {"path.name": "fuzz-group"},
         "removeGroupMember": {"path.name": "fuzz-group"},
         # What a DELETE may remove; without these it would reuse ids it read from list answers
