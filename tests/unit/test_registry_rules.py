@@ -155,3 +155,13 @@ async def test_unowned_objects_are_for_admins_but_the_default_experiment_is_shar
     assert rendered["object_id"] == "/experiments/0"
     assert {"group_name": "users", "display_name": "users",
             "all_permissions": [{"permission_level": "CAN_EDIT", "inherited": False}]} in rendered["access_control_list"]
+
+
+async def test_another_servers_grant_is_seen_after_a_reload(tmp_path):
+    here, there = _acl(tmp_path), _acl(tmp_path)            # two servers, one database
+    await there.own("experiments", "3", ALICE)
+    await there.update("experiments", "3", [("user_name", "bob", "CAN_EDIT")])
+    assert here.level(BOB, "experiments", "3") is None       # not yet reloaded
+    here.reload()                                             # what StateSync calls
+    assert here.level(BOB, "experiments", "3") == "CAN_EDIT"
+    assert here.level(ALICE, "experiments", "3") == "CAN_MANAGE"
