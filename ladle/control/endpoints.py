@@ -86,7 +86,7 @@ class EndpointService:
 
     async def _check_secret_refs(self, p: Principal, cfg: s.EndpointCoreConfigInput) -> None:
         if self.check_secrets is not None:
-            await asyncio.to_thread(self.check_secrets, p, cfg)
+            await self.store.call(self.check_secrets, p, cfg)
 
     async def create(self, p: Principal, req: s.CreateEndpointRequest, meta_extra: dict | None = None) -> dict:
         if req.config is None:
