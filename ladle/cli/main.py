@@ -19,6 +19,7 @@ def _register() -> None:
     from ladle.cli.usage import usage
     from ladle.cli.models import models
     from ladle.cli.secrets import secrets
+    from ladle.cli.permissions import permissions
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
@@ -27,6 +28,7 @@ def _register() -> None:
     cli.add_command(usage)
     cli.add_command(models)
     cli.add_command(secrets)
+    cli.add_command(permissions)
 
 
 def main() -> None:
