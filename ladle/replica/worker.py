@@ -166,7 +166,7 @@ async def amain(args: argparse.Namespace, ctl: "Control | None" = None) -> None:
     gc.freeze()
     listen = getattr(args, "listen", None)
     if listen is not None:  # a socket the server made (in a directory this worker cannot see)
-        server = await asyncio.start_unix_server(worker.serve_connection, sock=listen, limit=2**26)
+        server = await asyncio.start_unix_server(worker.serve_connection, sock=listen)
     else:
         if os.path.exists(args.socket):
             os.unlink(args.socket)
