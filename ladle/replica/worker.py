@@ -1,6 +1,9 @@
 """A replica worker process: loads one served entity and answers frames on a Unix socket.
 
-Run as `python -m ladle.replica.worker --model-dir DIR --socket PATH --concurrency N`.
+ladle's server starts it as `python -m ladle.replica.worker --job` (or `--standby`, a
+pre-warmed spare) with a control socket as fd 0: the worker first confines itself
+(ladle/replica/confine.py), then receives its job, log and listening socket
+(ladle/runtimes/worker_launch.py). By hand: `--model-dir DIR --socket PATH --concurrency N`.
 It imports only the stdlib, the protocol and the entity kind; it must start in a model's
 own environment too.
 """

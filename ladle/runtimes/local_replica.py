@@ -64,7 +64,7 @@ class LocalReplica:
                 w = await launcher.spawn(self.prepared.python, self.prepared.env, warm=False,
                                          preexec=self._preexec())
             self.proc = w.proc
-            asyncio.get_running_loop().create_task(self._reap(w, launcher))
+            self._reaper = asyncio.get_running_loop().create_task(self._reap(w, launcher))
             try:
                 await launcher.hand_job(w, self.kind, self.prepared.model_dir, self.socket_path,
                                         self.concurrency, self.env_vars, self.prepared.env,
