@@ -9,9 +9,26 @@ from typing import Any
 
 import pytest
 
-from ladle.api.api_table import OPERATIONS
+from starlette.testclient import TestClient
 
-from conftest import create
+from ladle.api.api_table import OPERATIONS
+from ladle.app import build_app
+from ladle.config import Settings
+from ladle.runtimes.fake import FakeBackend
+
+from conftest import ADMIN, FakeRegistry, create
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory: pytest.TempPathFactory):
+    """One app for the bad-body cases (none of them may change anything): an endpoint `ep`
+    and a group `g`."""
+    settings = Settings(home=tmp_path_factory.mktemp("own-api"), admin_token=ADMIN, reconcile_interval_s=0.05)
+    app = build_app(settings, backend=FakeBackend(), registry=FakeRegistry({"m": {"1"}}))
+    with TestClient(app, headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        create(c, "ep")
+        assert c.post("/api/2.0/ladle/groups", json={"display_name": "g"}).status_code == 200
+        yield c
 
 # Served but not part of the document: MLflow's own API (proxied) and a trailing-slash alias.
 MLFLOW = ("/api/2.0/mlflow", "/api/3.0/mlflow")
@@ -95,10 +112,9 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", BAD.values(), ids=list(BAD))
-def test_a_bad_body_is_a_400_naming_the_field_and_changes_nothing(client, case) -> None:
+def test_a_bad_body_is_a_400_naming_the_field_and_changes_nothing(seeded, case) -> None:
+    client = seeded
     method, path, body, field = case
-    create(client, "ep")
-    assert client.post("/api/2.0/ladle/groups", json={"display_name": "g"}).status_code == 200
     if path == "PERMS":
         path = f"/api/2.0/permissions/serving-endpoints/{client.get('/api/2.0/serving-endpoints/ep').json()['id']}"
     before = _state(client)
