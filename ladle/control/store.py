@@ -536,6 +536,11 @@ def _bounded_connection_class() -> type:
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
             if len(args) < 2 and kwargs.get("timeout") is None:
                 kwargs["timeout"] = self.ladle_answer_s
+                if not args and "interval" not in kwargs:
+                    # psycopg wakes every 0.1 s to let Ctrl-C through, which only the main
+                    # thread gets; a store thread stuck on a silent host would take the GIL
+                    # from the event loop ten times a second for nothing.
+                    kwargs["interval"] = kwargs["timeout"]
             try:
                 return super().wait(gen, *args, **kwargs)
             except psycopg.errors.OperationalError as e:
