@@ -6,7 +6,10 @@ permissions API) allow."""
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import secrets
+import subprocess
 from typing import Iterator
 
 import pytest
@@ -18,7 +21,7 @@ from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntity
 
 from ladle.testing.registry import tracking
 
-from e2e_support import COLUMNS, client
+from e2e_support import COLUMNS, SERVER_ARGV, client
 
 A, B = "reg-alice", "reg-bob"
 pytestmark = pytest.mark.filterwarnings("ignore:.*transition_model_version_stage.*:FutureWarning")
@@ -115,7 +118,16 @@ def test_experiment_is_private_until_granted_then_exactly_to_the_level(server, t
         denied(b.delete_run, run_id)
         denied(b.delete_experiment, exp)
 
-    grant(wa, "experiments", exp, B, "CAN_MANAGE")
+    grant(wa, "experiments", exp, B, "CAN_EDIT")
+    p = subprocess.run(   # the CLI, like `databricks permissions update`
+        [*SERVER_ARGV, "permissions", "update", "experiments", exp, "--json",
+         json.dumps({"access_control_list": [{"user_name": B, "permission_level": "CAN_MANAGE"}]})],
+        env={**os.environ, "DATABRICKS_HOST": server.url, "DATABRICKS_TOKEN": tokens[A],
+             "DATABRICKS_CONFIG_FILE": str(tmp_path / "none"), "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert {"user_name": B, "display_name": B, "all_permissions": [
+        {"permission_level": "CAN_MANAGE", "inherited": False}]} in json.loads(p.stdout)["access_control_list"]
     with mlflow_as(server, tokens[B]) as b:
         b.delete_experiment(exp)
     with mlflow_as(server, tokens[A]) as a:
