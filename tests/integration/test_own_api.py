@@ -16,7 +16,7 @@ from ladle.app import build_app
 from ladle.config import Settings
 from ladle.runtimes.fake import FakeBackend
 
-from conftest import ADMIN, FakeRegistry, create
+from tests.integration.conftest import ADMIN, FakeRegistry, create
 
 
 @pytest.fixture(scope="module")
