@@ -168,6 +168,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await reconciler.stop()
             await backend.close()
             await registry.aclose()
+            await registry_lookups.aclose()
             if tracking is not None:
                 await tracking.stop()
             store.close()

@@ -120,6 +120,9 @@ class Lookups:
             got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": object_id}, True)
         return got is not None
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
     async def versions(self, filter_string: str) -> list[tuple[str, str]]:
         got = await self._get("/api/2.0/mlflow/model-versions/search",
                               {"filter": filter_string, "max_results": "1000"})
