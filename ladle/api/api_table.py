@@ -15,6 +15,8 @@ from ladle.schemas import permissions as pm
 from ladle.schemas import registry_permissions as rp
 from ladle.schemas import secrets as sc
 from ladle.schemas import tokens as tk
+from ladle.schemas import catalog as ct
+from ladle.schemas import metrics as mt
 from ladle.schemas import usage as us
 from ladle.schemas.gateway import AiGatewayConfig
 from ladle.schemas.wire import Empty
@@ -84,7 +86,7 @@ OPERATIONS: tuple[Op, ...] = (
        "A served entity's build log", "serving-endpoints", epo.ServedModelLogs, errors=ENDPOINT_ERRORS),
     Op("GET", "/api/2.0/ladle/serving-endpoints/{name}/metrics-history", "getMetricsHistory",
        "The last hour of the endpoint's request metrics (ladle)", "serving-endpoints",
-       us.MetricsHistoryResponse, errors=ENDPOINT_ERRORS),
+       mt.MetricsHistoryResponse, errors=ENDPOINT_ERRORS),
     # -- permissions --------------------------------------------------------------------
     Op("GET", PERMS + "/permissionLevels", "getServingEndpointPermissionLevels", "Permission levels",
        "permissions", pm.PermissionLevelsResponse, errors=ENDPOINT_ERRORS),
@@ -155,9 +157,9 @@ OPERATIONS: tuple[Op, ...] = (
     Op("GET", "/api/2.0/ladle/usage", "getUsage", "Usage summarised by endpoint, requester or day",
        "usage", us.UsageResponse, query=us.UsageQuery, errors=(404,)),
     Op("GET", FOUNDATION, "listFoundationModels", "ladle's foundation model catalog", "foundation-models",
-       us.FoundationModelsResponse),
+       ct.FoundationModelsResponse),
     Op("POST", FOUNDATION + "/add-local", "addLocalFoundationModel",
-       "Add a local Hugging Face model directory (admins)", "foundation-models", us.AddLocalModelResponse,
-       us.AddLocalModelRequest, errors=(403,)),
+       "Add a local Hugging Face model directory (admins)", "foundation-models", ct.AddLocalModelResponse,
+       ct.AddLocalModelRequest, errors=(403,)),
     Op("GET", "/api/2.0/ladle/openapi.json", "getOwnOpenApi", "This document", "meta", epo.OpenApiDocument),
 )

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ladle.api.bodies import json_body, principal, validate
 from ladle.entities.catalog import Catalog
 from ladle.schemas.errors import denied
-from ladle.schemas.usage import AddLocalModelRequest
+from ladle.schemas.catalog import AddLocalModelRequest
 
 BASE = "/api/2.0/ladle/foundation-models"
 

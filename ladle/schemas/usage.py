@@ -1,5 +1,4 @@
-"""`GET /api/2.0/ladle/usage` query and answer; foundation model catalog and metrics history
-answers (ladle's own API)."""
+"""`GET /api/2.0/ladle/usage` query and answer (ladle's own API)."""
 
 from __future__ import annotations
 
@@ -7,8 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from ladle.schemas.llm import CHAT, COMPLETIONS, EMBEDDINGS
-from ladle.schemas.wire import Body, Name, Out
+from ladle.schemas.wire import Body, Out
 
 GroupBy = Literal["endpoint", "requester", "day"]
 
@@ -35,50 +33,3 @@ class UsageRow(Out):
 class UsageResponse(Out):
     group_by: GroupBy
     rows: list[UsageRow]
-
-
-class AddLocalModelRequest(Body):
-    path: str = Field(min_length=1, max_length=4096, pattern=r"^[^\x00]+$",
-                      description="an absolute path on the server's machine: a Hugging Face model directory")
-    name: Name
-    task: Literal[CHAT, COMPLETIONS, EMBEDDINGS]  # type: ignore[valid-type]
-
-
-class FoundationModel(Out):
-    name: str
-    entity_name: str
-    entity_version: str
-    endpoint_name: str
-    task: str
-    model_id: str
-    display_name: str
-    description: str
-    docs: str
-    path: str | None
-    source: str
-    weights_present: bool
-
-
-class FoundationModelsResponse(Out):
-    models: list[FoundationModel]
-
-
-class AddLocalModelResponse(Out):
-    model: FoundationModel
-    endpoints_created: list[str]
-
-
-class MetricSeries(Out):
-    name: str
-    labels: dict[str, str]
-    value: float
-
-
-class MetricSample(Out):
-    t: int = Field(description="epoch milliseconds")
-    series: list[MetricSeries]
-
-
-class MetricsHistoryResponse(Out):
-    interval_s: float
-    samples: list[MetricSample]
