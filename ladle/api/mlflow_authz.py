@@ -120,6 +120,10 @@ class Lookups:
             got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": object_id}, True)
         return got is not None
 
+    async def registered_model(self, name: str) -> dict[str, Any] | None:
+        got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": name}, True)
+        return (got or {}).get("registered_model")
+
     async def aclose(self) -> None:
         await self.client.aclose()
 

@@ -153,8 +153,24 @@ def routes(mlflow_url: str, token: str | None, acl: RegistryAcl, lookups: Lookup
                 await asyncio.sleep(0.25)
         return await client.send(req, stream=True)
 
+    async def databricks_model(request: Request) -> Response:
+        """Databricks' get-model (`w.model_registry.get_model`): the MLflow model, its `id`
+        (ladle's id of a registered model is its name) and the caller's level on it."""
+        p = principal(request)
+        name = request.query_params.get("name") or ""
+        if not name:
+            raise ApiError("INVALID_PARAMETER_VALUE", "Missing value for required parameter 'name'.")
+        acl.require(p, MODEL, name, "CAN_READ")
+        model = await lookups.registered_model(name)
+        if model is None:
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Registered model '{name}' does not exist.")
+        level = acl.level(p, MODEL, name)
+        return JSONResponse({"registered_model_databricks": {
+            **{k: v for k, v in model.items() if k != "aliases"}, "id": name, "permission_level": level}})
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    return [Route(p + "{rest:path}", proxy, methods=methods) for p in PREFIXES]
+    return [Route("/api/2.0/mlflow/databricks/registered-models/get", databricks_model, methods=["GET"]),
+            *(Route(p + "{rest:path}", proxy, methods=methods) for p in PREFIXES)]
 
 
 def _out_headers(upstream: httpx.Response) -> dict[str, str]:

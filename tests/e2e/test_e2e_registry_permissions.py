@@ -171,6 +171,8 @@ def test_model_is_private_until_granted_and_endpoints_need_read(server, tokens, 
     with pytest.raises(PermissionDenied) as e:
         wb.serving_endpoints.create(endpoint, config=cfg)
     assert model in str(e.value)
+    with pytest.raises(PermissionDenied):
+        wb.model_registry.get_model(model)
     assert admin.get(f"/api/2.0/serving-endpoints/{endpoint}").status_code == 404
 
     # admins see everything
@@ -186,6 +188,9 @@ def test_model_is_private_until_granted_and_endpoints_need_read(server, tokens, 
         loaded = mlflow.pyfunc.load_model(f"models:/{model}/1")    # reads the artifacts
         assert list(loaded.predict(x.head(2)[COLUMNS])) == [0, 0]
         denied(b.update_registered_model, model, description="B was here")
+    got = wb.model_registry.get_model(model).registered_model_databricks   # Databricks' id: the name here
+    assert (got.id, got.name, got.permission_level.value) == (model, model, "CAN_READ")
+    assert {a.user_name for a in wb.model_registry.get_permissions(got.id).access_control_list} >= {A, B}
     created = wb.serving_endpoints.create(endpoint, config=cfg)
     assert created.name == endpoint
     wb.serving_endpoints.delete(endpoint)
