@@ -87,10 +87,13 @@ class Lookups:
                            f"The MLflow tracking server is not reachable: {e}", 503) from None
         if 400 <= r.status_code < 500 or (missing_on_5xx and r.status_code >= 500):
             return None
-        if r.status_code >= 400:
-            raise ApiError("TEMPORARILY_UNAVAILABLE",
-                           f"The MLflow tracking server answered {r.status_code}", 503)
-        return r.json()
+        try:
+            if r.status_code < 400:
+                return r.json()
+        except ValueError:
+            pass
+        raise ApiError("TEMPORARILY_UNAVAILABLE",
+                       f"The MLflow tracking server answered {r.status_code} to a look-up", 503)
 
     async def _experiment(self, key: str, path: str, params: dict[str, str],
                           pick: Callable[[dict[str, Any]], Any]) -> str | None:

@@ -84,7 +84,7 @@ acl_t = Table(
 registry_acl_t = Table(   # grants on MLflow experiments and registered models (control/registry_acl.py)
     "registry_acl", metadata,
     Column("object_type", String(32), primary_key=True),     # experiments | registered-models
-    Column("object_id", String(512), primary_key=True),      # experiment id | model name
+    Column("object_id", Text, primary_key=True),             # experiment id | model name (any length)
     Column("principal_type", String(32), primary_key=True),  # user_name | group_name | service_principal_name
     Column("principal", String(256), primary_key=True),
     Column("level", String(40), nullable=False),             # IS_OWNER marks the creator

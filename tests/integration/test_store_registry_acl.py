@@ -17,7 +17,7 @@ def url(request, tmp_path):
 
 def test_registry_acl_rows(url):
     store = Store(url)
-    name = "main.default." + "m" * 200                 # long names fit
+    name = "main.default." + "m" * 1000                # long names fit
     v0 = store.version()
     store.replace_registry_acl("registered-models", name, [("user_name", "alice", "IS_OWNER"),
                                                            ("group_name", "analysts", "CAN_READ")])
