@@ -1,7 +1,9 @@
 """Download a registered model's artifacts: `python -m ladle.entities.fetch URI DEST`.
 
 Runs as a build step in its own process (MLflow is heavy; the server stays lean), with
-MLFLOW_TRACKING_URI / MLFLOW_TRACKING_TOKEN in its environment. Prints progress lines.
+MLFLOW_TRACKING_URI in its environment and, with `--token-stdin`, the registry's token as
+the first line of stdin (not in its environment, which a same-uid process could read; the
+process is made non-dumpable first). Prints progress lines.
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import tempfile
 
 def main() -> None:
     uri, dest = sys.argv[1], sys.argv[2]
+    if "--token-stdin" in sys.argv[3:]:
+        from ladle.runtimes.sandbox import set_non_dumpable
+
+        set_non_dumpable()
+        os.environ["MLFLOW_TRACKING_TOKEN"] = sys.stdin.readline().strip()
     import mlflow.artifacts
 
     print(f"Downloading artifacts of {uri} from {os.environ.get('MLFLOW_TRACKING_URI')}", flush=True)

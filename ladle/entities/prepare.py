@@ -39,11 +39,11 @@ class PyfuncPreparer:
                 # The registry is ladle's own: a registry URI in the server's environment must not win.
                 env = {"MLFLOW_TRACKING_URI": self.registry.tracking_uri,
                        "MLFLOW_REGISTRY_URI": self.registry.tracking_uri}
-                if self.registry.token:
-                    env["MLFLOW_TRACKING_TOKEN"] = self.registry.token
-                rc = await run_logged([sys.executable, "-m", "ladle.entities.fetch",
-                                       f"models:/{spec.model_name}/{spec.model_version}", str(dest)],
-                                      log, env)
+                argv = [sys.executable, "-m", "ladle.entities.fetch",
+                        f"models:/{spec.model_name}/{spec.model_version}", str(dest)]
+                token = self.registry.token
+                rc = await run_logged(argv + ["--token-stdin"] if token else argv, log, env,
+                                      stdin=f"{token}\n".encode() if token else None)
                 if rc != 0:
                     raise RuntimeError(f"downloading the model artifacts failed (exit code {rc})")
             python, extra = await python_for(dest, self.envs_dir, log,
@@ -51,11 +51,19 @@ class PyfuncPreparer:
         return Prepared(python=python, model_dir=str(dest), env=extra)
 
 
-async def run_logged(argv: list[str], log: Log, env: dict[str, str] | None = None) -> int:
+async def run_logged(argv: list[str], log: Log, env: dict[str, str] | None = None,
+                     stdin: bytes | None = None) -> int:
+    """Run a build step with the server's environment less ladle's settings (plus `env`),
+    `stdin` as its input, each output line to the build log."""
     proc = await asyncio.create_subprocess_exec(
-        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT, env=server_child_env(env),
+        *argv, stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=server_child_env(env),
     )
+    if stdin is not None:
+        assert proc.stdin is not None
+        proc.stdin.write(stdin)
+        await proc.stdin.drain()
+        proc.stdin.close()
     assert proc.stdout is not None
     async for line in proc.stdout:
         text = line.decode(errors="replace").rstrip()
