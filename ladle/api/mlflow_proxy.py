@@ -72,11 +72,12 @@ def routes(mlflow_url: str, token: str | None, acl: RegistryAcl, lookups: Lookup
             narrowed = authz.narrow(p, msg)
             if narrowed is None:
                 return JSONResponse({})
-            upstream = await _send_message(request, narrowed)
-            return _buffered(upstream)
+            return await _stream(request, orjson.dumps(narrowed))   # runs and logged models: POST
+        if not rule.after:       # authorized: the answer is not ladle's business, stream it
+            return await _stream(request, body)
         upstream = await _send(request.method, request.url.path, request.query_params,
                                _headers(request, len(body)), body)
-        if rule.after and upstream.status_code == 200:
+        if upstream.status_code == 200:
             await _after(p, rule.after, msg, upstream)
         return _buffered(upstream)
 
@@ -129,9 +130,13 @@ def routes(mlflow_url: str, token: str | None, acl: RegistryAcl, lookups: Lookup
     def _buffered(upstream: httpx.Response) -> Response:
         return Response(upstream.content, status_code=upstream.status_code, headers=_out_headers(upstream))
 
-    async def _stream(request: Request) -> Response:
-        req = client.build_request(request.method, request.url.path, params=request.query_params,
-                                   headers=_headers(request), content=request.stream())
+    async def _stream(request: Request, body: bytes | None = None) -> Response:
+        """The call passed on, its answer streamed back; the request body streamed too unless
+        it was read already (`body`)."""
+        req = client.build_request(
+            request.method, request.url.path, params=request.query_params,
+            headers=_headers(request, None if body is None else len(body)),
+            content=request.stream() if body is None else body)
         upstream = await _connect(req)
         return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
                                  headers=_out_headers(upstream), background=BackgroundTask(upstream.aclose))
