@@ -9,7 +9,8 @@ in one run, loads `bench-rf` (1-row bodies, wrk when installed, else aiohttp) fo
 duration in three phases: the database answering (normal), silent (outage: `--stressors`
 threads also keep control-plane reads and unknown tokens waiting on it the whole time), and
 answering again (after). Prints each phase's req/s, p50 and p99 and the outage/normal p99
-ratio (goal: within 2x), what the stressors got, and how long after the outage a
+ratio (goal: within 2x), the server process's CPU and threads in each phase, what the
+stressors got, and how long after the outage a
 control-plane write succeeded. Exits 0 whether the goal is met or not (a benchmark, not a test).
 """
 
@@ -24,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -102,6 +104,18 @@ def main(argv: list[str] | None = None) -> None:
             payload = body(data, 0, 1)
             headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
+            server_proc = psutil.Process(srv.proc.pid)
+            cpu: dict[str, tuple[float, int]] = {}
+
+            def phase(name: str, seconds: float) -> tuple[str, LoadResult]:
+                """The load, and the server process's CPU (% of one core) and threads meanwhile."""
+                t0, c0 = time.monotonic(), server_proc.cpu_times()
+                r = load(seconds)
+                c1, elapsed = server_proc.cpu_times(), time.monotonic() - t0
+                busy = (c1.user - c0.user) + (c1.system - c0.system)
+                cpu[name] = (100.0 * busy / elapsed, server_proc.num_threads())
+                return name, r
+
             def load(seconds: float) -> LoadResult:
                 if wrk:
                     (tmp / "body.json").write_bytes(payload)
@@ -113,11 +127,11 @@ def main(argv: list[str] | None = None) -> None:
             load(2)                                                        # warm-up
             phases: list[tuple[str, LoadResult]] = []
             console.log("phase normal: the database answers")
-            phases.append(("normal", load(a.duration)))
+            phases.append(phase("normal", a.duration))
             proxy.silence()
             console.log(f"phase outage: the database is silent; {a.stressors} threads wait on it")
             with Stressors(srv, a.stressors) as stress:
-                phases.append(("outage", load(a.duration)))
+                phases.append(phase("outage", a.duration))
             proxy.answer()
             t_back = time.monotonic()
             with srv.client(timeout=60) as c:
@@ -127,18 +141,19 @@ def main(argv: list[str] | None = None) -> None:
             recovered_s = time.monotonic() - t_back
             console.log(f"a control-plane write succeeded {recovered_s:.1f} s after the database answered again")
             console.log("phase after: the database answers again")
-            phases.append(("after", load(a.duration)))
+            phases.append(phase("after", a.duration))
         finally:
             proxy.answer()
             srv.stop()
     t = Table(title=f"{ENDPOINT} 1-row, c={a.concurrency}, {a.duration:g} s per phase "
                     f"({'wrk' if wrk else 'aiohttp'}); database silent in 'outage'")
-    for col in ("phase", "req/s", "p50 ms", "p99 ms", "p99 / normal", "failed"):
+    for col in ("phase", "req/s", "p50 ms", "p99 ms", "p99 / normal", "failed", "server CPU", "server threads"):
         t.add_column(col, justify="right")
     base = phases[0][1].p99_ms or 0.0
     for name, r in phases:
         ratio = f"{(r.p99_ms or 0) / base:.2f}x" if base else "n/a"
-        t.add_row(name, f"{r.rps:.0f}", f"{r.p50_ms or 0:.2f}", f"{r.p99_ms or 0:.2f}", ratio, str(r.failed))
+        t.add_row(name, f"{r.rps:.0f}", f"{r.p50_ms or 0:.2f}", f"{r.p99_ms or 0:.2f}", ratio, str(r.failed),
+                  f"{cpu[name][0]:.0f}%", str(cpu[name][1]))
     console.print(t)
     outage_ratio = (phases[1][1].p99_ms or 0) / base if base else float("inf")
     console.print(f"outage p99 / normal p99 = {outage_ratio:.2f}x (goal <= 2x: "
