@@ -110,7 +110,8 @@ def test_the_data_plane_serves_through_a_silent_database_and_the_server_recovers
         proxy.answer()
 
         def tagged() -> bool:
-            r = c.patch("/api/2.0/serving-endpoints/iris-db/tags", json={"add_tags": [{"key": "after", "value": "outage"}]})
+            r = c.patch("/api/2.0/serving-endpoints/iris-db/tags",
+                        json={"add_tags": [{"key": "after", "value": "outage"}]})
             return r.status_code == 200
         wait_for(tagged, 30, what="a control-plane write after the outage")
         assert {"key": "after", "value": "outage"} in c.get("/api/2.0/serving-endpoints/iris-db").json()["tags"]
