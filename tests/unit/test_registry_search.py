@@ -127,3 +127,45 @@ def test_the_message_is_read_as_mlflow_reads_it():
         with pytest.raises(ApiError) as e:
             message_of("POST", q, bad)
         assert e.value.status == 400
+
+
+class FakeLookups:
+    """Model versions and where their files are, as MLflow would answer."""
+
+    def __init__(self, versions: dict[tuple[str, str], str]) -> None:
+        self._versions = versions        # (name, version) -> download URI
+        self.filters: list[str] = []
+
+    async def versions(self, filter_string: str) -> list[tuple[str, str]]:
+        self.filters.append(filter_string)
+        return list(self._versions)
+
+    async def download_uri(self, name: str, version: str) -> str:
+        return self._versions[(name, version)]
+
+
+async def test_a_model_reader_reads_its_versions_files_and_nothing_else(acl):
+    from ladle.control.registry_rules import match
+
+    lm = "m-" + "a" * 32
+    await acl.own("experiments", "2", Principal("alice"))
+    # bob reads m07 (the fixture's grants), not m08; experiment 2 is alice's
+    lookups = FakeLookups({("m07", "1"): f"mlflow-artifacts:/2/models/{lm}/artifacts",
+                           ("m08", "1"): f"mlflow-artifacts:/2/models/{lm}-x/artifacts"})
+    authz = Authorizer(acl, lookups)  # type: ignore[arg-type]
+
+    async def get(path: str) -> None:
+        rule, part = match("GET", f"/api/2.0/mlflow-artifacts/artifacts/{path}")
+        await authz.check(BOB, rule, part, {})
+
+    await get(f"2/models/{lm}/artifacts/MLmodel")               # under m07 version 1: allowed
+    assert lookups.filters == [f"source_path LIKE '%{lm}%'"]
+    for path in (f"2/models/{lm}x/artifacts/MLmodel",            # a prefix of the name is not a dir
+                 f"2/models/{'b' * 32}/artifacts/MLmodel",         # not a logged model id
+                 f"2/{'c' * 32}/artifacts/notes.txt"):             # a run no version of m07 comes from
+        with pytest.raises(ApiError) as e:
+            await get(path)
+        assert e.value.error_code == "PERMISSION_DENIED"
+    with pytest.raises(ApiError):                                 # reading never implies writing
+        rule, part = match("PUT", f"/api/2.0/mlflow-artifacts/artifacts/2/models/{lm}/artifacts/x")
+        await authz.check(BOB, rule, part, {})
