@@ -83,23 +83,15 @@ class LocalReplica:
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.bind(str(self.socket_path))
         s.listen(128)
-        self._socket_ino = self.socket_path.stat().st_ino
         return s
 
-    def _unlink_socket(self) -> None:
-        """Remove our socket file, not a newer replica's that reuses the path."""
-        try:
-            if self.socket_path.stat().st_ino == self._socket_ino:
-                self.socket_path.unlink()
-        except (FileNotFoundError, AttributeError):
-            pass
-
     async def _reap(self, w, launcher: Launcher) -> None:
-        """Once the worker exits: its control socket, scratch directory and socket file go."""
+        """Once the worker exits: its control socket and scratch directory go. (Its socket
+        file stays until the path is reused: a group made again for the same entity reuses
+        it at once, and removing it here could remove the new replica's.)"""
         await w.proc.wait()
         w.ctl.close()
         await launcher.remove(w.scratch)
-        await asyncio.to_thread(self._unlink_socket)
 
     async def _connect(self, timeout: float) -> None:
         """Connect to the worker's socket once it listens, start reading, ping it."""
