@@ -77,7 +77,8 @@ def test_blocked_ancestor_is_the_first_directory_the_uid_cannot_search():
 
 
 def test_mount_plan_covers_ladle_home_and_blocked_dirs_and_shows_only_what_is_needed():
-    fs = _fake_stat({"/root": (0o700, 0, 0), "/tmp/pytest-of-root": (0o700, 0, 0), "/tmp/pytest-of-root/h": (0o700, 0, 0)})
+    fs = _fake_stat({"/root": (0o700, 0, 0), "/tmp/pytest-of-root": (0o700, 0, 0),
+                     "/tmp/pytest-of-root/h": (0o700, 0, 0)})
     needed = {"/root/.pyenv/versions/3.11": True, "/root/.pyenv/versions/3.11/lib/python3.11": True,
               "/usr/lib/python3": True, "/tmp/pytest-of-root/h/run/w-1": False}
     plan = mount_plan(needed, ["/tmp/pytest-of-root/h"], 999, {999}, fs)
@@ -124,7 +125,6 @@ try:
     out["write"] = "ok"
 except OSError as e:
     out["write"] = type(e).__name__
-out["dumpable"] = open("/proc/self/status").read().count("x")  # readable by itself
 import ctypes
 out["dumpable"] = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
 print(json.dumps(out))
