@@ -115,7 +115,9 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
                       limiter=limiter,
-                      recorder=Recorder(tables, "ladle", settings.workspace_id), external=external)
+                      recorder=Recorder(tables, "ladle", settings.workspace_id), external=external,
+                      # endpoint_missed (below) needs the reconciler built after the gateway
+                      on_miss=(lambda name: endpoint_missed(name)) if store.shared else None)
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None)
@@ -124,6 +126,14 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     async def on_change() -> None:
         reconciler.publish_routes(await store.call(store.list_endpoints))
         reconciler.kick()
+
+    async def endpoint_missed(name: str) -> None:
+        """An endpoint name this server does not know: made on another server since the last
+        sync? Then load what serving it needs (ACLs, secrets, routes) now, off the event loop."""
+        if await store.call(store.get_endpoint, name) is not None:
+            for reload in (perms.reload, secrets.reload):
+                await store.call(reload)
+            await on_change()
 
     sync = StateSync(store, settings.sync_interval_s,
                      [tokens_svc.reload, perms.reload, registry_acl.reload, groups.reload, secrets.reload, on_change])

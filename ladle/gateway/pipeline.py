@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson
 from starlette.requests import Request
@@ -48,8 +48,13 @@ class Gateway:
     def __init__(self, pool: ReplicaPool, metrics: MetricsHub, level_of: LevelOf,
                  max_payload_bytes: int,
                  limiter: RateLimiter | None = None, recorder: Recorder | None = None,
-                 external: ExternalCaller | None = None) -> None:
+                 external: ExternalCaller | None = None,
+                 on_miss: Callable[[str], Awaitable[None]] | None = None) -> None:
         self.pool = pool
+        # A name this server has not been told of: another server on the shared database may
+        # have made it since the last sync. `on_miss` looks it up off the event loop and
+        # republishes, so an endpoint READY in the store is never a 404 here.
+        self.on_miss = on_miss
         self.external = external
         self.metrics = metrics
         self.level_of = level_of
@@ -100,6 +105,8 @@ class Gateway:
         the endpoint name in `model`)."""
         t0 = time.perf_counter()
         p: Principal = request.scope["state"]["principal"]
+        if self.on_miss is not None and name not in self.routes and name not in self.not_ready:
+            await self.on_miss(name)
         route = self._route(p, name)                                            # authorize
         fixed = None
         if served is not None:
