@@ -14,14 +14,17 @@ Level = Literal["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]
 assert tuple(Level.__args__) == LEVELS  # type: ignore[attr-defined]
 
 
-class AccessControlRequest(Body):
+class PrincipalGrant(Body):
+    """One grant of an access control list: exactly one principal and a level (each object
+    kind's subclass names its levels)."""
+
     user_name: Name | None = None
     group_name: Name | None = None
     service_principal_name: Name | None = None
-    permission_level: Level
+    permission_level: str
 
     @model_validator(mode="after")
-    def _one_principal(self) -> "AccessControlRequest":
+    def _one_principal(self) -> "PrincipalGrant":
         if sum(getattr(self, k) is not None for k in PRINCIPAL_KEYS) != 1:
             raise ValueError("exactly one of user_name, group_name or service_principal_name is required")
         return self
@@ -29,6 +32,10 @@ class AccessControlRequest(Body):
     def entry(self) -> tuple[str, str, str]:
         key = next(k for k in PRINCIPAL_KEYS if getattr(self, k) is not None)
         return key, getattr(self, key), self.permission_level
+
+
+class AccessControlRequest(PrincipalGrant):
+    permission_level: Level
 
 
 class PermissionsRequest(Body):
