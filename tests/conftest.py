@@ -12,3 +12,17 @@ def postgres(tmp_path_factory: pytest.TempPathFactory):
 
     with postgres_server(tmp_path_factory.mktemp("pgdata")) as pg:
         yield pg
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _mlflow_tracking_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Tests write only to temporary directories: MLflow's default store (./mlflow.db and
+    ./mlruns in the working directory) would otherwise catch any MLflow call made without an
+    explicit tracking URI. Tests that use a ladle server set theirs explicitly."""
+    import os
+
+    mp = pytest.MonkeyPatch()
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow-default')}/mlflow.db")
+    yield
+    mp.undo()
