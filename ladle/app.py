@@ -19,6 +19,7 @@ from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permiss
 from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
+from ladle.api import scim as scim_api
 from ladle.api import metrics_history as metrics_history_api
 from ladle.api import registry_permissions as registry_permissions_api
 from ladle.api.mlflow_authz import Lookups
@@ -29,6 +30,7 @@ from ladle.api.services import Services
 from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
 from ladle.control.groups import GroupService
+from ladle.control.principals import PrincipalService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
 from ladle.control.registry_acl import RegistryAcl
@@ -188,7 +190,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
-        *groups_api.routes(groups), *usage_api.routes(svc, tables, settings.tables_dir),
+        *groups_api.routes(groups), *scim_api.routes(PrincipalService(tokens_svc, groups)), *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]
     from ladle.web.pages import routes as web_routes

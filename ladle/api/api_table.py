@@ -13,6 +13,7 @@ from ladle.schemas import endpoints_out as epo
 from ladle.schemas import groups as gr
 from ladle.schemas import permissions as pm
 from ladle.schemas import registry_permissions as rp
+from ladle.schemas import scim as scim
 from ladle.schemas import secrets as sc
 from ladle.schemas import tokens as tk
 from ladle.schemas import catalog as ct
@@ -46,6 +47,7 @@ PERMS = "/api/2.0/permissions/serving-endpoints/{id}"
 GROUPS = "/api/2.0/ladle/groups"
 SECRETS = "/api/2.0/secrets"
 FOUNDATION = "/api/2.0/ladle/foundation-models"
+SCIM = "/api/2.0/preview/scim/v2"
 ENDPOINT_ERRORS = (403, 404)
 WRITE_ERRORS = (403, 404, 409)
 
@@ -153,6 +155,32 @@ OPERATIONS: tuple[Op, ...] = (
        gr.AddMemberRequest, errors=(403, 404)),
     Op("DELETE", GROUPS + "/{name}/members/{member}", "removeGroupMember", "Remove a member (admins)",
        "groups", gr.Group, errors=(403, 404)),
+    # -- SCIM (databricks-sdk's iam API): reads for everyone, changes for admins --------
+    Op("GET", SCIM + "/Me", "getCurrentUser", "The caller", "scim", scim.Me, query=scim.GetQuery),
+    *(op for path, noun, out, lst, create in (
+        ("Users", "User", scim.User, scim.ListUsers, scim.CreateUser),
+        ("ServicePrincipals", "ServicePrincipal", scim.ServicePrincipal, scim.ListServicePrincipals,
+         scim.CreateServicePrincipal))
+      for op in (
+          Op("GET", f"{SCIM}/{path}", f"list{path}", f"{path}, filtered and paged", "scim", lst,
+             query=scim.ListQuery),
+          Op("POST", f"{SCIM}/{path}", f"create{noun}", "Create one (admins)", "scim", out, create,
+             errors=(403, 404, 409)),
+          Op("GET", f"{SCIM}/{path}/{{id}}", f"get{noun}", "Get one by id", "scim", out,
+             query=scim.GetQuery, errors=(404,)),
+          Op("DELETE", f"{SCIM}/{path}/{{id}}", f"delete{noun}",
+             "Delete one (admins): its tokens are revoked, its memberships dropped", "scim",
+             errors=(400, 403, 404)))),
+    Op("GET", SCIM + "/Groups", "listScimGroups", "Groups, filtered and paged", "scim", scim.ListGroups,
+       query=scim.ListQuery),
+    Op("POST", SCIM + "/Groups", "createScimGroup", "Create a group (admins)", "scim", scim.Group,
+       scim.CreateGroup, errors=(403, 404, 409)),
+    Op("GET", SCIM + "/Groups/{id}", "getScimGroup", "Get a group by id", "scim", scim.Group,
+       query=scim.GetQuery, errors=(404,)),
+    Op("PATCH", SCIM + "/Groups/{id}", "patchScimGroup", "Add or remove members (admins)", "scim",
+       scim.Group, scim.PatchRequest, errors=(403, 404)),
+    Op("DELETE", SCIM + "/Groups/{id}", "deleteScimGroup", "Delete a group (admins)", "scim",
+       errors=(400, 403, 404)),
     # -- usage and catalog ----------------------------------------------------------------
     Op("GET", "/api/2.0/ladle/usage", "getUsage", "Usage summarised by endpoint, requester or day",
        "usage", us.UsageResponse, query=us.UsageQuery, errors=(404,)),

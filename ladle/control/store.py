@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import orjson
 from sqlalchemy import (
     BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, delete,
-    event, insert, inspect, select, text, update,
+    UniqueConstraint, event, insert, inspect, select, text, update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -95,6 +95,17 @@ group_members_t = Table(
     Column("group_name", String(256), primary_key=True),
     Column("member", String(256), primary_key=True),         # "" marks an empty group
     Column("member_type", String(32), nullable=False),       # user | service_principal | "" (marker)
+)
+
+principals_t = Table(   # users and service principals made through SCIM (control/principals.py)
+    "principals", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("kind", String(32), nullable=False),              # user | service_principal
+    Column("name", String(256), nullable=False),             # userName | applicationId
+    Column("display_name", String(256), nullable=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("kind", "name"),
 )
 
 secret_scopes_t = Table(
@@ -423,6 +434,28 @@ class Store:
             cond = cond & (group_members_t.c.member == member)
         with self._write() as c:
             return c.execute(delete(group_members_t).where(cond)).rowcount
+
+    # -- principals (SCIM users and service principals) ----------------------------------
+    def principal_rows(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r._mapping) for r in c.execute(select(principals_t)).all()]
+
+    def insert_principal(self, row: dict[str, Any]) -> bool:
+        """False when one of that kind and name exists already."""
+        try:
+            with self._write() as c:
+                c.execute(insert(principals_t).values(**row))
+            return True
+        except IntegrityError:
+            return False
+
+    def delete_principal(self, kind: str, name: str) -> None:
+        """The row, its tokens and its group memberships, in one transaction."""
+        with self._write() as c:
+            c.execute(delete(principals_t).where((principals_t.c.kind == kind) & (principals_t.c.name == name)))
+            c.execute(delete(tokens_t).where((tokens_t.c.principal_type == kind) & (tokens_t.c.principal == name)))
+            c.execute(delete(group_members_t).where(
+                (group_members_t.c.member == name) & (group_members_t.c.member_type == kind)))
 
     # -- secrets (values arrive sealed; control/secrets.py seals and unseals) -------------
     def secret_scopes(self) -> dict[str, str]:

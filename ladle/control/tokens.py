@@ -93,6 +93,11 @@ class TokenService:
         self.store.delete_token(token_id)
         self._by_hash.pop(rec.hash, None)
 
+    def forget_principal(self, kind: str, name: str) -> None:
+        """Drop the principal's tokens from the map (the store deleted them already)."""
+        self._by_hash = {h: t for h, t in self._by_hash.items()
+                         if (t.principal_type, t.principal) != (kind, name)}
+
     def bootstrap_admin(self, home: Path, admin_token: str | None) -> str | None:
         """Make sure an admin token exists. Returns the path of a generated token file."""
         if admin_token:
