@@ -185,7 +185,7 @@ def routes(svc: PrincipalService) -> list[Route]:
     @_scim
     async def create_group(request: Request) -> Response:
         admin_only(request)
-        body = validate(sc.CreateGroup, await json_body(request))
+        body = validate(sc.CreateScimGroup, await json_body(request))
         ids = [m.value for m in body.members or []]
         return JSONResponse(await store.call(
             lambda: render_group(svc.create_group(body.displayName, ids))))

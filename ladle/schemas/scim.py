@@ -47,7 +47,7 @@ class CreateServicePrincipal(Body):
     groups: list[Ref] | None = Field(default=None, max_length=100)
 
 
-class CreateGroup(Body):
+class CreateScimGroup(Body):
     displayName: str = Field(pattern=NAME_PATTERN, description="1-128 letters, digits, spaces or "
                              "._@+- starting with a letter or digit; not 'users' or 'admins'")
     members: list[Ref] | None = Field(default=None, max_length=1000)
@@ -111,7 +111,7 @@ class ServicePrincipal(Out):
     schemas: list[str]
 
 
-class Group(Out):
+class ScimGroup(Out):
     id: str
     displayName: str | None = None
     members: list[ComplexValue] | None = None
@@ -133,8 +133,8 @@ class ListServicePrincipals(_List):
     Resources: list[ServicePrincipal]
 
 
-class ListGroups(_List):
-    Resources: list[Group]
+class ListScimGroups(_List):
+    Resources: list[ScimGroup]
 
 
 class Me(User):

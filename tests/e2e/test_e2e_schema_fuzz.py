@@ -77,8 +77,15 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
         ok(c.post("/api/2.0/mlflow/registered-models/create", json={"name": "fuzz-model"}))
         ok(c.post("/api/2.0/secrets/scopes/create", json={"scope": "fuzz-scope"}))
         ok(c.post("/api/2.0/secrets/put", json={"scope": "fuzz-scope", "key": "k", "string_value": "v"}))
+        scim = "/api/2.0/preview/scim/v2"
+        scim_ids = {
+            "user_id": ok(c.get(scim + "/Users", params={"filter": 'userName eq "fuzz-user"'}))["Resources"][0]["id"],
+            "doomed_user_id": ok(c.post(scim + "/Users", json={"userName": "fuzz-doomed-user"}))["id"],
+            "doomed_sp_id": ok(c.post(scim + "/ServicePrincipals", json={"displayName": "fuzz-doomed"}))["id"],
+            "group_id": ok(c.get(scim + "/Groups", params={"filter": 'displayName eq "fuzz-group"'}))["Resources"][0]["id"],
+            "doomed_group_id": ok(c.post(scim + "/Groups", json={"displayName": "fuzz-doomed-scim"}))["id"]}
     return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"],
-            "user_token": user_token["token_value"]}
+            "user_token": user_token["token_value"], **scim_ids}
 
 
 def _config(seeded: dict[str, str]) -> str:
@@ -104,6 +111,12 @@ def _config(seeded: dict[str, str]) -> str:
         "deleteServingEndpoint": {"path.name": "fuzz-doomed"},
         "deleteGroup": {"path.name": "fuzz-doomed"},
         "revokeToken": {"path.token_id": seeded["doomed_token_id"]},
+        "getUser": {"path.id": seeded["user_id"]},
+        "getScimGroup": {"path.id": seeded["group_id"]},
+        "patchScimGroup": {"path.id": seeded["group_id"]},
+        "deleteUser": {"path.id": seeded["doomed_user_id"]},
+        "deleteServicePrincipal": {"path.id": seeded["doomed_sp_id"]},
+        "deleteScimGroup": {"path.id": seeded["doomed_group_id"]},
     }
     blocks = ["[checks]\n" + "".join(f"{c}.enabled = false\n" for c in OFF)]
     for op, params in pinned.items():
