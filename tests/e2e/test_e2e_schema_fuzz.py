@@ -82,7 +82,8 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
             "user_id": ok(c.get(scim + "/Users", params={"filter": 'userName eq "fuzz-user"'}))["Resources"][0]["id"],
             "doomed_user_id": ok(c.post(scim + "/Users", json={"userName": "fuzz-doomed-user"}))["id"],
             "doomed_sp_id": ok(c.post(scim + "/ServicePrincipals", json={"displayName": "fuzz-doomed"}))["id"],
-            "group_id": ok(c.get(scim + "/Groups", params={"filter": 'displayName eq "fuzz-group"'}))["Resources"][0]["id"],
+            "group_id": ok(c.get(scim + "/Groups",
+                                 params={"filter": 'displayName eq "fuzz-group"'}))["Resources"][0]["id"],
             "doomed_group_id": ok(c.post(scim + "/Groups", json={"displayName": "fuzz-doomed-scim"}))["id"]}
     return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"],
             "user_token": user_token["token_value"], **scim_ids}

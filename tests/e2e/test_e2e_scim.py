@@ -104,8 +104,8 @@ def test_groups_membership_shows_in_me_and_grants_by_group_name(server, w, tag):
 
     name = f"scim-{tag}"
     with client(server) as admin:
-        r = admin.post("/api/2.0/serving-endpoints",
-                       json={"name": name, "config": {"served_entities": [{"name": "ext", "external_model": EXTERNAL}]}})
+        entity = {"name": "ext", "external_model": EXTERNAL}
+        r = admin.post("/api/2.0/serving-endpoints", json={"name": name, "config": {"served_entities": [entity]}})
         assert r.status_code == 200, r.text
     try:
         w.serving_endpoints.set_permissions(r.json()["id"], access_control_list=[
