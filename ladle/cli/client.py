@@ -1,41 +1,36 @@
-"""HTTP client for the CLI, and host/token resolution like the Databricks SDK and CLI.
+"""HTTP client for the CLI. Host and credentials come from ladle/cli/auth_config.py (the SDK's
+unified order); a command that cannot resolve them fails before any request is sent, and every
+request carries the resolved token (never an empty or absent Authorization header).
 
-Resolution order (reference §4):
-- `-p/--profile NAME` given: host and token come from that profile of the config file only.
-- otherwise `DATABRICKS_HOST` / `DATABRICKS_TOKEN` from the environment win, and the config file
-  (`DATABRICKS_CONFIG_FILE` or `~/.databrickscfg`) fills what they leave unset, from the profile
-  named by `DATABRICKS_CONFIG_PROFILE`, else `[__settings__] default_profile`, else `DEFAULT`.
-A host without a scheme gets `https://`; a trailing slash is stripped. A missing token is allowed
-(a server running without authentication); a missing host is an error.
+With logging on (`--debug`, `--log-level debug`) each request is logged as its method, URL,
+status and duration: never its headers or body.
 """
 
 from __future__ import annotations
 
-import configparser
-import os
-from collections.abc import Iterator, Mapping
+import logging
+import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import click
 import httpx
 
-from ladle.cli.options import settings
+from ladle.cli.auth_config import (  # noqa: F401 - re-exported for the command modules and tests
+    ClientConfig,
+    ConfigError,
+    config_file_path,
+    normalize_host,
+    resolve_config,
+)
+from ladle.cli.options import cli_version, log_session, settings
 
 DEFAULT_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10.0
 _META_CLIENT = "ladle.cli.client"
-_NO_DEFAULT_SECTION = "\x00no-default\x00"
-_HELP = (
-    "set DATABRICKS_HOST and DATABRICKS_TOKEN, or configure a profile in ~/.databrickscfg "
-    "(choose it with --profile or DATABRICKS_CONFIG_PROFILE)"
-)
-
-
-class ConfigError(click.ClickException):
-    """Host/token could not be resolved."""
+http_log = logging.getLogger("ladle.cli.http")
 
 
 class ApiError(click.ClickException):
@@ -47,86 +42,9 @@ class ApiError(click.ClickException):
         self.error_code = error_code
 
 
-@dataclass(frozen=True)
-class ClientConfig:
-    host: str
-    token: str | None
-    source: str
-
-
 def seg(value: str) -> str:
     """Escape one path segment (endpoint names are plain, but never let `/` or `..` through)."""
     return quote(str(value), safe="")
-
-
-def normalize_host(host: str) -> str:
-    host = host.strip()
-    if "://" not in host:
-        host = "https://" + host
-    return host.rstrip("/")
-
-
-def resolve_config(profile: str | None = None, env: Mapping[str, str] | None = None) -> ClientConfig:
-    env = os.environ if env is None else env
-    if profile:
-        attrs = _read_profile(env, profile, explicit=True)
-        source = f"profile {profile}"
-    else:
-        attrs = {"host": env.get("DATABRICKS_HOST") or None, "token": env.get("DATABRICKS_TOKEN") or None}
-        source = "environment"
-        env_profile = env.get("DATABRICKS_CONFIG_PROFILE") or None
-        if env_profile or not (attrs["host"] and attrs["token"]):
-            from_file = _read_profile(env, env_profile, explicit=bool(env_profile))
-            if from_file and not attrs["host"]:
-                source = f"profile {from_file['__name__']}"
-            for key in ("host", "token"):
-                if not attrs[key] and from_file.get(key):
-                    attrs[key] = from_file[key]
-    if not attrs.get("host"):
-        raise ConfigError(f"no host configured: {_HELP}")
-    return ClientConfig(host=normalize_host(attrs["host"]), token=attrs.get("token") or None, source=source)
-
-
-def config_file_path(env: Mapping[str, str]) -> str:
-    path = env.get("DATABRICKS_CONFIG_FILE") or "~/.databrickscfg"
-    if path == "~" or path.startswith("~/"):
-        home = env.get("HOME") or os.path.expanduser("~")
-        path = os.path.join(home, path[2:])
-    return path
-
-
-def _read_profile(env: Mapping[str, str], name: str | None, *, explicit: bool) -> dict[str, str]:
-    """The named (or default) profile's keys plus `__name__`; {} when absent and not required."""
-    path = config_file_path(env)
-    if not os.path.exists(path):
-        if explicit:
-            raise ConfigError(f"cannot load profile {name!r}: config file {path} does not exist; {_HELP}")
-        return {}
-    parser = configparser.ConfigParser(default_section=_NO_DEFAULT_SECTION, interpolation=None)
-    try:
-        parser.read(path, encoding="utf-8")
-    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot parse config file {path}: {exc}") from exc
-    if name is None and parser.has_option("__settings__", "default_profile"):
-        name = parser.get("__settings__", "default_profile").strip()
-        explicit = True
-    name = name or "DEFAULT"
-    if not parser.has_section(name):
-        if explicit:
-            raise ConfigError(f"profile {name!r} not found in {path}")
-        return {}
-    values = {k: v.strip() for k, v in parser.items(name)}
-    values["__name__"] = name
-    return values
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("ladle")
-    except PackageNotFoundError:
-        return "0.0.0"
 
 
 def error_message(response: httpx.Response) -> tuple[str, str | None]:
@@ -156,14 +74,14 @@ class ApiClient:
         self,
         config: ClientConfig,
         *,
-        debug: bool = False,
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"User-Agent": f"ladle-cli/{_version()}"}
-        if config.token:
-            headers["Authorization"] = f"Bearer {config.token}"
-        hooks = {"request": [self._log_request], "response": [self._log_response]} if debug else {}
+        if not config.token:
+            raise ConfigError("cannot configure default credentials: no token")  # resolve_config guarantees one
+        headers = {"User-Agent": f"ladle-cli/{cli_version()} auth/{config.auth_type}",
+                   "Authorization": f"Bearer {config.token}"}
+        hooks = {"request": [self._log_request], "response": [self._log_response]}
         self.config = config
         self._http = httpx.Client(
             base_url=config.host,
@@ -226,11 +144,14 @@ class ApiClient:
 
     @staticmethod
     def _log_request(request: httpx.Request) -> None:
-        click.echo(f"> {request.method} {request.url}", err=True)
+        request.extensions["ladle_started"] = time.monotonic()
+        http_log.debug("> %s %s", request.method, request.url)
 
     @staticmethod
     def _log_response(response: httpx.Response) -> None:
-        click.echo(f"< {response.status_code} {response.reason_phrase}", err=True)
+        started = response.request.extensions.get("ladle_started")
+        took = f" in {(time.monotonic() - started) * 1000:.0f} ms" if started else ""
+        http_log.debug("< %s %s%s", response.status_code, response.reason_phrase, took)
 
 
 def from_context(ctx: click.Context) -> ApiClient:
@@ -239,7 +160,12 @@ def from_context(ctx: click.Context) -> ApiClient:
     if client is None:
         opts = settings(ctx)
         config = resolve_config(opts.profile)
-        client = ApiClient(config, debug=opts.debug)
+        session = log_session(ctx)
+        if session is not None:
+            session.add_secrets(config.secrets())
+        http_log.debug("auth: %s from %s", config.auth_type, ", ".join(
+            f"{key} ({source})" for key, source in config.sources.items()))
+        client = ApiClient(config)
         ctx.meta[_META_CLIENT] = client
         ctx.find_root().call_on_close(client.close)
     return client

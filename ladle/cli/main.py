@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import click
 
+from ladle.cli.options import LadleGroup
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LadleGroup)
 @click.version_option(package_name="ladle")
 def cli() -> None:
-    """ladle: self-hosted model serving, wire-compatible with Databricks Model Serving."""
+    """ladle: self-hosted model serving, wire-compatible with Databricks Model Serving.
+
+    Host and token come from the flags, the environment (DATABRICKS_HOST, DATABRICKS_TOKEN,
+    DATABRICKS_CONFIG_PROFILE) or ~/.databrickscfg, like the Databricks CLI. The global flags
+    (-p/--profile, -o/--output, --debug, and --log-level, --log-file, --log-format) go before
+    or after any command.
+    """
 
 
 def _register() -> None:

@@ -1,9 +1,11 @@
 """Shared click pieces for the HTTP-talking command groups.
 
-Global flags (`-o/--output`, `-p/--profile`, `--debug`) are accepted both on a group and on
-each of its subcommands, like the Databricks CLI's persistent flags; the value given last on
-the command line wins. `--json` takes inline JSON or `@path/to/file.json`; `--timeout` takes
-a Go duration (`20m`, `45s`, `1h30m`).
+Global flags (`-o/--output`, `-p/--profile`, `--debug` and the hidden `--log-level`,
+`--log-file`, `--log-format`) are accepted on the root command, on every group and on each
+subcommand, like the Databricks CLI's persistent flags (`ladle -p dev serving-endpoints list`
+and `ladle serving-endpoints list -p dev` are the same); the value given last on the command
+line wins. `--json` takes inline JSON or `@path/to/file.json`; `--timeout` takes a Go duration
+(`20m`, `45s`, `1h30m`).
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from typing import Any, Callable
 
 import click
 
+from ladle.cli import cli_logging
+
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"]}
 OUTPUT_ENV = "DATABRICKS_OUTPUT_FORMAT"
 _META_OUTPUT = "ladle.cli.output"
 _META_PROFILE = "ladle.cli.profile"
 _META_DEBUG = "ladle.cli.debug"
+_META_LOG_LEVEL = "ladle.cli.log_level"
+_META_LOG_FILE = "ladle.cli.log_file"
+_META_LOG_FORMAT = "ladle.cli.log_format"
+_META_LOG_SESSION = "ladle.cli.log_session"
 
 
 @dataclass(frozen=True)
@@ -28,19 +36,34 @@ class Settings:
     output: str
     profile: str | None
     debug: bool
+    log_level: str = "disabled"
+    log_file: str = "stderr"
+    log_format: str = "text"
 
 
 def settings(ctx: click.Context) -> Settings:
-    """The effective global flags: flag > env (output only) > default."""
+    """The effective global flags: flag > env > default."""
     output = ctx.meta.get(_META_OUTPUT) or os.environ.get(OUTPUT_ENV) or "text"
     output = output.lower()
     if output not in ("text", "json"):
         raise click.ClickException(f"unknown output format {output!r}: use text or json")
+    debug = bool(ctx.meta.get(_META_DEBUG))
+    level, file, fmt = cli_logging.effective(
+        ctx.meta.get(_META_LOG_LEVEL), ctx.meta.get(_META_LOG_FILE), ctx.meta.get(_META_LOG_FORMAT), debug
+    )
     return Settings(
         output=output,
         profile=ctx.meta.get(_META_PROFILE),
-        debug=bool(ctx.meta.get(_META_DEBUG)),
+        debug=debug,
+        log_level=level,
+        log_file=file,
+        log_format=fmt,
     )
+
+
+def log_session(ctx: click.Context) -> cli_logging.LogSession | None:
+    """The running command's logging (None outside a LadleCommand)."""
+    return ctx.meta.get(_META_LOG_SESSION)
 
 
 def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -53,7 +76,8 @@ def _remember(key: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
 
 
 def global_params() -> list[click.Option]:
-    """Fresh `-o/--output`, `-p/--profile` and `--debug` options (not passed to the callback)."""
+    """Fresh global options (not passed to the callback); the log flags are hidden from --help
+    like the Databricks CLI's."""
     return [
         click.Option(
             ["-o", "--output"],
@@ -77,7 +101,34 @@ def global_params() -> list[click.Option]:
             default=False,
             expose_value=False,
             callback=_remember(_META_DEBUG),
-            help="Enable debug output (HTTP requests, tracebacks).",
+            help="Enable debug logging (to stderr) and tracebacks.",
+        ),
+        click.Option(
+            ["--log-level"],
+            type=click.Choice(list(cli_logging.LEVELS), case_sensitive=False),
+            default=None,
+            expose_value=False,
+            hidden=True,
+            callback=_remember(_META_LOG_LEVEL),
+            help=f"Log level (env {cli_logging.LEVEL_ENV}; default disabled).",
+        ),
+        click.Option(
+            ["--log-file"],
+            metavar="FILE",
+            default=None,
+            expose_value=False,
+            hidden=True,
+            callback=_remember(_META_LOG_FILE),
+            help=f"File to write logs to: stderr, stdout or a path (env {cli_logging.FILE_ENV}).",
+        ),
+        click.Option(
+            ["--log-format"],
+            type=click.Choice(list(cli_logging.FORMATS), case_sensitive=False),
+            default=None,
+            expose_value=False,
+            hidden=True,
+            callback=_remember(_META_LOG_FORMAT),
+            help=f"Log output format: text or json (env {cli_logging.FORMAT_ENV}).",
         ),
     ]
 
@@ -91,6 +142,33 @@ class LadleCommand(click.Command):
         self.params.extend(global_params())
 
     def invoke(self, ctx: click.Context) -> Any:
+        opts = settings(ctx)
+        try:
+            session = cli_logging.LogSession(opts.log_level, opts.log_file, opts.log_format)
+        except OSError as exc:
+            raise click.ClickException(f"cannot open log file {opts.log_file}: {exc.strerror or exc}") from exc
+        ctx.meta[_META_LOG_SESSION] = session
+        log = cli_logging.log
+        log.info("start version=%s command=%r", cli_version(), ctx.command_path)
+        try:
+            result = self._invoke(ctx, opts)
+        except click.exceptions.Exit as exc:
+            log.info("completed execution exit_code=%s", exc.exit_code)
+            raise
+        except click.exceptions.ClickException as exc:
+            log.info("failed execution exit_code=%s error=%r", exc.exit_code, exc.format_message())
+            raise
+        except BaseException as exc:
+            log.info("failed execution exit_code=1 error=%r", type(exc).__name__)
+            raise
+        else:
+            log.info("completed execution exit_code=0")
+            return result
+        finally:
+            ctx.meta.pop(_META_LOG_SESSION, None)
+            session.close()
+
+    def _invoke(self, ctx: click.Context, opts: Settings) -> Any:
         try:
             return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
@@ -98,9 +176,18 @@ class LadleCommand(click.Command):
         except (KeyboardInterrupt, BrokenPipeError):
             raise
         except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
-            if settings(ctx).debug:
+            if opts.debug:
                 raise
             raise click.ClickException(str(exc) or type(exc).__name__) from exc
+
+
+def cli_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ladle")
+    except PackageNotFoundError:
+        return "0.0.0"
 
 
 class LadleGroup(click.Group):

@@ -40,3 +40,17 @@ def test_help_snapshot(group_name: str, sub: str | None) -> None:
         path.write_text(result.stdout)
     assert path.exists(), f"missing snapshot {path.name}: run with LADLE_UPDATE_SNAPSHOTS=1"
     assert result.stdout == path.read_text()
+
+
+def test_root_help_snapshot() -> None:
+    """`ladle --help`: the commands and the global flags (the log flags are hidden, as in `databricks`)."""
+    from ladle.cli.main import _register, cli
+
+    _register()
+    result = CliRunner().invoke(cli, ["--help"], prog_name="ladle", terminal_width=80)
+    assert result.exit_code == 0, result.output
+    path = SNAPSHOTS / "ladle.txt"
+    if os.environ.get("LADLE_UPDATE_SNAPSHOTS") == "1":
+        path.write_text(result.stdout)
+    assert path.exists(), f"missing snapshot {path.name}: run with LADLE_UPDATE_SNAPSHOTS=1"
+    assert result.stdout == path.read_text()

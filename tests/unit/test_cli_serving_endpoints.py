@@ -63,7 +63,8 @@ def test_error_without_json_body_uses_the_reason_or_text(server: RecordingServer
 def test_connection_error_is_one_line(tmp_path: Path) -> None:
     from ladle.cli.serving_endpoints import serving_endpoints
 
-    result = run(serving_endpoints, ["get", "ep1"], base_env(tmp_path, DATABRICKS_HOST="http://127.0.0.1:9"))
+    env = base_env(tmp_path, DATABRICKS_HOST="http://127.0.0.1:9", DATABRICKS_TOKEN="t")
+    result = run(serving_endpoints, ["get", "ep1"], env)
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot reach http://127.0.0.1:9")
     assert "Traceback" not in result.stderr
