@@ -62,12 +62,9 @@ class PrincipalService:
             raise ApiError("RESOURCE_DOES_NOT_EXIST", f"{NOUN[kind]} with id '{pid}' does not exist.")
         return p
 
-    def by_id(self, pid: str) -> dict[str, Any] | None:
-        for kind in KINDS:
-            p = next((p for p in self.all(kind) if p["id"] == pid), None)
-            if p is not None:
-                return p
-        return None
+    def by_id(self) -> dict[str, dict[str, Any]]:
+        """Every user and service principal by id (one read of the store)."""
+        return {p["id"]: p for kind in KINDS for p in self.all(kind)}
 
     def group_names(self, p: dict[str, Any]) -> list[str]:
         builtin = ["users"] + (["admins"] if p.get("is_admin") else [])
@@ -119,13 +116,15 @@ class PrincipalService:
         return [{"kind": m["type"], "name": m["name"], "id": stable_id(m["type"], m["name"])}
                 for m in g["members"]]
 
-    def member_by_id(self, pid: str) -> dict[str, Any]:
-        p = self.by_id(pid)
-        if p is None:
-            if any(self.group_id(n) == pid for n in self.group_names_all()):
-                raise invalid(f"members: '{pid}' is a group; groups cannot be members of groups here")
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"No user or service principal with id '{pid}'.")
-        return p
+    def members_by_id(self, ids: list[str]) -> list[dict[str, Any]]:
+        """The users and service principals with these ids; any other id is an error."""
+        known = self.by_id()
+        for pid in ids:
+            if pid not in known:
+                if any(self.group_id(n) == pid for n in self.group_names_all()):
+                    raise invalid(f"members: '{pid}' is a group; groups cannot be members of groups here")
+                raise ApiError("RESOURCE_DOES_NOT_EXIST", f"No user or service principal with id '{pid}'.")
+        return [known[pid] for pid in ids]
 
     def editable_group(self, gid: str) -> str:
         name = self.group_by_id(gid)
@@ -133,9 +132,9 @@ class PrincipalService:
             raise invalid(f"id: '{name}' is a built-in group and cannot be changed")
         return name
 
-    def add_members(self, gid_or_name: str, ids: list[str], by_name: bool = False) -> None:
-        name = gid_or_name if by_name else self.editable_group(gid_or_name)
-        members = [self.member_by_id(i) for i in ids]     # all checked before any change
+    def add_members(self, gid: str, ids: list[str]) -> None:
+        name = self.editable_group(gid)
+        members = self.members_by_id(ids)     # all checked before any change
         for m in members:
             self.groups.add_member(name, m["name"], m["kind"])
 
@@ -149,7 +148,7 @@ class PrincipalService:
             self.groups.remove_member(name, current[i]["name"])
 
     def create_group(self, name: str, member_ids: list[str]) -> str:
-        members = [self.member_by_id(i) for i in member_ids]
+        members = self.members_by_id(member_ids)
         self.groups.create(name)
         for m in members:
             self.groups.add_member(name, m["name"], m["kind"])
