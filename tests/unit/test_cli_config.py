@@ -172,3 +172,18 @@ def test_prune_drops_empties_but_keeps_false_and_zero() -> None:
 
     value = {"a": None, "b": "", "c": [], "d": {}, "e": False, "f": 0, "g": {"h": {"i": None}}, "j": [{"k": ""}, 1]}
     assert prune(value) == {"e": False, "f": 0, "j": [{}, 1]}
+
+
+def test_client_refuses_a_config_without_token(server: RecordingServer) -> None:
+    from ladle.cli.client import ApiClient, ClientConfig
+
+    with pytest.raises(ConfigError, match="^cannot configure default credentials"):
+        ApiClient(ClientConfig(host=server.url, token=""))
+    client = ApiClient(ClientConfig(host=server.url, token="tok-1"))
+    try:
+        server.on("GET", "/x", Reply(body={}))
+        client.call("GET", "/x")
+    finally:
+        client.close()
+    assert [c.headers["authorization"] for c in server.calls()] == ["Bearer tok-1"]
+    assert server.calls()[0].headers["user-agent"].endswith(" auth/pat")
