@@ -189,3 +189,23 @@ def test_log_level_from_env_and_bad_values(server: RecordingServer, tmp_path: Pa
     unwritable = ladle(["--log-file", str(tmp_path / "no" / "dir.log"), "serving-endpoints", "get", "ep1"],
                      {**env, "DATABRICKS_LOG_LEVEL": "debug"})
     assert unwritable.exit_code == 1 and unwritable.stderr.startswith("Error: cannot open log file")
+
+
+def test_real_process_root_flags(server: RecordingServer, tmp_path: Path) -> None:
+    """The installed entry point (`ladle.cli.main:main`) with root flags, in its own process."""
+    import subprocess
+    import sys
+
+    write_cfg(tmp_path, server.url)
+    server.on("GET", EP1, Reply(body=endpoint()))
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DATABRICKS_TOKEN": "dapi-env-token-not-used"}
+    code = "from ladle.cli.main import main; main()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "-p", "dev", "--log-level", "debug", "serving-endpoints", "get", "ep1"],
+        env=env, cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["name"] == "ep1"
+    assert f"DEBUG > GET {server.url}{EP1}" in proc.stderr
+    assert "tok-dev" not in proc.stderr and "dapi-env-token-not-used" not in proc.stderr
+    assert [c.headers["authorization"] for c in server.calls()] == ["Bearer tok-dev"]
