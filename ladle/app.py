@@ -190,7 +190,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
-        *groups_api.routes(groups), *scim_api.routes(PrincipalService(tokens_svc, groups)),
+        *groups_api.routes(groups), *scim_api.routes(PrincipalService(
+            tokens_svc, groups, grants_changed=[perms.reload, registry_acl.reload, secrets.reload])),
         *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]

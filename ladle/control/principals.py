@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from ladle.control.groups import GroupService
 from ladle.control.tokens import TokenService
@@ -28,10 +28,13 @@ def stable_id(kind: str, name: str) -> str:
 
 
 class PrincipalService:
-    def __init__(self, tokens: TokenService, groups: GroupService) -> None:
+    def __init__(self, tokens: TokenService, groups: GroupService,
+                 grants_changed: Sequence[Callable[[], None]] = ()) -> None:
         self.tokens = tokens
         self.groups = groups
         self.store = tokens.store
+        # the caches of the grants a deletion removes (endpoint, registry and secret ACLs)
+        self.grants_changed = list(grants_changed)
 
     # -- reads ----------------------------------------------------------------------------
     def all(self, kind: str) -> list[dict[str, Any]]:
@@ -93,6 +96,8 @@ class PrincipalService:
         self.store.delete_principal(kind, p["name"])
         self.tokens.forget_principal(kind, p["name"])
         self.groups.reload()
+        for reload in self.grants_changed:
+            reload()
 
     # -- groups -----------------------------------------------------------------------------
     def group_id(self, name: str) -> str:

@@ -450,12 +450,22 @@ class Store:
             return False
 
     def delete_principal(self, kind: str, name: str) -> None:
-        """The row, its tokens and its group memberships, in one transaction."""
+        """The row, its tokens, its group memberships and its grants (endpoints, registry,
+        secret scopes), in one transaction: a principal made again under the same name starts
+        with nothing."""
+        acl_type = "service_principal_name" if kind == "service_principal" else "user_name"
         with self._write() as c:
             c.execute(delete(principals_t).where((principals_t.c.kind == kind) & (principals_t.c.name == name)))
             c.execute(delete(tokens_t).where((tokens_t.c.principal_type == kind) & (tokens_t.c.principal == name)))
             c.execute(delete(group_members_t).where(
                 (group_members_t.c.member == name) & (group_members_t.c.member_type == kind)))
+            c.execute(delete(acl_t).where((acl_t.c.principal_type == acl_type) & (acl_t.c.principal == name)))
+            c.execute(delete(registry_acl_t).where(
+                (registry_acl_t.c.principal_type == acl_type) & (registry_acl_t.c.principal == name)))
+            # secret ACL principals carry no type: a group of the same name keeps its entries
+            if c.execute(select(group_members_t.c.group_name)
+                         .where(group_members_t.c.group_name == name).limit(1)).first() is None:
+                c.execute(delete(secret_acls_t).where(secret_acls_t.c.principal == name))
 
     # -- secrets (values arrive sealed; control/secrets.py seals and unseals) -------------
     def secret_scopes(self) -> dict[str, str]:

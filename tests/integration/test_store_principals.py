@@ -44,3 +44,20 @@ def test_one_row_per_kind_and_name_and_delete_takes_tokens_and_memberships(url):
     assert [(t.principal_type, t.principal) for t in store.list_tokens()] == [("service_principal", "ann")]
     assert store.group_rows() == [("g", "ann", "service_principal")]
     store.close()
+
+
+def test_delete_takes_the_principals_grants_and_leaves_everyone_elses(url):
+    """A user made again under a deleted user's name starts with no grant of the old one."""
+    store = Store(url)
+    store.replace_acl("ep1", [("user_name", "ann", "CAN_MANAGE"), ("user_name", "bob", "CAN_QUERY"),
+                              ("group_name", "ann", "CAN_VIEW")])
+    store.replace_registry_acl("registered-models", "m", [("user_name", "ann", "IS_OWNER"),
+                                                          ("service_principal_name", "ann", "CAN_READ")])
+    store.insert_scope("s", "ann", manager="ann")
+    store.put_secret_acl("s", "bob", "READ")
+
+    store.delete_principal("user", "ann")
+    assert sorted(store.acl("ep1")) == [("group_name", "ann", "CAN_VIEW"), ("user_name", "bob", "CAN_QUERY")]
+    assert [r[2:] for r in store.registry_acl_rows()] == [("service_principal_name", "ann", "CAN_READ")]
+    assert store.secret_acl_rows() == [("s", "bob", "READ")]
+    store.close()
