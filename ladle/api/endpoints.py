@@ -111,7 +111,8 @@ def routes(svc: Services) -> list[Route]:
                 out[e["name"]] = (cpu, mem, len(g.replicas()) if g else 0)
             return out
 
-        return Response(svc.metrics.render(rec.id, usage), media_type=CONTENT_TYPE)
+        # usage() reads /proc for every replica (psutil): off the event loop, like other file reads
+        return Response(await asyncio.to_thread(svc.metrics.render, rec.id, usage), media_type=CONTENT_TYPE)
 
     async def openapi(request: Request) -> Response:
         rec, _ = await call(ep.authorized, principal(request), request.path_params["name"], "CAN_VIEW")
