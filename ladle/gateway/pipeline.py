@@ -7,7 +7,8 @@
 (Authentication runs before, in AuthMiddleware.) Holds only the read-only routing view the
 control plane publishes, with each endpoint's AI Gateway config compiled into a policy, and
 the names of the endpoints that exist but serve nothing yet; no store reads per request (a
-database that is slow or away never delays a request). Endpoints without an AI Gateway
+database that is slow or away never delays a request to a known endpoint; only a name this
+server was not told of is looked up, through `on_miss`, on a shared database). Endpoints without an AI Gateway
 config take the short path.
 """
 
