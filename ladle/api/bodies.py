@@ -21,6 +21,11 @@ async def json_body(request: Request, required: bool = True) -> Any:
         if required:
             return {}
         return None
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """A non-empty body that must be one JSON object; anything else is a 400."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as e:

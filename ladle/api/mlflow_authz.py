@@ -26,6 +26,7 @@ import httpx
 import orjson
 from starlette.datastructures import QueryParams
 
+from ladle.api.bodies import json_object
 from ladle.control.registry_acl import RegistryAcl
 from ladle.control.registry_rules import NEED_LEVEL, Rule, experiment_of_artifact_path, source_target, stage_level
 from ladle.schemas.errors import ApiError, invalid
@@ -50,15 +51,7 @@ def message_of(method: str, query: QueryParams, body: bytes) -> dict[str, Any]:
     one), else the JSON body."""
     if method == "GET" and query:
         return {k: (query.getlist(k) if k in LIST_FIELDS else query[k]) for k in query}
-    if not body.strip():
-        return {}
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise invalid(f"Malformed JSON in request body: {e}") from None
-    if not isinstance(data, dict):
-        raise invalid("The request body must be a JSON object")
-    return data
+    return json_object(body) if body.strip() else {}
 
 
 def _id(msg: dict[str, Any], key: str, alt: str | None = None) -> str:
