@@ -15,6 +15,9 @@ class Principal:
     is_admin: bool = False
     groups: frozenset[str] = field(default_factory=frozenset)
     token_id: str = ""
+    # None = unrestricted; a data-plane token names the endpoints it may reach.
+    endpoints: frozenset[str] | None = None
+    auth_type: str = "pat"              # pat | oauth-m2m | oauth-u2m | oauth-dataplane
 
 
 def at_least(level: str | None, wanted: str) -> bool:
