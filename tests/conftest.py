@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+
+TIERS = ("unit", "integration", "e2e", "web")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test carries its tier's marker (the directory it lives in), so `-m` selects tiers:
+    the quick tier of the edit loop is `-m "unit or integration"`."""
+    here = Path(__file__).parent
+    for item in items:
+        rel = Path(str(item.fspath)).relative_to(here) if here in Path(str(item.fspath)).parents else None
+        if rel is not None and rel.parts[0] in TIERS:
+            item.add_marker(rel.parts[0])
 
 
 @pytest.fixture(scope="session")
