@@ -125,9 +125,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                             cpu_count=settings.max_replicas_per_entity or None)
     backend.set_notify(reconciler.kick)
 
-    async def on_change() -> None:
-        reconciler.publish_routes(await store.call(store.list_endpoints))
-        reconciler.kick()
+    on_change = reconciler.changed
 
     async def endpoint_missed(name: str) -> None:
         """An endpoint name this server does not know: made on another server since the last
@@ -143,7 +141,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
                                    seal=secrets.seal_plaintext, check_secrets=secrets.check_references,
                                    model_access=lambda p, name: registry_acl.require(
-                                       p, "registered-models", name, "CAN_READ"))
+                                       p, "registered-models", name, "CAN_READ"),
+                                   models_dir=settings.models_dir)
     svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
 
     async def pay_per_token(only: str | None = None) -> list[str]:

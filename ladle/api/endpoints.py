@@ -116,7 +116,8 @@ def routes(svc: Services) -> list[Route]:
 
     async def openapi(request: Request) -> Response:
         rec, _ = await call(ep.authorized, principal(request), request.path_params["name"], "CAN_VIEW")
-        doc = await asyncio.to_thread(endpoint_openapi, rec, svc.settings.models_dir)   # reads MLmodel files
+        doc = await asyncio.to_thread(endpoint_openapi, rec.name, rec.active or rec.pending,   # reads MLmodel files
+                                      svc.endpoints.model_signature)
         return JSONResponse(doc)
 
     base = "/api/2.0/serving-endpoints"

@@ -1,17 +1,13 @@
 """The per-endpoint OpenAPI 3.1 document: one invocations path per served model, with the
-request schema derived from the model signature (MLmodel) when the model is local.
-`endpoint_openapi` reads those files: async callers run it on a worker thread."""
+request schema derived from the model signature when the model is cached on this machine.
+`signature_of` (EndpointService.model_signature) reads those files: async callers run
+`endpoint_openapi` on a worker thread."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-import yaml
-
-from ladle.control.store import EndpointRecord
-from ladle.entities.prepare import model_dir
+SignatureOf = Callable[[dict[str, Any]], list[dict[str, Any]] | None]
 
 MLFLOW_TYPES = {
     "boolean": {"type": "boolean"}, "integer": {"type": "integer", "format": "int32"},
@@ -19,17 +15,6 @@ MLFLOW_TYPES = {
     "double": {"type": "number", "format": "double"}, "string": {"type": "string"},
     "binary": {"type": "string", "format": "byte"}, "datetime": {"type": "string", "format": "date-time"},
 }
-
-
-def _signature_inputs(models_dir: Path, entity: dict[str, Any]) -> list[dict[str, Any]] | None:
-    if not entity.get("entity_name"):
-        return None
-    path = model_dir(models_dir, entity["entity_name"], str(entity.get("entity_version"))) / "MLmodel"
-    if not path.exists():
-        return None
-    doc = yaml.safe_load(path.read_text()) or {}
-    sig = (doc.get("signature") or {}).get("inputs")
-    return json.loads(sig) if sig else None
 
 
 def _column_schema(col: dict[str, Any]) -> dict[str, Any]:
@@ -67,30 +52,30 @@ def request_schema(inputs: list[dict[str, Any]] | None) -> dict[str, Any]:
     }
 
 
-def endpoint_openapi(rec: EndpointRecord, models_dir: Path) -> dict[str, Any]:
+def endpoint_openapi(name: str, cfg: dict[str, Any] | None, signature_of: SignatureOf) -> dict[str, Any]:
     paths: dict[str, Any] = {}
-    cfg = rec.active or rec.pending or {"served_entities": []}
+    cfg = cfg or {"served_entities": []}
     response = {"200": {"description": "Predictions", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"predictions": {}}}}}},
         "400": {"description": "Invalid input"}}
     for ent in cfg["served_entities"]:
-        schema = request_schema(_signature_inputs(models_dir, ent))
+        schema = request_schema(signature_of(ent))
         op = {
             "summary": f"Query served model '{ent['name']}'",
             "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
             "responses": response,
         }
-        paths[f"/serving-endpoints/{rec.name}/served-models/{ent['name']}/invocations"] = {"post": op}
-    paths[f"/serving-endpoints/{rec.name}/invocations"] = {"post": {
-        "summary": f"Query endpoint '{rec.name}' (traffic split across served models)",
+        paths[f"/serving-endpoints/{name}/served-models/{ent['name']}/invocations"] = {"post": op}
+    paths[f"/serving-endpoints/{name}/invocations"] = {"post": {
+        "summary": f"Query endpoint '{name}' (traffic split across served models)",
         "requestBody": {"required": True, "content": {"application/json": {"schema": request_schema(
-            _signature_inputs(models_dir, cfg["served_entities"][0]) if len(cfg["served_entities"]) == 1
+            signature_of(cfg["served_entities"][0]) if len(cfg["served_entities"]) == 1
             else None)}}},
         "responses": response,
     }}
     return {
         "openapi": "3.1.0",
-        "info": {"title": rec.name, "version": str(cfg.get("config_version", 1))},
+        "info": {"title": name, "version": str(cfg.get("config_version", 1))},
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},

@@ -25,8 +25,7 @@ def routes(svc: Services, writer: TableWriter, tables_root: Path) -> list[Route]
         q = validate(UsageQuery, dict(request.query_params))
         ids = None
         if not p.is_admin:
-            records = await svc.endpoints.store.call(svc.endpoints.store.list_endpoints)
-            ids = {r.id for r in records if svc.perms.level(p, r.id) == "CAN_MANAGE"}
+            ids = await svc.endpoints.ids_at(p, "CAN_MANAGE")
         await writer.flush()
         try:
             table = await asyncio.to_thread(read_usage, tables_root)

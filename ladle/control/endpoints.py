@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ladle.control.configs import build_config, entities_of
@@ -18,6 +19,7 @@ from ladle.control.store import EndpointRecord, StaleRecord, Store
 from ladle.control.views import detailed, summary
 from ladle.entities.catalog import PREFIX, Catalog, check_foundation
 from ladle.entities.registry import Registry
+from ladle.entities.signature import signature_inputs
 from ladle.schemas import endpoints as s
 from ladle.schemas.errors import ApiError, conflict, invalid, not_found
 from ladle.schemas.principal import Principal
@@ -40,11 +42,13 @@ class EndpointService:
                  on_change: Callable[[], Awaitable[None]], catalog: Catalog | None = None,
                  seal: Callable[[Any], Any] | None = None,
                  check_secrets: Callable[[Principal, Any], None] | None = None,
-                 model_access: Callable[[Principal, str], None] | None = None) -> None:
+                 model_access: Callable[[Principal, str], None] | None = None,
+                 models_dir: Path | None = None) -> None:
         self.catalog = catalog          # foundation models (system.ai.*): not in the registry
         self.seal = seal                # encrypts *_plaintext credentials before they are stored
         self.check_secrets = check_secrets  # READ on the scope of every {{secrets/...}} referenced
         self.model_access = model_access    # CAN_READ on every registered model served (else raises)
+        self.models_dir = models_dir    # the model cache (LADLE_HOME/models): signatures for OpenAPI
         self.store = store
         self.perms = perms
         self.registry = registry
@@ -68,6 +72,21 @@ class EndpointService:
 
     def list(self, p: Principal) -> list[dict[str, Any]]:
         return [summary(r) for r in self.store.list_endpoints() if self.perms.level(p, r.id)]
+
+    async def exists(self, name: str) -> bool:
+        return await self.store.call(self.store.get_endpoint, name) is not None
+
+    async def ids_at(self, p: Principal, level: str) -> set[str]:
+        """The ids of the endpoints on which `p`'s level is exactly `level`."""
+        recs = await self.store.call(self.store.list_endpoints)
+        return {r.id for r in recs if self.perms.level(p, r.id) == level}
+
+    def model_signature(self, entity: dict[str, Any]) -> list[dict[str, Any]] | None:
+        """The input columns of a served model's MLflow signature when its files are cached
+        on this machine (reads them: async callers run it on a worker thread)."""
+        if self.models_dir is None or not entity.get("entity_name"):
+            return None
+        return signature_inputs(self.models_dir, entity["entity_name"], str(entity.get("entity_version")))
 
     # -- writes ------------------------------------------------------------------------
     async def _check_models(self, cfg: s.EndpointCoreConfigInput, p: Principal | None = None) -> None:

@@ -33,13 +33,13 @@ async def ensure_pay_per_token(endpoints: EndpointService, perms: PermissionServ
     for m in catalog.all():
         if not m.weights_present or (only is not None and m.entity_name != only):
             continue
-        if await endpoints.store.call(endpoints.store.get_endpoint, m.endpoint_name) is not None:
+        if await endpoints.exists(m.endpoint_name):
             continue
         try:
             out = await endpoints.create(SYSTEM, endpoint_request(m), meta_extra={"endpoint_type": FOUNDATION_API})
         except Exception as e:  # never block the server's start on one model
             log.warning("could not create the pay-per-token endpoint %s: %s", m.endpoint_name, e)
             continue
-        await endpoints.store.call(perms.update, out["id"], [("group_name", "users", "CAN_QUERY")])
+        await perms.add(out["id"], [("group_name", "users", "CAN_QUERY")])
         created.append(m.endpoint_name)
     return created

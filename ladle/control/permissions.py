@@ -56,6 +56,22 @@ class PermissionService:
                            f"'{name}' (has {lvl}).")
         return lvl
 
+    # -- for async callers: store calls on the store's threads --------------------------------
+    async def authorize_by_id(self, p: Principal, endpoint_id: str, wanted: str) -> str:
+        """`endpoint_id` once `p` holds `wanted` on it; RESOURCE_DOES_NOT_EXIST when no endpoint
+        has that id."""
+        rec = await self.store.call(self.store.get_endpoint_by_id, endpoint_id)
+        if rec is None:
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Serving endpoint with id '{endpoint_id}' does not exist.")
+        self.require(p, rec.id, rec.name, wanted)
+        return rec.id
+
+    async def replace(self, endpoint_id: str, entries: list[Entry]) -> None:
+        await self.store.call(self.set, endpoint_id, entries)
+
+    async def add(self, endpoint_id: str, entries: list[Entry]) -> None:
+        await self.store.call(self.update, endpoint_id, entries)
+
     def grant_creator(self, endpoint_id: str, p: Principal) -> None:
         ptype = "service_principal_name" if p.kind == "service_principal" else "user_name"
         self._write(endpoint_id, [(ptype, p.name, "CAN_MANAGE")])

@@ -76,7 +76,7 @@ class Reconciler:
         # Every server observes from the start, leader or not: a backend that polls a shared
         # cluster (Ray) then knows its groups before this server's first request.
         self.backend.observe()
-        self.publish_routes(await self.store.call(self.store.list_endpoints))
+        await self.republish()
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
@@ -117,7 +117,7 @@ class Reconciler:
                 return
             changed = await self._apply(recs, actions)
             if changed:
-                self.publish_routes(await self.store.call(self.store.list_endpoints))
+                await self.republish()
             if not any(isinstance(a, (Promote, Fail)) for a in actions):
                 return
 
@@ -178,9 +178,16 @@ class Reconciler:
                 EntityLogs(self.logs_dir, rec.id, ent["name"]).build(line)
         await asyncio.to_thread(append)
 
-    def publish_routes(self, recs: list[EndpointRecord]) -> None:
-        """Publish the routes of `recs` (what is serving) and the names of the others (they
-        exist, nothing serves them yet): the gateway answers from these, never the store."""
+    async def changed(self) -> None:
+        """A handler or a sync changed what the store holds: publish the routes now, plan soon."""
+        await self.republish()
+        self.kick()
+
+    async def republish(self) -> None:
+        """The one place routes are published: the routes of the stored endpoints that serve,
+        and the names of the others (they exist, nothing serves them yet). The gateway answers
+        from these, never the store."""
+        recs = await self.store.call(self.store.list_endpoints)
         routes = {}
         for r in recs:
             if r.active is not None and not r.active.get("failed"):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import Enum
 
+from ladle.schemas.replicas import GroupState
+
 
 class Ready(str, Enum):
     READY = "READY"
@@ -27,18 +29,6 @@ class Deployment(str, Enum):
     FAILED = "DEPLOYMENT_FAILED"
     ABORTED = "DEPLOYMENT_ABORTED"
     RECOVERING = "DEPLOYMENT_RECOVERING"
-
-
-class GroupState(str, Enum):
-    """What the runtime reports for one served entity's replica group."""
-
-    BUILDING = "BUILDING"
-    STARTING = "STARTING"
-    READY = "READY"
-    SCALED_TO_ZERO = "SCALED_TO_ZERO"
-    RECOVERING = "RECOVERING"
-    FAILED = "FAILED"
-    STOPPING = "STOPPING"
 
 
 CONFIG_UPDATE_TRANSITIONS: dict[ConfigUpdate, set[ConfigUpdate]] = {

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ladle.entities.environment import python_for
 from ladle.entities.registry import Registry
-from ladle.runtimes.base import GroupSpec, Log, Prepared
-from ladle.runtimes.sandbox import server_child_env
+from ladle.child_env import server_child_env
+from ladle.schemas.replicas import GroupSpec, Log, Prepared
 
 
 def model_dir(models_dir: Path, name: str, version: str) -> Path:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Callable
 
 from ladle.entities.catalog import Catalog
-from ladle.runtimes.base import GroupSpec, Log, Prepared, Preparer
+from ladle.schemas.replicas import GroupSpec, Log, Prepared, Preparer
 
 ResolveEnv = Callable[[dict[str, str]], dict[str, str]]
 LLM_EXTRA_HINT = ("install the LLM extra into ladle's environment: "

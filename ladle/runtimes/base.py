@@ -8,44 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
-from typing import AsyncIterator, Awaitable, Callable, Protocol
+from dataclasses import dataclass
+from typing import AsyncIterator, Callable, Protocol
 
-from ladle.control.states import GroupState
-
-
-@dataclass(frozen=True)
-class GroupSpec:
-    key: str
-    endpoint_id: str
-    endpoint_name: str
-    entity_name: str
-    model_name: str
-    model_version: str
-    concurrency: int = 4
-    env_vars: tuple[tuple[str, str], ...] = ()
-    kind: str = "mlflow_pyfunc"
-
-
-@dataclass(frozen=True)
-class GroupObs:
-    state: GroupState
-    message: str
-    ready: int
-    target: int
-    in_flight: int
-    last_used: float
-
-
-@dataclass
-class Prepared:
-    python: str
-    model_dir: str
-    env: dict[str, str] = field(default_factory=dict)
-
-
-Log = Callable[[str], None]
-Preparer = Callable[[GroupSpec, Log], Awaitable[Prepared]]
+# The shared types live in ladle.schemas.replicas; imported here for the runtimes' callers.
+from ladle.schemas.replicas import GroupObs, GroupSpec, GroupState, Log, Prepared, Preparer  # noqa: F401
 
 
 class ReplicaGone(Exception):

@@ -8,7 +8,7 @@ import json
 import time
 from typing import AsyncIterator, Callable
 
-from ladle.control.states import GroupState
+from ladle.schemas.replicas import GroupState
 from ladle.runtimes.base import GroupObs, GroupSpec, Reply, ReplicaGone
 
 Handler = Callable[[GroupSpec, dict, bytes], tuple[int, str, bytes]]

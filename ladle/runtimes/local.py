@@ -15,7 +15,7 @@ from typing import Callable
 
 import psutil
 
-from ladle.control.states import GroupState
+from ladle.schemas.replicas import GroupState
 from ladle.runtimes.base import (
     GroupObs, GroupSpec, Prepared, Preparer, last_error_line, wait_for_replicas,
 )

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from ladle.runtimes.sandbox import server_child_env
+from ladle.child_env import server_child_env
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from ladle.control.states import GroupState
+from ladle.schemas.replicas import GroupState
 from ladle.runtimes import ray_seal
 from ladle.runtimes import ray_serve as rs
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer

@@ -19,7 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from ladle.control.states import GroupState
+from ladle.schemas.replicas import GroupState
 from ladle.runtimes import ray_serve as rs
 from pathlib import Path
 

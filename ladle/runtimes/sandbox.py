@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from ladle.child_env import server_child_env, set_non_dumpable  # noqa: F401 (re-exported)
 from ladle.replica.confine import blocked_ancestor
 
 log = logging.getLogger("ladle.sandbox")
@@ -74,25 +75,6 @@ def worker_env(python: str, home: str, tmp: str, entity_env: Mapping[str, str],
                ) -> dict[str, str]:
     """Everything a worker's os.environ holds once it serves (exec_env, then job_env)."""
     return {**exec_env(python, prepared_env, server_env), **job_env(home, tmp, entity_env, prepared_env)}
-
-
-def server_child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The server's environment less ladle's own settings (tokens, keys, database URLs), for
-    the helper processes it starts (the MLflow registry, model downloads, uv)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LADLE_")}
-    env.update(extra or {})
-    return env
-
-
-def set_non_dumpable() -> None:
-    """Close this process's /proc/<pid>/environ, mem and fds to same-uid processes."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
-        except (OSError, AttributeError):
-            pass
 
 
 @dataclass
