@@ -11,6 +11,7 @@ from typing import Awaitable, Callable
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ladle.gateway.scope import check_scope
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 
@@ -57,6 +58,11 @@ class AuthMiddleware:
             return
         if principal is None:
             await send_error(send, ApiError("UNAUTHENTICATED", "Invalid access token.", 401))
+            return
+        try:
+            check_scope(principal, scope["method"], path)   # a data-plane token: its invocations only
+        except ApiError as e:
+            await send_error(send, e)
             return
         scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
