@@ -17,6 +17,7 @@ import httpx
 
 from ladle.testing.model_code import broken_model_code
 from ladle.testing.process import LADLE_ARGV as SERVER_ARGV, LadleProcess as LadleServer  # noqa: F401
+from ladle.testing.waiting import wait_until
 
 IRIS = "main.default.iris"
 BROKEN = "main.default.broken"
@@ -71,14 +72,7 @@ def replica_pids_from_logs(logs: str) -> list[int]:
 
 
 def wait_for(pred, timeout: float, interval: float = 0.25, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+    return wait_until(pred, timeout, interval, what)
 
 
 RECONCILER_LINE = "now runs the reconciler"

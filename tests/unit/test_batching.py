@@ -9,13 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from ladle.replica.batching import Batcher, batch_settings
+from ladle.testing.waiting import wait_until_async
 
 
 def test_requests_arriving_together_are_batched_and_split_back():
     sizes = []
-    gate = threading.Event()
+    gate, running = threading.Event(), threading.Event()
 
     def predict_batch(items):
+        running.set()
         gate.wait(5)
         sizes.append(len(items))
         return [(200, "application/json", b + b"!") for _, b in items]
@@ -23,9 +25,9 @@ def test_requests_arriving_together_are_batched_and_split_back():
     async def main():
         b = Batcher(predict_batch, ThreadPoolExecutor(1), max_size=8, max_wait_s=0.0)
         first = asyncio.ensure_future(b.submit({}, b"0"))
-        await asyncio.sleep(0.05)            # the first batch (one request) is now running
+        await wait_until_async(running.is_set, what="the first batch (one request) running")
         rest = [asyncio.ensure_future(b.submit({}, str(i).encode())) for i in range(1, 11)]
-        await asyncio.sleep(0.05)
+        await wait_until_async(lambda: b.queue.qsize() == 10, what="ten requests queued behind it")
         gate.set()
         return await first, await asyncio.gather(*rest)
 
@@ -49,7 +51,8 @@ def test_after_a_concurrent_batch_the_next_one_waits_for_as_many_requests():
         assert (await b.submit({}, b"alone"))[2] == b"alone"          # a lone client: no wait
         lone = loop.time() - t0
         await asyncio.gather(*(b.submit({}, b"x") for _ in range(3)))  # three together: a batch of 3
-        # Three more, one every 20 ms: the batch waits for the late two (well within 0.5 s).
+        # Three more, one every 20 ms (the arrival times are the input here, not a wait): the
+        # batch waits for the late two (well within 0.5 s).
         first = asyncio.ensure_future(b.submit({}, b"a"))
         await asyncio.sleep(0.02)
         second = asyncio.ensure_future(b.submit({}, b"b"))

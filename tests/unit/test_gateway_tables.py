@@ -12,6 +12,7 @@ from ladle.telemetry.inference_tables import MAX_LOGGED_BYTES, payload_table
 from ladle.telemetry.recorder import Exchange, Recorder
 from ladle.telemetry.tables import DeltaSink, MemorySink, TableWriter
 from ladle.telemetry.usage import USAGE_TABLE, read_usage, summarize
+from ladle.testing.waiting import wait_until_async
 
 PAYLOAD = payload_table({"enabled": True, "catalog_name": "main", "schema_name": "ml",
                          "table_name_prefix": "iris"}, "iris")
@@ -33,20 +34,25 @@ def test_payload_table_names():
 
 async def test_flush_by_rows_by_interval_and_everything_on_stop():
     sink = MemorySink()
-    w = TableWriter(sink, flush_rows=3, flush_interval_s=0.2)
+    w = TableWriter(sink, flush_rows=3, flush_interval_s=1.0)
     w.start()
     rec = Recorder(w, "acct", "ws")
     for i in range(3):
         rec.record(ex(i), usage=True, payload=None)
-    await asyncio.sleep(0.05)                     # flush_rows reached: written at once
-    assert len(sink.tables[USAGE_TABLE.name]) == 3
+    await wait_until_async(lambda: len(sink.tables.get(USAGE_TABLE.name, [])) == 3, timeout=0.8,
+                           what="flush_rows reached: written at once (before the 1 s timer)")
     rec.record(ex(3), usage=True, payload=None)
-    await asyncio.sleep(0.35)                     # below flush_rows: written by the timer
-    assert len(sink.tables[USAGE_TABLE.name]) == 4
-    w.flush_interval_s = 60
-    await asyncio.sleep(0.25)
+    await wait_until_async(lambda: len(sink.tables[USAGE_TABLE.name]) == 4, timeout=5,
+                           what="below flush_rows: written by the timer")
+    await w.stop()
+    sink = MemorySink()
+    w = TableWriter(sink, flush_rows=3, flush_interval_s=60)     # neither rows nor timer flush
+    w.start()
+    rec = Recorder(w, "acct", "ws")
     for i in range(4, 6):
         rec.record(ex(i), usage=False, payload=PAYLOAD)
+    await asyncio.sleep(0)
+    assert PAYLOAD.name not in sink.tables
     await w.stop()                                 # graceful stop: nothing lost
     assert [r["databricks_request_id"] for r in sink.tables[PAYLOAD.name]] == ["r4", "r5"]
     row = sink.tables[PAYLOAD.name][0]

@@ -82,10 +82,7 @@ async def test_cancel_stops_generation(tmp_path):
     writer.write(p.frame(7, p.CANCEL))
     # 1000 chunks 20 ms apart would take 20 s: the generator must end within 5 s of the CANCEL
     await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, ent.stopped.wait, 5), 6)
-    assert ent.stopped.is_set() and ent.produced < 1000
-    produced = ent.produced
-    await asyncio.sleep(0.1)
-    assert ent.produced == produced          # and nothing is produced after it
+    assert ent.stopped.is_set() and ent.produced < 1000    # it ended (its finally ran): nothing more comes
     writer.close()
     server.close()
 

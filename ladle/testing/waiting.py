@@ -1,0 +1,38 @@
+"""Waiting on a condition instead of sleeping a fixed time: poll `pred` until it returns
+something truthy (and return that), or fail naming what did not happen.
+
+Hand-written (a dozen lines) rather than a retry library: tests need the predicate's value
+back and an AssertionError that names the condition, not a retry policy."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
+
+
+def wait_until(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+async def wait_until_async(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.01,
+                           what: str = "condition") -> T:
+    """The same inside an event loop: the loop keeps running between polls."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(interval)
