@@ -163,7 +163,7 @@ class EndpointService:
             rec.config_update = check_config_update(
                 ConfigUpdate(rec.config_update), ConfigUpdate.IN_PROGRESS).value
             rec.meta["task"] = _task_of(pending, self.catalog)
-            rec.meta["endpoint_type"] = _endpoint_type(pending)
+            rec.meta["endpoint_type"] = _endpoint_type(pending, rec.meta.get("endpoint_type"))
             rec.updated_ms = now
             await self.store.call(self._save, rec)
         await self.on_change()
@@ -258,7 +258,9 @@ def _task_of(cfg: dict, catalog: Catalog | None = None) -> str | None:
     return None
 
 
-def _endpoint_type(cfg: dict) -> str:
+def _endpoint_type(cfg: dict, current: str | None = None) -> str:
+    """EXTERNAL_MODEL when an external model is served; a pay-per-token endpoint (made by the
+    server as FOUNDATION_MODEL_API) keeps its type otherwise; else CUSTOM_MODEL."""
     if any(e.get("external_model") for e in cfg["served_entities"]):
         return "EXTERNAL_MODEL"
-    return "CUSTOM_MODEL"
+    return "FOUNDATION_MODEL_API" if current == "FOUNDATION_MODEL_API" else "CUSTOM_MODEL"
