@@ -1,6 +1,7 @@
 // The shell: routing (History API under /ui), sign-in guard, navigation, page lifecycle.
 import { session } from "./api.js";
 import { h, replace } from "./dom.js";
+import { whoami } from "./whoami.js";
 
 const ROUTES = [
   { re: /^\/ui\/signin$/, page: "signin", load: () => import("./pages/signin.js"), open: true },
@@ -10,6 +11,10 @@ const ROUTES = [
   { re: /^\/ui\/endpoints\/([^/]+)(?:\/([a-z-]+))?\/?$/, page: "endpoint", keys: ["name", "tab"],
     load: () => import("./pages/endpoint.js") },
   { re: /^\/ui\/usage$/, page: "usage", load: () => import("./pages/usage.js") },
+  { re: /^\/ui\/me$/, page: "me", load: () => import("./pages/me.js") },
+  { re: /^\/ui\/admin\/?$/, page: "admin", load: () => import("./pages/admin.js") },
+  { re: /^\/ui\/admin\/(users|service-principals|groups)$/, page: "admin", keys: ["section"],
+    load: () => import("./pages/admin.js") },
 ];
 
 const main = document.getElementById("main");
@@ -45,6 +50,16 @@ function updateChrome(page) {
     const on = a.dataset.nav === page || (a.dataset.nav === "endpoints" && ["endpoint", "create", "edit"].includes(page));
     if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
+  const who = document.getElementById("whoami");
+  const adminNav = document.getElementById("nav-admin");
+  if (!signedIn) { who.hidden = true; adminNav.hidden = true; return; }
+  // The signed-in name links to the Me page; the Admin entry shows for admins only.
+  whoami().then((me) => {
+    if (!me || !session.token) return;
+    replace(who.querySelector("[data-name]"), me.displayName || me.name);
+    who.hidden = false;
+    adminNav.hidden = !me.isAdmin;
+  }).catch(() => { who.hidden = true; adminNav.hidden = true; });
 }
 
 async function render() {

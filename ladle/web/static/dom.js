@@ -143,3 +143,28 @@ export function copyButton(label, getText) {
 }
 
 export function pretty(obj) { return JSON.stringify(obj, null, 2); }
+
+// Ask before something that cannot be undone: a modal <dialog> (Cancel has the focus; Escape
+// cancels). Resolves true when the action button was chosen.
+export function confirmAction(title, text, action) {
+  return new Promise((resolve) => {
+    const id = uid("confirm");
+    const dlg = h("dialog", { "aria-labelledby": id },
+      h("form", { method: "dialog" },
+        h("h2", { id }, title),
+        h("p", {}, text),
+        h("div", { class: "form-actions" },
+          h("button", { value: "yes", class: "btn btn-primary" }, action),
+          h("button", { value: "cancel", class: "btn", autofocus: true }, "Cancel"))));
+    dlg.addEventListener("close", () => { dlg.remove(); resolve(dlg.returnValue === "yes"); });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
+// An error box that shows an ApiError as the API said it ("CODE: message").
+export function errorBox(attrs = {}) {
+  const el = h("div", { class: "alert alert-error", role: "alert", hidden: true, ...attrs });
+  el.show = (e) => { el.textContent = e ? String(e) : ""; el.hidden = !e; };
+  return el;
+}
