@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from starlette.testclient import TestClient
 
@@ -13,6 +11,7 @@ from ladle.config import Settings
 from ladle.runtimes.fake import FakeBackend
 from ladle.telemetry.history import MetricsHistory
 from ladle.telemetry.metrics import MetricsHub
+from ladle.testing.waiting import wait_until
 from tests.integration.conftest import ADMIN, FakeRegistry, create
 
 HISTORY = "/api/2.0/ladle/serving-endpoints/ep/metrics-history"
@@ -31,9 +30,15 @@ def test_history_has_the_counters_and_latency_buckets_over_time(client):
     create(client)
     for _ in range(3):
         assert client.post("/serving-endpoints/ep/invocations", json={"inputs": [1]}).status_code == 200
-    time.sleep(0.35)
-    body = client.get(HISTORY).json()
-    assert body["interval_s"] == 0.1 and len(body["samples"]) >= 2
+
+    def two_samples_after_the_calls():
+        body = client.get(HISTORY).json()
+        counts = [s["value"] for s in body["samples"][-1]["series"] if s["name"] == "request_count_total"] \
+            if body["samples"] else []
+        return body if len(body["samples"]) >= 2 and counts == [3] else None
+
+    body = wait_until(two_samples_after_the_calls, timeout=10, what="two samples, the last after the calls")
+    assert body["interval_s"] == 0.1
     last = body["samples"][-1]
     assert last["t"] > body["samples"][0]["t"]
     by_name = {(s["name"], s["labels"].get("le")): s["value"] for s in last["series"]}
