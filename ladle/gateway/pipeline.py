@@ -71,6 +71,7 @@ class Gateway:
         policies = {n: compile_policy(r) for n, r in routes.items()}
         # swapped together, with no await between: a request sees the old view or the new one
         self.routes, self.policies, self.not_ready = routes, policies, not_ready
+        self.metrics.retain({r.id for r in routes.values()})   # deleted endpoints' metrics go
 
     def _route(self, p: Principal, name: str) -> EndpointRoute:
         route = self.routes.get(name)

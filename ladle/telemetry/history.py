@@ -29,7 +29,10 @@ class MetricsHistory:
 
     def sample(self) -> None:
         now = self.clock()
-        for endpoint_id, m in self.hub.items():
+        live = self.hub.items()
+        for gone in self._by_endpoint.keys() - {endpoint_id for endpoint_id, _ in live}:
+            del self._by_endpoint[gone]   # the endpoint was deleted: its history goes too
+        for endpoint_id, m in live:
             series = [{"name": s.name, "labels": dict(s.labels), "value": s.value}
                       for metric in m.registry.collect() for s in metric.samples if s.name in KEPT]
             if not series:

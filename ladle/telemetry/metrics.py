@@ -1,4 +1,6 @@
-"""Per-endpoint Prometheus metrics with the names Databricks exports (reference §2)."""
+"""Per-endpoint Prometheus metrics with the names Databricks' serving endpoints export
+(`/api/2.0/serving-endpoints/{name}/metrics`): request_count, request_4xx_count,
+request_5xx_count, request_latency_ms, cpu_usage_percentage, mem_usage_percentage, ..."""
 
 from __future__ import annotations
 
@@ -47,6 +49,11 @@ class MetricsHub:
         if m is None:
             m = self._by_endpoint[endpoint_id] = EndpointMetrics()
         return m
+
+    def retain(self, endpoint_ids: set[str]) -> None:
+        """Drop the metrics of every endpoint not in `endpoint_ids` (deleted ones)."""
+        for gone in self._by_endpoint.keys() - endpoint_ids:
+            del self._by_endpoint[gone]
 
     def items(self) -> list[tuple[str, EndpointMetrics]]:
         return list(self._by_endpoint.items())

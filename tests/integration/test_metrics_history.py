@@ -67,3 +67,27 @@ def test_history_keeps_one_hour():
     samples = hist.samples("e1")
     assert len(samples) == 6 and samples[0]["t"] == int((1000 + 4 * 600) * 1000)
     assert hist.samples("unknown") == []
+
+
+def test_deleted_endpoint_metrics_are_dropped(client):
+    hub = client.app.app.state.services.metrics
+    eid = create(client)["id"]
+    assert client.post("/serving-endpoints/ep/invocations", json={"inputs": [1]}).status_code == 200
+    assert eid in dict(hub.items())
+    wait_until(lambda: client.get(HISTORY).json()["samples"], timeout=10, what="a history sample")
+    assert client.delete("/api/2.0/serving-endpoints/ep").status_code == 200
+    wait_until(lambda: eid not in dict(hub.items()), timeout=10, what="the deleted endpoint's metrics dropped")
+    # made again under the same name: a new endpoint, with no history of the old one
+    create(client)
+    assert client.get(HISTORY).json()["samples"] == []
+
+
+def test_history_forgets_endpoints_the_hub_dropped():
+    hub = MetricsHub()
+    hub.for_endpoint("e1").observe("a", 200, 3.0)
+    hist = MetricsHistory(hub, interval_s=600)
+    hist.sample()
+    assert hist.samples("e1")
+    hub.retain(set())
+    hist.sample()
+    assert hist.samples("e1") == []
