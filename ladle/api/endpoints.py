@@ -14,6 +14,7 @@ from starlette.routing import Route
 from ladle.api.bodies import json_body, principal, validate
 from ladle.api.openapi_doc import endpoint_openapi
 from ladle.api.services import Services
+from ladle.control.dataplane import with_data_plane
 from ladle.gateway.capabilities import check_supported
 from ladle.schemas import endpoints as s
 from ladle.schemas.endpoints import NAME_RE
@@ -33,7 +34,7 @@ def routes(svc: Services) -> list[Route]:
     async def create(request: Request) -> Response:
         req = validate(s.CreateEndpointRequest, await json_body(request))
         check_supported(req.ai_gateway, "ai_gateway.")
-        return JSONResponse(await ep.create(principal(request), req))
+        return JSONResponse(with_data_plane(await ep.create(principal(request), req), str(request.base_url)))
 
     async def create_pt(request: Request) -> Response:
         req = validate(s.CreatePtEndpointRequest, await json_body(request))
@@ -45,14 +46,19 @@ def routes(svc: Services) -> list[Route]:
         return JSONResponse(await ep.create(principal(request), core))
 
     async def get(request: Request) -> Response:
-        return JSONResponse(await call(ep.get, principal(request), request.path_params["name"]))
+        out = await call(ep.get, principal(request), request.path_params["name"])
+        return JSONResponse(with_data_plane(out, str(request.base_url)))
 
     async def delete(request: Request) -> Response:
         await ep.delete(principal(request), request.path_params["name"])
         return JSONResponse({})
 
     async def update_config(request: Request) -> Response:
-        cfg = validate(s.EndpointCoreConfigInput, await json_body(request))
+        body = await json_body(request)
+        if "route_optimized" in body:   # fixed at creation, as in Databricks
+            raise ApiError("INVALID_PARAMETER_VALUE", "route_optimized: can only be set when the endpoint "
+                           "is created; create a new endpoint to change it.")
+        cfg = validate(s.EndpointCoreConfigInput, body)
         return JSONResponse(await ep.update_config(principal(request), request.path_params["name"], cfg))
 
     async def update_pt_config(request: Request) -> Response:

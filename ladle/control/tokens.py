@@ -63,6 +63,11 @@ class TokenService:
                          | self.groups_of(rec.principal),
                          token_id=rec.id)
 
+    def expiry_s(self, token: str) -> float | None:
+        """A token known here: when it expires (epoch seconds); None when it never does."""
+        rec = self._by_hash.get(hash_token(token))
+        return None if rec is None or rec.expiry_ms == -1 else rec.expiry_ms / 1000
+
     def create(self, principal: str, kind: str, created_by: str, comment: str | None = None,
                lifetime_s: int | None = None, is_admin: bool = False, value: str | None = None) -> tuple[str, TokenRecord]:
         if not principal or len(principal) > 256:

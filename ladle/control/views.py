@@ -96,6 +96,8 @@ def detailed(rec: EndpointRecord, permission_level: str | None) -> dict[str, Any
 
 def summary(rec: EndpointRecord) -> dict[str, Any]:
     out = _common(rec)
+    if rec.meta.get("route_optimized"):
+        out["route_optimized"] = True
     cfg = rec.active or rec.pending
     if cfg is not None:
         ents = cfg["served_entities"]

@@ -86,11 +86,22 @@ class ServingEndpoint(Out):
     config: dict[str, Any] | None = None
 
 
+class DataPlaneQueryInfo(Out):
+    endpoint_url: str
+    authorization_details: str = Field(description="JSON: pass verbatim to /oidc/v1/token (jwt-bearer grant)")
+
+
+class DataPlaneInfo(Out):
+    query_info: DataPlaneQueryInfo
+
+
 class ServingEndpointDetailed(ServingEndpoint):
     config: EndpointCoreConfigOutput | None = None  # type: ignore[assignment]
     pending_config: EndpointPendingConfig | None = None
     permission_level: Literal["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"] | None = None
     route_optimized: bool
+    endpoint_url: str | None = Field(default=None, description="route-optimized endpoints only")
+    data_plane_info: DataPlaneInfo | None = None
     endpoint_type: str | None = None
     email_notifications: dict[str, Any] | None = None
     rate_limits: list[dict[str, Any]] | None = None
