@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import click
@@ -53,10 +53,11 @@ ATTRS = (
     Attr("client_id", "DATABRICKS_CLIENT_ID", auth="oauth"),
     Attr("client_secret", "DATABRICKS_CLIENT_SECRET", auth="oauth", sensitive=True),
     Attr("auth_type", "DATABRICKS_AUTH_TYPE"),
+    Attr("databricks_cli_path", "DATABRICKS_CLI_PATH"),
 )
 PROFILE_ENV = "DATABRICKS_CONFIG_PROFILE"
 CONFIG_FILE_ENV = "DATABRICKS_CONFIG_FILE"
-SUPPORTED_AUTH_TYPES = ("pat",)
+SUPPORTED_AUTH_TYPES = ("pat", "oauth-m2m", "databricks-cli")
 
 
 class ConfigError(click.ClickException):
@@ -74,6 +75,7 @@ class ClientConfig:
     config_file: str | None = None
     # attribute name -> where its value came from (e.g. "DATABRICKS_HOST environment variable")
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+    client_secret: str = field(default="", repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -81,7 +83,20 @@ class ClientConfig:
 
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in logs."""
-        return (self.token,)
+        return tuple(s for s in (self.token, self.client_secret) if s)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the flags, the environment and the config file say, before any credential is fetched."""
+
+    values: Mapping[str, str]
+    sources: Mapping[str, str]
+    profile: str | None
+    config_file: str | None  # the file, when a profile of it was used
+    path: str  # the config file's path (whether or not it exists)
+    shown_path: str
+    debug: str
 
 
 def normalize_host(host: str) -> str:
@@ -100,7 +115,19 @@ def config_file_path(env: Mapping[str, str]) -> str:
 
 
 def resolve_config(profile: str | None = None, env: Mapping[str, str] | None = None) -> ClientConfig:
-    """Resolve host and credentials; `profile` is the `-p/--profile` flag (None when absent)."""
+    """Resolve host and credentials; `profile` is the `-p/--profile` flag (None when absent).
+
+    OAuth auth types fetch their token here: `databricks-cli` from the token cache (refreshed
+    at the host's token endpoint when expired), `oauth-m2m` from the host's token endpoint.
+    """
+    env = os.environ if env is None else env
+    resolved = resolve_values(profile, env)
+    _validate(resolved.values, resolved.debug)
+    return _credentials(resolved, env)
+
+
+def resolve_values(profile: str | None = None, env: Mapping[str, str] | None = None) -> Resolved:
+    """The attributes and where each came from (no validation, nothing sent)."""
     env = os.environ if env is None else env
     values: dict[str, str] = {}
     sources: dict[str, str] = {}
@@ -138,8 +165,7 @@ def resolve_config(profile: str | None = None, env: Mapping[str, str] | None = N
         sources["profile"] = profile_source
 
     debug = _debug_string(values, sources, name, path, env)
-    _validate(values, debug)
-    return _credentials(values, sources, name, path if file_used else None, debug, path, shown_path)
+    return Resolved(values, sources, name, path if file_used else None, path, shown_path, debug)
 
 
 def _load_profile(path: str, name: str | None) -> tuple[str, dict[str, str], bool] | None:
@@ -189,41 +215,62 @@ def _validate(values: Mapping[str, str], debug: str) -> None:
         raise ConfigError(f"validate: more than one authorization method configured: {' and '.join(methods)}. {debug}")
 
 
-def _credentials(
-    values: Mapping[str, str],
-    sources: Mapping[str, str],
-    profile: str | None,
-    file_used: str | None,
-    debug: str,
-    path: str,
-    shown_path: str,
-) -> ClientConfig:
+def effective_auth_type(values: Mapping[str, str], has_cached: Callable[[], bool] = lambda: False) -> str:
+    """The auth type the values select: explicit `auth_type`, else by the credentials present;
+    a host alone uses the token cache of `ladle auth login` when it has an entry (the SDK's
+    databricks-cli provider); "" when nothing is usable."""
     auth_type = values.get("auth_type") or ""
+    if auth_type:
+        return auth_type
+    if values.get("token"):
+        return "pat"
+    if values.get("client_id") and values.get("client_secret"):
+        return "oauth-m2m"
+    if values.get("host") and has_cached():
+        return "databricks-cli"
+    return ""
+
+
+def _credentials(resolved: Resolved, env: Mapping[str, str]) -> ClientConfig:
+    from ladle.cli import auth_tokens  # noqa: PLC0415 - the OAuth stack loads only when used
+    from ladle.cli.auth_cache import TokenCache, cache_path  # noqa: PLC0415
+    from ladle.cli.auth_oauth import OAuthFailure  # noqa: PLC0415
+
+    values, debug = resolved.values, resolved.debug
+    host = normalize_host(values["host"]) if values.get("host") else ""
+    cache = TokenCache(cache_path(env))
+    auth_type = effective_auth_type(
+        values, lambda: auth_tokens.has_cached_token(host, resolved.profile, cache))
     if auth_type and auth_type not in SUPPORTED_AUTH_TYPES:
         raise ConfigError(
-            f"{auth_type} auth: not supported by this ladle CLI (it sends personal access tokens: "
-            f"auth_type pat). {debug}"
+            f"{auth_type} auth: not supported by this ladle CLI (it supports "
+            f"{', '.join(SUPPORTED_AUTH_TYPES)}). {debug}"
         )
-    host, token = values.get("host"), values.get("token")
-    if host and token:
-        return ClientConfig(
-            host=normalize_host(host),
-            token=token,
-            auth_type="pat",
-            profile=profile,
-            config_file=file_used,
-            sources=dict(sources),
-        )
+    made = {"auth_type": auth_type, "profile": resolved.profile, "config_file": resolved.config_file,
+            "sources": dict(resolved.sources)}
+    if host and auth_type == "pat" and values.get("token"):
+        return ClientConfig(host=host, token=values["token"], **made)
+    try:
+        if host and auth_type == "oauth-m2m" and values.get("client_id") and values.get("client_secret"):
+            token = auth_tokens.m2m_token(host, values["client_id"], values["client_secret"])
+            return ClientConfig(host=host, token=token.access_token, client_secret=values["client_secret"], **made)
+        if host and auth_type == "databricks-cli":
+            token = auth_tokens.u2m_token(host, resolved.profile, cache=cache)
+            return ClientConfig(host=host, token=token.access_token, **made)
+    except OAuthFailure as exc:
+        raise ConfigError(f"{auth_type} auth: {exc}. {debug}") from exc
     if not host:
         reason = "no host is configured"
-    elif values.get("client_id") or values.get("client_secret"):
-        reason = f"{host} has OAuth client credentials, which this ladle CLI cannot use yet; give it a token"
+    elif auth_type == "oauth-m2m":
+        reason = f"{host} needs both client_id and client_secret for oauth-m2m"
+    elif auth_type == "pat":
+        reason = f"no token is configured for {host}"
     else:
         reason = f"no token is configured for {host}"
-    if profile and not os.path.exists(path):
-        reason += f" ({path} does not exist)"
+    if resolved.profile and not os.path.exists(resolved.path):
+        reason += f" ({resolved.path} does not exist)"
     raise ConfigError(
         f"{CANNOT_CONFIGURE}. {debug}. {reason[0].upper()}{reason[1:]}: use --profile NAME to select a "
-        f"profile of {shown_path}, or authenticate first (DATABRICKS_HOST and DATABRICKS_TOKEN, or a "
-        "profile with host and token)"
+        f"profile of {resolved.shown_path}, or authenticate first (DATABRICKS_HOST and DATABRICKS_TOKEN, "
+        "a profile with host and token, `ladle configure` or `ladle auth login`)"
     )

@@ -28,6 +28,9 @@ def _register() -> None:
     from ladle.cli.models import models
     from ladle.cli.secrets import secrets
     from ladle.cli.permissions import permissions
+    from ladle.cli.auth import auth
+    from ladle.cli.configure import configure
+    from ladle.cli.version import version
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
@@ -37,6 +40,9 @@ def _register() -> None:
     cli.add_command(models)
     cli.add_command(secrets)
     cli.add_command(permissions)
+    cli.add_command(auth)
+    cli.add_command(configure)
+    cli.add_command(version)
 
 
 def main() -> None:

@@ -119,8 +119,8 @@ def test_two_auth_methods_and_unsupported_auth_types(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="more than one authorization method configured: oauth and pat") as err:
         resolve_config(None, env)
     assert "s3cr3t" not in str(err.value) and "client_secret=***" in str(err.value)
-    with pytest.raises(ConfigError, match="^oauth-m2m auth: not supported"):
-        resolve_config(None, {**env, "DATABRICKS_AUTH_TYPE": "oauth-m2m"})
+    with pytest.raises(ConfigError, match="^azure-cli auth: not supported"):
+        resolve_config(None, {**env, "DATABRICKS_AUTH_TYPE": "azure-cli"})
     env["DATABRICKS_TOKEN"] = "dapi-secret-value"
     cfg = resolve_config(None, {**env, "DATABRICKS_AUTH_TYPE": "pat"})
     assert cfg.token == "dapi-secret-value" and "dapi-secret-value" not in repr(cfg)
