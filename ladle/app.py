@@ -23,6 +23,8 @@ from ladle.api import scim as scim_api
 from ladle.api import metrics_history as metrics_history_api
 from ladle.api import registry_permissions as registry_permissions_api
 from ladle.api.mlflow_authz import Lookups
+from ladle.api import oauth_secrets as oauth_secrets_api
+from ladle.api import oidc
 from ladle.api import openapi_own
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, client_gone, database_away, http_error, internal_error
@@ -30,6 +32,10 @@ from ladle.api.services import Services
 from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
 from ladle.control.groups import GroupService
+from ladle.control.oauth_auth import Authenticator
+from ladle.control.oauth_grants import OAuthGrants
+from ladle.control.oauth_keys import SigningKeys
+from ladle.control.oauth_secrets import OAuthSecrets
 from ladle.control.principals import PrincipalService
 from ladle.control.permissions import PermissionService
 from ladle.control.reconciler import Reconciler
@@ -83,6 +89,15 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
 
     catalog = Catalog(settings.home)
     secrets = SecretStore(store, settings.home, settings.secret_key)
+    # OAuth: JWT signing keys sealed like secrets; `authenticator` takes PATs and JWTs
+    signing_keys = SigningKeys(store, secrets.seal, secrets.unseal)
+    signing_keys.ensure()
+    authenticator = Authenticator(tokens_svc, signing_keys, store, groups.groups_of)
+    principals = PrincipalService(tokens_svc, groups, grants_changed=[
+        perms.reload, registry_acl.reload, secrets.reload, authenticator.reload])
+    oauth_secrets = OAuthSecrets(store, principals, on_revoke=authenticator.reload)
+    oauth_grants = OAuthGrants(store, signing_keys, oauth_secrets)
+    token_grants = oauth_grants.grants()     # grant_type -> handler of /oidc/v1/token
     local_runtime = backend is None and settings.runtime == "local"
     if backend is None:
         preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
@@ -136,7 +151,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await on_change()
 
     sync = StateSync(store, settings.sync_interval_s,
-                     [tokens_svc.reload, perms.reload, registry_acl.reload, groups.reload, secrets.reload, on_change])
+                     [tokens_svc.reload, authenticator.reload, perms.reload, registry_acl.reload, groups.reload, secrets.reload, on_change])
 
     endpoint_svc = EndpointService(store, perms, registry, on_change, catalog=catalog,
                                    seal=secrets.seal_plaintext, check_secrets=secrets.check_references,
@@ -189,8 +204,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
-        *groups_api.routes(groups), *scim_api.routes(PrincipalService(
-            tokens_svc, groups, grants_changed=[perms.reload, registry_acl.reload, secrets.reload])),
+        *groups_api.routes(groups), *scim_api.routes(principals),
+        *oidc.routes(signing_keys, oauth_grants, token_grants, authenticator.authenticate,
+                     settings.workspace_id),
+        *oauth_secrets_api.routes(oauth_secrets),
         *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]
@@ -205,4 +222,5 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     )
     app.state.services = svc
     app.state.reconciler = reconciler
-    return AuthMiddleware(app, tokens_svc.authenticate)  # type: ignore[return-value]
+    app.state.signing_keys = signing_keys
+    return AuthMiddleware(app, authenticator.authenticate)  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from ladle.schemas import secrets as sc
 from ladle.schemas import tokens as tk
 from ladle.schemas import catalog as ct
 from ladle.schemas import metrics as mt
+from ladle.schemas import oauth as oa
 from ladle.schemas import usage as us
 from ladle.schemas.gateway import AiGatewayConfig
 from ladle.schemas.wire import Empty
@@ -48,6 +49,7 @@ GROUPS = "/api/2.0/ladle/groups"
 SECRETS = "/api/2.0/secrets"
 FOUNDATION = "/api/2.0/ladle/foundation-models"
 SCIM = "/api/2.0/preview/scim/v2"
+SP_SECRETS = "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets"
 ENDPOINT_ERRORS = (403, 404)
 WRITE_ERRORS = (403, 404, 409)
 
@@ -171,6 +173,14 @@ OPERATIONS: tuple[Op, ...] = (
           Op("DELETE", f"{SCIM}/{path}/{{id}}", f"delete{noun}",
              "Delete one (admins): its tokens are revoked, its memberships dropped", "scim",
              errors=(400, 403, 404)))),
+    # -- service principals' OAuth secrets (admins and the service principal itself) -------
+    Op("POST", SP_SECRETS, "createServicePrincipalSecret", "Create an OAuth secret (shown only here)",
+       "oauth", oa.CreateServicePrincipalSecretResponse, oa.CreateServicePrincipalSecretRequest,
+       errors=(403, 404)),
+    Op("GET", SP_SECRETS, "listServicePrincipalSecrets", "List OAuth secrets (no values)", "oauth",
+       oa.ListServicePrincipalSecretsResponse, errors=(403, 404)),
+    Op("DELETE", SP_SECRETS + "/{secret_id}", "deleteServicePrincipalSecret",
+       "Delete (revoke) an OAuth secret and the access tokens issued with it", "oauth", errors=(403, 404)),
     Op("GET", SCIM + "/Groups", "listScimGroups", "Groups, filtered and paged", "scim", scim.ListScimGroups,
        query=scim.ListQuery),
     Op("POST", SCIM + "/Groups", "createScimGroup", "Create a group (admins)", "scim", scim.ScimGroup,

@@ -18,10 +18,6 @@ def routes(svc: Services) -> list[Route]:
     async def served_invocations(request: Request) -> Response:
         return await gw.invoke(request, request.path_params["name"], request.path_params["served"])
 
-    async def well_known(request: Request) -> Response:
-        return JSONResponse({"oidc_endpoint": "", "workspace_id": svc.settings.workspace_id,
-                             "host_type": "WORKSPACE_HOST"})
-
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
@@ -29,6 +25,5 @@ def routes(svc: Services) -> list[Route]:
         Route("/serving-endpoints/{name}/invocations", invocations, methods=["POST"]),
         Route("/serving-endpoints/{name}/served-models/{served}/invocations", served_invocations,
               methods=["POST"]),
-        Route("/.well-known/databricks-config", well_known, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
     ]

@@ -40,6 +40,7 @@ from ladle.control.store_endpoints import EndpointRecord, EndpointRows, StaleRec
 from ladle.control.store_engine import (
     DbTimeouts, add_missing_columns, connect_bounded, db_now_ms, sqlite_pragmas,
 )
+from ladle.control.store_oauth import OAuthRows
 from ladle.control.store_secrets import SecretRows
 from ladle.control.store_tables import leases_t, metadata, state_t
 
@@ -56,9 +57,9 @@ class DatabaseBusy(SQLAlchemyError):
 UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout, DatabaseBusy)
 
 
-class Store(EndpointRows, AccessRows, SecretRows):
+class Store(EndpointRows, AccessRows, SecretRows, OAuthRows):
     """The database, made of one row class per resource (store_endpoints, store_access,
-    store_secrets) over the tables of store_tables."""
+    store_secrets, store_oauth) over the tables of store_tables."""
 
     def __init__(self, url: str, timeouts: DbTimeouts | None = None) -> None:
         self.url = url

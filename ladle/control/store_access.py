@@ -10,7 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ladle.control.store_tables import (
-    Rows, acl_t, group_members_t, principals_t, registry_acl_t, secret_acls_t, tokens_t,
+    Rows, acl_t, group_members_t, oauth_secrets_t, principals_t, registry_acl_t, secret_acls_t, tokens_t,
 )
 
 
@@ -132,6 +132,8 @@ class AccessRows(Rows):
         with self._write() as c:
             c.execute(delete(principals_t).where((principals_t.c.kind == kind) & (principals_t.c.name == name)))
             c.execute(delete(tokens_t).where((tokens_t.c.principal_type == kind) & (tokens_t.c.principal == name)))
+            if kind == "service_principal":
+                c.execute(delete(oauth_secrets_t).where(oauth_secrets_t.c.principal == name))
             c.execute(delete(group_members_t).where(
                 (group_members_t.c.member == name) & (group_members_t.c.member_type == kind)))
             c.execute(delete(acl_t).where((acl_t.c.principal_type == acl_type) & (acl_t.c.principal == name)))

@@ -98,6 +98,33 @@ secrets_t = Table(
     Column("updated_ms", BigInteger, nullable=False),
 )
 
+oauth_keys_t = Table(   # JWT signing keys (control/oauth_keys.py); the private key sealed
+    "oauth_keys", metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_pem", Text, nullable=False),
+    Column("private_sealed", Text, nullable=False),          # sealed (Fernet), never plaintext
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+oauth_secrets_t = Table(   # service principals' OAuth client secrets (control/oauth_secrets.py)
+    "oauth_secrets", metadata,
+    Column("id", String(32), primary_key=True),
+    Column("hash", String(64), unique=True, nullable=False),  # SHA-256 of the secret
+    Column("principal", String(256), nullable=False),        # the service principal's applicationId
+    Column("scopes", Text, nullable=True),                   # JSON list, or NULL (all-apis)
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expiry_ms", BigInteger, nullable=False),
+)
+
+oauth_grants_t = Table(   # authorization codes and refresh tokens (control/oauth_grants.py)
+    "oauth_grants", metadata,
+    Column("hash", String(64), primary_key=True),            # SHA-256 of the code or token
+    Column("kind", String(16), nullable=False),              # code | refresh
+    Column("data", Text, nullable=False),                    # JSON: who, client, scope, PKCE, ...
+    Column("expiry_ms", BigInteger, nullable=False),
+)
+
 state_t = Table(          # one row: bumped by every write, read by every server each second
     "state_version", metadata,
     Column("id", Integer, primary_key=True),

@@ -15,7 +15,7 @@ from ladle.gateway.scope import check_scope
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 
-PUBLIC_PREFIXES = ("/.well-known/databricks-config", "/static/", "/favicon.ico")
+PUBLIC_PREFIXES = ("/.well-known/databricks-config", "/oidc/", "/static/", "/favicon.ico")
 PUBLIC_EXACT = {"/", "/health"}
 
 
