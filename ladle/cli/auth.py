@@ -189,10 +189,9 @@ def env_cmd(ctx: click.Context, host: str | None) -> None:
     """
     from ladle.cli.auth_config import ATTRS, CONFIG_FILE_ENV, PROFILE_ENV, resolve_values
 
-    click.echo("Warning: 'ladle auth env' is deprecated and will be removed in a future release.", err=True)
     profile = settings(ctx).profile
     if not profile and host:
-        _, host_norm = None, normalize_host(host)
+        host_norm = normalize_host(host)
         matches = [n for n, k in _load_profiles()[0] if k.get("host") and normalize_host(k["host"]) == host_norm]
         if len(matches) > 1:
             raise click.ClickException(f"{' and '.join(matches)} match {host} in {_config_path()}")

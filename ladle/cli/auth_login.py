@@ -128,7 +128,13 @@ def login(ctx: click.Context, profile_arg: str | None, host: str | None, timeout
         raise click.ClickException("please either provide a host with --host or a profile that has one")
     host = normalize_host(host)
 
-    server = HTTPServer(("127.0.0.1", redirect_port()), BaseHTTPRequestHandler)
+    port = redirect_port()
+    try:
+        server = HTTPServer(("127.0.0.1", port), BaseHTTPRequestHandler)
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot listen on localhost:{port} for the browser's redirect ({exc.strerror or exc}); "
+            f"free the port or set {PORT_ENV}") from exc
     try:
         flow = AuthorizationCodeFlow(host, f"http://localhost:{server.server_address[1]}")
         callback = _Callback(flow.state)

@@ -31,6 +31,10 @@ ARGS = {
     ("tokens", "create"): ["--user", "u"],
 }
 NO_HTTP = {("server",), ("serving-endpoints", "http-request")}  # never talk to the API
+# Commands that set up or report credentials answer with the Databricks CLI's own messages
+# (tests/unit/test_cli_auth.py), not with the resolution error of the API commands.
+OWN_MESSAGES = {("version",), ("configure",), *(("auth", name) for name in
+                ("describe", "env", "login", "logout", "profiles", "switch", "token"))}
 
 
 def root() -> click.Group:
@@ -96,7 +100,7 @@ def test_every_command_fails_before_any_request_without_credentials(
     cli = root()
     seen = 0
     for path, cmd in leaves(cli):
-        if path in NO_HTTP:
+        if path in NO_HTTP or path in OWN_MESSAGES:
             continue
         result = ladle([*path, *args_for(path, cmd)], env, input="")
         assert result.exit_code == 1, (path, result.output)
