@@ -33,6 +33,8 @@ from ladle.config import Settings
 from ladle.control.endpoints import EndpointService
 from ladle.control.groups import GroupService
 from ladle.control.oauth_auth import Authenticator
+from ladle.control.oauth_exchange import GRANT_TYPE as JWT_BEARER
+from ladle.control.oauth_exchange import JwtBearerGrant
 from ladle.control.oauth_grants import OAuthGrants
 from ladle.control.oauth_keys import SigningKeys
 from ladle.control.oauth_secrets import OAuthSecrets
@@ -98,6 +100,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     oauth_secrets = OAuthSecrets(store, principals, on_revoke=authenticator.reload)
     oauth_grants = OAuthGrants(store, signing_keys, oauth_secrets)
     token_grants = oauth_grants.grants()     # grant_type -> handler of /oidc/v1/token
+    token_grants[JWT_BEARER] = JwtBearerGrant(    # a data-plane token for route-optimized endpoints
+        store, signing_keys, authenticator.authenticate, authenticator.verify, tokens_svc.expiry_s, perms.level)
     local_runtime = backend is None and settings.runtime == "local"
     if backend is None:
         preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
