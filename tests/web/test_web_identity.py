@@ -141,6 +141,10 @@ def test_admin_manages_users_service_principals_and_groups(page, ladle: LadlePro
     page.screenshot(path=str(shots / "id-03-admin-sps.png"), full_page=True)
 
     page.get_by_role("link", name="Groups", exact=True).click()
+    page.get_by_label("Group name").fill("-not/a name")   # the server's 400, at the field
+    page.get_by_role("button", name="Create group").click()
+    expect(page.locator('[data-field="displayName"] .field-error')).to_contain_text("INVALID_PARAMETER_VALUE")
+    expect(page.get_by_label("Group name")).to_have_attribute("aria-invalid", "")
     page.get_by_label("Group name").fill(team)
     page.get_by_role("button", name="Create group").click()
     grow = page.locator(f'#groups tr[data-group="{team}"]')
@@ -187,3 +191,51 @@ def test_non_admin_sees_admins_only(page, ladle: LadleProcess, shots: Path):
     expect(page.locator("#admins-only")).to_contain_text(f"You are signed in as {name}, who is not an admin")
     expect(page.locator("#groups")).to_have_count(0)
     page.screenshot(path=str(shots / "id-05-admins-only.png"), full_page=True)
+
+
+def test_service_principal_manages_its_oauth_secrets(page, ladle: LadleProcess, shots: Path):
+    from playwright.sync_api import expect
+
+    robot = unique("ui-m2m")
+    with ladle.client() as c:
+        sp = c.post(f"{SCIM}/ServicePrincipals", json={"displayName": robot}).json()
+        tok = c.post("/api/2.0/token-management/on-behalf-of/tokens",
+                     json={"application_id": sp["applicationId"], "lifetime_seconds": 3600}).json()["token_value"]
+    sign_in(page, tok)
+    page.goto("/ui/me")
+    expect(page.locator('#me-props [data-prop="kind"]')).to_have_text("Service principal")
+    expect(page.locator('#me-props [data-prop="name"]')).to_have_text(sp["applicationId"])
+    section = page.locator("#oauth-secrets")
+    expect(section.locator("#secret-client-id")).to_have_text(sp["applicationId"])
+    expect(section.locator("#secrets")).to_contain_text("No OAuth secrets")
+    section.get_by_role("button", name="Create secret").click()
+    box = section.locator("#new-secret-value")
+    expect(box).not_to_have_value("")
+    secret = box.input_value()
+    row = section.locator("#secrets tbody tr[data-secret]")
+    expect(row).to_have_count(1)
+    page.screenshot(path=str(shots / "id-06-oauth-secret.png"), full_page=True)
+
+    def client_credentials() -> httpx.Response:
+        return httpx.post(f"{ladle.url}/oidc/v1/token", auth=(sp["applicationId"], secret),
+                          data={"grant_type": "client_credentials", "scope": "all-apis"})
+
+    r = client_credentials()
+    assert r.status_code == 200, r.text
+    me = httpx.get(f"{ladle.url}{SCIM}/Me", headers={"Authorization": f"Bearer {r.json()['access_token']}"})
+    assert me.status_code == 200 and me.json()["userName"] == sp["applicationId"]
+    page.reload()
+    expect(row).to_have_count(1)
+    assert secret not in page.content()
+    row.get_by_role("button", name=re.compile(r"^Delete secret ")).click()
+    page.get_by_role("dialog").get_by_role("button", name="Delete secret").click()
+    expect(row).to_have_count(0)
+    assert client_credentials().status_code == 401
+
+    sign_in(page, ladle.admin_token)   # an admin reaches any service principal's secrets
+    page.goto("/ui/admin/service-principals")
+    page.get_by_role("link", name=f"OAuth secrets of {robot}").click()
+    expect(page).to_have_url(re.compile(rf"/ui/me\?sp={sp['id']}$"))
+    expect(section.get_by_label("Service principal")).to_have_value(sp["id"])
+    expect(section.locator("#secret-client-id")).to_have_text(sp["applicationId"])
+    expect(section.locator("#secrets")).to_contain_text("No OAuth secrets")

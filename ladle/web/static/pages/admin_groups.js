@@ -14,6 +14,7 @@ export function mount(root) {
   let principals = [];
   let alive = true;
   const error = errorBox();
+  const formError = errorBox();
   const body = h("tbody");
   const filter = h("input", { type: "search", placeholder: "Filter by name", "aria-label": "Filter groups by name" });
   const name = h("input", { type: "text", name: "displayName", autocomplete: "off", spellcheck: "false" });
@@ -95,7 +96,7 @@ export function mount(root) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors(form);
-    error.show(null);
+    formError.show(null);
     const displayName = name.value.trim();
     if (!displayName) { showAt(form, "displayName", "Enter a group name."); return; }
     try {
@@ -104,7 +105,7 @@ export function mount(root) {
       name.value = "";
       await load();
     } catch (e) {
-      if (!showAt(form, fieldOf(e.message), e.toString())) error.show(e);
+      if (!showAt(form, fieldOf(e.message), e.toString())) formError.show(e);
     }
   });
   filter.addEventListener("input", () => replace(body, rows()));
@@ -116,7 +117,7 @@ export function mount(root) {
       h("div", { class: "table-wrap" }, h("table", { id: "groups" },
         h("thead", {}, h("tr", {}, ["Group", "Members", "Add a member", ""].map((t) => h("th", { scope: "col" }, t)))), body))),
     h("section", { class: "panel", "aria-labelledby": "add-group-title" },
-      h("h2", { id: "add-group-title" }, "Create a group"), form));
+      h("h2", { id: "add-group-title" }, "Create a group"), formError, form));
   replace(body, rows());
   load();
   return { cleanup() { alive = false; } };

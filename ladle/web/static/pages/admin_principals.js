@@ -22,6 +22,7 @@ export function mount(root, { section }) {
   let items = null;
   let alive = true;
   const error = errorBox();
+  const formError = errorBox();
   const body = h("tbody");
   const filter = h("input", { type: "search", placeholder: "Filter by name", "aria-label": `Filter ${kind.noun}s by name` });
   const name = h("input", { type: "text", name: "name", autocomplete: "off", spellcheck: "false" });
@@ -76,7 +77,7 @@ export function mount(root, { section }) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     clearErrors(form);
-    error.show(null);
+    formError.show(null);
     const req = {};
     if (isUser) {
       req.userName = name.value.trim();
@@ -91,7 +92,7 @@ export function mount(root, { section }) {
       display.value = "";
       await load();
     } catch (e) {
-      if (!showAt(form, fieldOf(e.message), e.toString())) error.show(e);
+      if (!showAt(form, fieldOf(e.message), e.toString())) formError.show(e);
     }
   });
   filter.addEventListener("input", () => replace(body, rows()));
@@ -103,7 +104,7 @@ export function mount(root, { section }) {
       h("div", { class: "table-wrap" }, h("table", { id: "principals" },
         h("thead", {}, h("tr", {}, kind.head.map((t) => h("th", { scope: "col" }, t)))), body))),
     h("section", { class: "panel", "aria-labelledby": "add-title" },
-      h("h2", { id: "add-title" }, `Add a ${kind.noun}`), form));
+      h("h2", { id: "add-title" }, `Add a ${kind.noun}`), formError, form));
   replace(body, rows());
   load();
   return { cleanup() { alive = false; } };

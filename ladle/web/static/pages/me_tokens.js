@@ -28,7 +28,7 @@ export function mount(root, me) {
 
   function rows() {
     if (tokens === null) return h("tr", {}, h("td", { colspan: 5, class: "empty" }, h("span", { class: "spinner" }), " Loading…"));
-    if (!tokens.length) return h("tr", {}, h("td", { colspan: 5, class: "empty" }, "You have no tokens besides the one you may be using from elsewhere."));
+    if (!tokens.length) return h("tr", {}, h("td", { colspan: 5, class: "empty" }, "You have no personal access tokens."));
     return tokens.map((t) => {
       const label = t.comment || t.token_id;
       return h("tr", { "data-token": t.token_id },
