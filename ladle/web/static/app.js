@@ -57,6 +57,7 @@ function updateChrome(page) {
   whoami().then((me) => {
     if (!me || !session.token) return;
     replace(who.querySelector("[data-name]"), me.displayName || me.name);
+    who.title = `${me.name}: your account and tokens`;
     who.hidden = false;
     adminNav.hidden = !me.isAdmin;
   }).catch(() => { who.hidden = true; adminNav.hidden = true; });
