@@ -36,3 +36,20 @@ async def wait_until_async(pred: Callable[[], T], timeout: float = 10.0, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(interval)
+
+
+def wait_quiet(read: Callable[[], T], quiet_s: float = 0.5, timeout: float = 10.0,
+               interval: float = 0.1, what: str = "a value to stop changing") -> T:
+    """Wait until `read()` has kept the same value for `quiet_s` (something stopped: a
+    generator that was cancelled, a file no longer written to); return that value."""
+    deadline = time.monotonic() + timeout
+    last, since = read(), time.monotonic()
+    while True:
+        time.sleep(interval)
+        now = read()
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return now
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")

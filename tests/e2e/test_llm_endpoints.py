@@ -21,10 +21,11 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import pytest
+
+from ladle.testing.waiting import wait_quiet
 
 from e2e_support import client, wait_settled
 from llm_fixtures import FakeUpstream, build_tiny_chat_model, log_streaming_pyfunc
@@ -322,10 +323,8 @@ def test_client_disconnect_stops_generation(server, llm):
             lines = r.iter_lines()
             got = [ln for ln in (next(lines) for _ in range(4)) if ln.startswith("data:")]
             assert len(got) >= 2
-    time.sleep(1.5)
-    settled = marker.read_text().count("\n")
-    time.sleep(1.5)
-    assert marker.read_text().count("\n") == settled       # the model stopped generating
+    settled = wait_quiet(lambda: marker.read_text().count("\n"), 1.0, 30,
+                         what="the model to stop generating")
     assert settled - start < 40                              # long before its 200 chunks
 
 
