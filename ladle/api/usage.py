@@ -16,7 +16,7 @@ from ladle.api.services import Services
 from ladle.schemas.errors import ApiError
 from ladle.schemas.usage import UsageQuery
 from ladle.telemetry.tables import TableWriter
-from ladle.telemetry.usage import read_usage, summarize
+from ladle.telemetry.usage import summarize_usage
 
 
 def routes(svc: Services, writer: TableWriter, tables_root: Path) -> list[Route]:
@@ -28,14 +28,13 @@ def routes(svc: Services, writer: TableWriter, tables_root: Path) -> list[Route]
             ids = await svc.endpoints.ids_at(p, "CAN_MANAGE")
         await writer.flush()
         try:
-            table = await asyncio.to_thread(read_usage, tables_root)
-        except ImportError:
-            table = None
-        if table is None:
+            rows = await asyncio.to_thread(summarize_usage, tables_root, q.group_by, q.endpoint or None, ids)
+        except ImportError:   # the gateway extra (deltalake, duckdb) is not installed
+            rows = None
+        if rows is None:
             raise ApiError("RESOURCE_DOES_NOT_EXIST",
                            "No usage has been recorded: enable usage_tracking_config on an endpoint's "
                            "AI Gateway.")
-        rows = await asyncio.to_thread(summarize, table, q.group_by, q.endpoint or None, ids)
         return JSONResponse({"group_by": q.group_by, "rows": rows})
 
     return [Route("/api/2.0/ladle/usage", usage, methods=["GET"])]

@@ -43,6 +43,9 @@ USAGE_TABLE = TableRef("system.serving.endpoint_usage", (
 ))
 
 GROUP_BY = {"endpoint": "endpoint_name", "requester": "requester", "day": "day"}
+KEY_SQL = {"endpoint": "endpoint_name", "requester": "requester",
+           # the UTC day, by arithmetic: independent of the session's time zone
+           "day": "CAST(DATE '1970-01-01' + CAST(epoch_us(request_time) // 86400000000 AS INTEGER) AS VARCHAR)"}
 SUMS = ("input_token_count", "output_token_count", "input_character_count", "output_character_count",
         "request_size_bytes", "response_size_bytes")
 
@@ -76,40 +79,42 @@ def usage_path(tables_root: Path) -> Path:
     return Path(tables_root).joinpath(*USAGE_TABLE.parts)
 
 
-def read_usage(tables_root: Path) -> Any | None:
-    """The usage table as a pyarrow Table, or None when it was never written."""
+def summarize_usage(tables_root: Path, group_by: str, endpoint: str | None = None,
+                    endpoint_ids: set[str] | None = None) -> list[dict[str, Any]] | None:
+    """Requests, errors, tokens, characters and bytes per endpoint, requester or UTC day;
+    None when the usage table was never written. `endpoint` keeps one endpoint's rows,
+    `endpoint_ids` (when given) only those endpoints' rows.
+
+    DuckDB runs the query over the Delta table's live Parquet files: it reads only the
+    columns the query names, skips row groups the filters rule out and aggregates the rows as
+    they stream, so a call never holds the whole table (bench/usage_table.py measures it).
+    Reads files: async callers run it on a worker thread."""
     path = usage_path(tables_root)
     if not (path / "_delta_log").is_dir():
         return None
+    import duckdb
     from deltalake import DeltaTable
 
-    return DeltaTable(str(path)).to_pyarrow_table()
-
-
-def summarize(table: Any, group_by: str, endpoint: str | None = None,
-              endpoint_ids: set[str] | None = None) -> list[dict[str, Any]]:
-    """Requests, errors, tokens, characters and bytes per endpoint, requester or UTC day.
-    `endpoint_ids` (when given) keeps only those endpoints' rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
+    files = DeltaTable(str(path)).file_uris()   # the table's live Parquet files (append-only)
+    if not files:
+        return []
+    where, params = [], []
     if endpoint is not None:
-        table = table.filter(pc.equal(table["endpoint_name"], endpoint))
+        where.append("endpoint_name = ?")
+        params.append(endpoint)
     if endpoint_ids is not None:
-        table = table.filter(pc.is_in(table["endpoint_id"], value_set=pa.array(sorted(endpoint_ids),
-                                                                               pa.string())))
-    day = pc.cast(table["request_time"], pa.timestamp("us")).cast(pa.date32()).cast(pa.string())
-    errors = pc.cast(pc.greater_equal(table["status_code"], 400), pa.int64())
-    t = table.append_column("day", day).append_column("error", errors)
-    key = GROUP_BY[group_by]
-    agg = t.group_by(key).aggregate([("databricks_request_id", "count"), ("error", "sum")]
-                                    + [(c, "sum") for c in SUMS])
-    rows = []
-    for r in agg.to_pylist():
-        row = {group_by: r[key], "request_count": r["databricks_request_id_count"],
-               "error_count": r["error_sum"] or 0}
-        row.update({c: r[f"{c}_sum"] or 0 for c in SUMS})
-        rows.append(row)
-    rows.sort(key=lambda x: (str(x[group_by]) if group_by == "day" else "", -x["request_count"],
-                             str(x[group_by])))
-    return rows
+        where.append("list_contains(?, endpoint_id)")
+        params.append(sorted(endpoint_ids))
+    key = KEY_SQL[group_by]
+    sums = ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in SUMS)
+    sql = (f"SELECT {key} AS k, count(*) AS request_count, "
+           f"count(*) FILTER (WHERE status_code >= 400) AS error_count, {sums} FROM read_parquet(?)"
+           + (" WHERE " + " AND ".join(where) if where else "") + " GROUP BY k")
+    with duckdb.connect() as con:
+        cur = con.execute(sql, [files, *params])
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    out = [{group_by: r.pop("k"), **{n: int(v) for n, v in r.items()}} for r in rows]
+    out.sort(key=lambda x: (str(x[group_by]) if group_by == "day" else "", -x["request_count"],
+                            str(x[group_by])))
+    return out

@@ -11,7 +11,7 @@ import pytest
 from ladle.telemetry.inference_tables import MAX_LOGGED_BYTES, payload_table
 from ladle.telemetry.recorder import Exchange, Recorder
 from ladle.telemetry.tables import DeltaSink, MemorySink, TableWriter
-from ladle.telemetry.usage import USAGE_TABLE, read_usage, summarize
+from ladle.telemetry.usage import USAGE_TABLE, summarize_usage
 from ladle.testing.waiting import wait_until_async
 
 PAYLOAD = payload_table({"enabled": True, "catalog_name": "main", "schema_name": "ml",
@@ -122,16 +122,18 @@ async def test_delta_tables_read_back_with_duckdb(tmp_path):
         "FROM read_parquet(?) GROUP BY requester ORDER BY requester", [usage_files]).fetchall()
     assert by_user == [("alice", 2, 4, "p1"), ("bob", 3, 6, "p1")]
 
-    table = read_usage(tmp_path)
-    assert summarize(table, "requester") == [
+    assert summarize_usage(tmp_path, "requester") == [
         {"requester": "bob", "request_count": 3, "error_count": 1, "input_token_count": 30,
          "output_token_count": 6, "input_character_count": 0, "output_character_count": 0,
          "request_size_bytes": 45, "response_size_bytes": 60},
         {"requester": "alice", "request_count": 2, "error_count": 0, "input_token_count": 20,
          "output_token_count": 4, "input_character_count": 0, "output_character_count": 0,
          "request_size_bytes": 30, "response_size_bytes": 40}]
-    (day,) = summarize(table, "day")
+    (day,) = summarize_usage(tmp_path, "day")
     assert day["day"] == "2023-11-14" and day["request_count"] == 5
-    assert summarize(table, "endpoint", endpoint="other") == []
-    assert summarize(table, "endpoint", endpoint_ids={"nope"}) == []
-    assert read_usage(tmp_path / "empty") is None
+    assert summarize_usage(tmp_path, "endpoint", endpoint="other") == []
+    assert summarize_usage(tmp_path, "endpoint", endpoint_ids={"nope"}) == []
+    assert summarize_usage(tmp_path, "endpoint", endpoint_ids=set()) == []
+    (mine,) = summarize_usage(tmp_path, "endpoint", endpoint_ids={"e1"}, endpoint="iris")
+    assert mine["endpoint"] == "iris" and mine["request_count"] == 5 and mine["error_count"] == 1
+    assert summarize_usage(tmp_path / "empty", "day") is None
