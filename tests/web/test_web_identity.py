@@ -88,6 +88,10 @@ def test_token_created_shown_once_works_and_is_revoked(page, ladle: LadleProcess
     box = page.locator("#new-token-value")
     expect(box).to_have_value(re.compile(r"^dapi\w+"))
     value = box.input_value()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=ladle.url)
+    page.get_by_role("button", name="Copy token").click()
+    expect(page.locator("#toast")).to_have_text("Copied to clipboard")
+    assert page.evaluate("navigator.clipboard.readText()") == value
     row = page.locator("#tokens tbody tr", has_text="laptop CLI")
     expect(row).to_have_count(1)
     page.screenshot(path=str(shots / "id-02-token-created.png"), full_page=True)
