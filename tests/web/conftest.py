@@ -1,7 +1,8 @@
 """Browser tier: real headless Chromium (Debian's package, driven by Playwright; no browser is
 ever downloaded) against a real `ladle server` subprocess with the iris model registered.
 
-Everything expensive is session-scoped. Screenshots go to $LADLE_WEB_SCREENSHOTS or a temp dir
+Everything expensive is session-scoped (the server, the browser); each test gets its own
+browser context (`page`). Screenshots go to $LADLE_WEB_SCREENSHOTS or a temp dir
 whose path is printed."""
 
 from __future__ import annotations
@@ -62,6 +63,20 @@ def browser(chromium: str, ladle: LadleProcess):
         b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture()
+def page(ladle: LadleProcess, browser):
+    """A page in a browser context of its own (no cookies, storage or history from another
+    test); fails the test on any JavaScript error in the page."""
+    ctx = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=ladle.url)
+    pg = ctx.new_page()
+    pg.set_default_timeout(20_000)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    ctx.close()
+    assert not errors, f"JavaScript errors in the page: {errors}"
 
 
 @pytest.fixture(scope="session")

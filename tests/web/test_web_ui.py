@@ -1,41 +1,79 @@
-"""The Serving UI in a real browser, as one user story against one real server: sign in,
-create an endpoint from the form, watch it become READY, query it, split traffic across two
-versions, save AI gateway settings, see the server's 400 in place, chat with a streaming LLM
-endpoint, read metrics, logs, permissions and usage, sign out.
+"""The Serving UI in a real browser against one real server: sign in, create an endpoint from
+the form and watch it become READY, query it, split traffic across two versions, save AI
+gateway settings, see the server's 400 in place, chat with a streaming LLM endpoint, read
+metrics, logs, permissions and usage, delete, sign out.
 
-The tests run in file order and build on each other (one endpoint, one browser page), like a
-person using the UI; each one saves a screenshot."""
+Each test opens its own browser context (one browser per session) and signs in itself; the
+endpoints it needs come from fixtures made over the API, so every test passes alone and in
+any order. Each one saves a screenshot."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ladle.testing.process import LadleProcess
+from ladle.testing.waiting import wait_until
 
-from web_support import FAKE_REPLY, FAKE_USAGE, IRIS
+from web_support import FAKE_REPLY, FAKE_USAGE, IRIS, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
 EP = "iris-ui"
 CHAT = "chat-ui"
-READY_S = 150_000
+READY_S = 150_000  # ms: first replica start (environment reuse, model load) on a busy machine
 READY = re.compile(r"^Ready$")
-UPDATING = re.compile(r"^Updating$")  # ms: first replica start (environment reuse, model load) on a busy machine
+UPDATING = re.compile(r"^Updating$")
+BODY = {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                                        "petal width (cm)"], "data": [[5.1, 3.5, 1.4, 0.2]]}}
 
 
 @pytest.fixture(scope="module")
-def page(ladle: LadleProcess, browser):
-    ctx = browser.new_context(viewport={"width": 1366, "height": 860}, base_url=ladle.url)
-    pg = ctx.new_page()
-    pg.set_default_timeout(20_000)
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.errors = errors  # type: ignore[attr-defined]
-    yield pg
-    ctx.close()
-    assert not errors, f"JavaScript errors in the page: {errors}"
+def api(ladle: LadleProcess):
+    with ladle.client() as c:
+        yield c
+
+
+def make_endpoint(api: httpx.Client, name: str, entities: list[dict]) -> dict:
+    """Create `name` over the API and wait until it is READY and not updating."""
+    r = api.post("/api/2.0/serving-endpoints", json={"name": name, "config": {"served_entities": entities}})
+    assert r.status_code == 200, r.text
+
+    def settled():
+        ep = api.get(f"/api/2.0/serving-endpoints/{name}").json()
+        return ep if ep["state"]["config_update"] != "IN_PROGRESS" else None
+
+    ep = wait_until(settled, READY_S / 1000, 0.25, what=f"{name} to settle")
+    assert ep["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}, ep["state"]
+    return ep
+
+
+def iris(version: str, **extra) -> dict:
+    return {"entity_name": IRIS, "entity_version": version, "workload_size": "Small",
+            "scale_to_zero_enabled": False, **extra}
+
+
+def external(fake_llm) -> dict:
+    return {"name": "tiny", "external_model": {
+        "name": "tiny", "provider": "custom", "task": "llm/v1/chat",
+        "custom_provider_config": {"custom_provider_url": fake_llm.url,
+                                   "bearer_token_auth": {"token_plaintext": "upstream-secret"}}}}
+
+
+@pytest.fixture(scope="module")
+def iris_ui(api):
+    """`iris-ui`: iris version 1 (served entity `iris-1`), READY."""
+    yield make_endpoint(api, EP, [iris("1")])
+    api.delete(f"/api/2.0/serving-endpoints/{EP}")
+
+
+@pytest.fixture()
+def admin_page(page, ladle: LadleProcess):
+    """A fresh browser context signed in as the admin."""
+    sign_in(page, ladle.admin_token)
+    return page
 
 
 def shot(page, shots: Path, name: str) -> None:
@@ -63,11 +101,12 @@ def test_sign_in(page, ladle: LadleProcess, shots: Path):
     assert page.evaluate("localStorage.length") == 0
 
 
-def test_create_endpoint_from_form(page, shots: Path):
+def test_create_endpoint_from_form_and_watch_it_become_ready(admin_page, api, shots: Path):
     from playwright.sync_api import expect
 
+    page, name = admin_page, "iris-form"
     page.get_by_role("link", name="Create endpoint").click()
-    page.get_by_label("Endpoint name").fill(EP)
+    page.get_by_label("Endpoint name").fill(name)
     page.locator('[data-field="served_entities.0.entity_name"] select').select_option(IRIS)
     version = page.locator('[data-field="served_entities.0.entity_version"] select')
     expect(version.locator('option[value="2"]')).to_be_attached()
@@ -78,23 +117,33 @@ def test_create_endpoint_from_form(page, shots: Path):
     expect(preview).to_contain_text('"served_entity_name": "iris-1"')
     expect(page.locator(".traffic-total")).to_have_text("Total: 100%")
     shot(page, shots, "02-create-form")
-    page.get_by_role("button", name="Create endpoint").click()
-    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
+    try:
+        page.get_by_role("button", name="Create endpoint").click()
+        expect(page).to_have_url(re.compile(rf"/ui/endpoints/{name}$"))
+        ep = api.get(f"/api/2.0/serving-endpoints/{name}").json()     # config once READY, pending before
+        [stored] = (ep.get("config") or ep["pending_config"])["served_entities"]
+        assert (stored["entity_name"], stored["entity_version"], stored["scale_to_zero_enabled"]) == (IRIS, "1", True)
+        head = page.locator(".page-head")
+        expect(head.locator(".badge", has_text=READY)).to_be_visible(timeout=READY_S)
+        expect(head.locator(".badge", has_text=UPDATING)).to_have_count(0, timeout=30_000)
+        expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("Ready")
+        shot(page, shots, "03-endpoint-ready")
+    finally:
+        api.delete(f"/api/2.0/serving-endpoints/{name}")
 
 
-def test_endpoint_becomes_ready(page, shots: Path):
+def test_endpoint_page_tags_keyboard_tabs_and_list(admin_page, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
-    head = page.locator(".page-head")
-    expect(head.locator(".badge", has_text=READY)).to_be_visible(timeout=READY_S)
-    expect(head.locator(".badge", has_text=UPDATING)).to_have_count(0, timeout=30_000)
+    page = admin_page
+    page.goto(f"/ui/endpoints/{EP}")
+    expect(page.locator(".page-head .badge", has_text=READY)).to_be_visible()
     expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("Ready")
     expect(page.locator('#served-entities [data-entity="iris-1"]')).to_contain_text("100%")
     page.get_by_label("Tag key").fill("team")
     page.get_by_label("Value", exact=True).fill("ml")
     page.get_by_role("button", name="Add tag").click()
     expect(page.locator("#tags")).to_contain_text("team: ml")
-    shot(page, shots, "03-endpoint-ready")
     tab = page.get_by_role("tab", name="Overview")  # tabs work from the keyboard
     tab.focus()
     tab.press("ArrowRight")
@@ -110,11 +159,14 @@ def test_endpoint_becomes_ready(page, shots: Path):
     expect(row).to_be_visible()
     shot(page, shots, "03b-endpoints-list")
     row.get_by_role("link", name=EP).click()
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
 
 
-def test_query_playground(page, shots: Path):
+def test_query_playground(admin_page, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
+    page = admin_page
+    page.goto(f"/ui/endpoints/{EP}")
     page.get_by_role("tab", name="Query").click()
     expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}/query$"))
     editor = page.locator("#query-body")
@@ -137,11 +189,20 @@ def test_query_playground(page, shots: Path):
     shot(page, shots, "04-query")
 
 
-def test_edit_traffic_split(page, shots: Path):
+@pytest.fixture()
+def split_ep(api):
+    """`iris-split`: iris version 1 alone, READY; deleted afterwards."""
+    yield make_endpoint(api, "iris-split", [iris("1")])["name"]
+    api.delete("/api/2.0/serving-endpoints/iris-split")
+
+
+def test_edit_traffic_split(admin_page, split_ep, shots: Path):
     from playwright.sync_api import expect
 
+    page, name = admin_page, split_ep
+    page.goto(f"/ui/endpoints/{name}")
     page.get_by_role("link", name="Edit config").click()
-    expect(page.get_by_role("heading", name=f"Edit {EP}")).to_be_visible()
+    expect(page.get_by_role("heading", name=f"Edit {name}")).to_be_visible()
     page.get_by_role("button", name="+ Add served entity").click()
     page.locator('[data-field="served_entities.1.entity_name"] select').select_option(IRIS)
     expect(page.locator('[data-field="served_entities.1.entity_version"] select')).to_have_value("2")
@@ -157,7 +218,7 @@ def test_edit_traffic_split(page, shots: Path):
     expect(page.locator(".traffic-total")).to_have_text("Total: 100%")
     expect(page.locator("#request-json")).to_contain_text('"served_entity_name": "iris-2"')
     page.get_by_role("button", name="Update endpoint").click()
-    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{EP}$"))
+    expect(page).to_have_url(re.compile(rf"/ui/endpoints/{name}$"))
     pending = page.locator("#pending-update")
     expect(pending).to_contain_text("Update in progress: config version 2")
     expect(pending.get_by_role("progressbar")).to_be_visible()
@@ -170,9 +231,13 @@ def test_edit_traffic_split(page, shots: Path):
     shot(page, shots, "06-two-versions")
 
 
-def test_ai_gateway_rate_limit_saved(page, shots: Path):
+def test_ai_gateway_rate_limit_saved(admin_page, api, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
+    page = admin_page
+    r = api.put(f"/api/2.0/serving-endpoints/{EP}/ai-gateway", json={"usage_tracking_config": {"enabled": False}})
+    assert r.status_code == 200, r.text    # no rate limits, no usage tracking
+    page.goto(f"/ui/endpoints/{EP}")
     page.get_by_role("tab", name="AI gateway").click()
     page.get_by_role("button", name="+ Add rate limit").click()
     page.locator('[data-field="rate_limits.0.key"] select').select_option("user")
@@ -194,9 +259,10 @@ def test_ai_gateway_rate_limit_saved(page, shots: Path):
     shot(page, shots, "07-ai-gateway")
 
 
-def test_server_400_shown_in_place(page, shots: Path):
+def test_server_400_shown_in_place(admin_page, shots: Path):
     from playwright.sync_api import expect
 
+    page = admin_page
     page.goto("/ui/create")
     page.get_by_label("Endpoint name").fill("bad name!")
     page.locator('[data-field="served_entities.0.entity_name"] select').select_option(IRIS)
@@ -209,9 +275,16 @@ def test_server_400_shown_in_place(page, shots: Path):
     shot(page, shots, "08-server-400")
 
 
-def test_chat_with_streaming_external_model(page, shots: Path, fake_llm):
+@pytest.fixture()
+def chat_name(api):
+    yield CHAT
+    api.delete(f"/api/2.0/serving-endpoints/{CHAT}")
+
+
+def test_chat_with_streaming_external_model(admin_page, chat_name, shots: Path, fake_llm):
     from playwright.sync_api import expect
 
+    page = admin_page
     page.goto("/ui/create")
     page.get_by_label("Endpoint name").fill(CHAT)
     page.get_by_role("radio", name="External model").check()
@@ -241,18 +314,19 @@ def test_chat_with_streaming_external_model(page, shots: Path, fake_llm):
     shot(page, shots, "09-chat")
 
 
-def test_metrics_logs_permissions(page, ladle: LadleProcess, shots: Path):
+def test_metrics_logs_permissions(admin_page, api, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
-    body = {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
-                                            "petal width (cm)"], "data": [[5.1, 3.5, 1.4, 0.2]]}}
+    page = admin_page
+    assert api.post(f"/serving-endpoints/{EP}/invocations", json=BODY).status_code == 200
+    wait_until(lambda: api.get(f"/api/2.0/ladle/serving-endpoints/{EP}/metrics-history").json()["samples"],
+               30, 0.25, what="the server to keep a sample of the query")
     page.goto(f"/ui/endpoints/{EP}/metrics")
     note = page.locator("#tab-panel p.hint")
     expect(note).to_contain_text("(1 sample)")
-    expect(note).to_contain_text(re.compile(r"[1-9]\d* kept by the server"))   # the earlier queries are there
-    with ladle.client() as c:  # traffic between two browser samples becomes a rate and quantiles
-        for _ in range(8):
-            assert c.post(f"/serving-endpoints/{EP}/invocations", json=body).status_code == 200
+    expect(note).to_contain_text(re.compile(r"[1-9]\d* kept by the server"))   # the earlier query is there
+    for _ in range(8):  # traffic between two browser samples becomes a rate and quantiles
+        assert api.post(f"/serving-endpoints/{EP}/invocations", json=BODY).status_code == 200
     expect(note).to_contain_text("(2 samples)", timeout=15_000)
     expect(page.locator(".stats")).to_contain_text(re.compile(r"Requests\s*([1-9]\d*)"))
     charts = page.locator("svg.chart")
@@ -261,7 +335,7 @@ def test_metrics_logs_permissions(page, ladle: LadleProcess, shots: Path):
         expect(charts.nth(i).locator("path[d^='M']").first).to_be_attached()
     latest = re.search(r"requests/s ([0-9.]+)", charts.nth(0).get_attribute("aria-label") or "")
     assert latest and float(latest.group(1)) > 0
-    expect(page.locator("#metrics-entity option")).to_have_count(3)
+    expect(page.locator("#metrics-entity option")).to_have_text(["All served entities", "iris-1"])
     shot(page, shots, "10-metrics")
 
     page.get_by_role("tab", name="Logs").click()
@@ -284,9 +358,13 @@ def test_metrics_logs_permissions(page, ladle: LadleProcess, shots: Path):
     shot(page, shots, "12-permissions")
 
 
-def test_usage_page(page, shots: Path):
+def test_usage_page(admin_page, api, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
+    page = admin_page
+    r = api.put(f"/api/2.0/serving-endpoints/{EP}/ai-gateway", json={"usage_tracking_config": {"enabled": True}})
+    assert r.status_code == 200, r.text
+    assert api.post(f"/serving-endpoints/{EP}/invocations", json=BODY).status_code == 200
     page.get_by_role("link", name="Usage").click()
     expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
     expect(page.locator("#usage-by-endpoint")).to_contain_text(EP, timeout=30_000)
@@ -294,22 +372,35 @@ def test_usage_page(page, shots: Path):
     shot(page, shots, "13-usage")
 
 
-def test_delete_endpoint(page, shots: Path):
+@pytest.fixture()
+def two_external(api, fake_llm):
+    """`keep-ui` and `doomed-ui`: external models (no replica to start)."""
+    names = ["keep-ui", "doomed-ui"]
+    for n in names:
+        make_endpoint(api, n, [external(fake_llm)])
+    yield names
+    for n in names:
+        api.delete(f"/api/2.0/serving-endpoints/{n}")
+
+
+def test_delete_endpoint(admin_page, two_external, shots: Path):
     from playwright.sync_api import expect
 
-    page.goto(f"/ui/endpoints/{CHAT}")
+    page, (keep, doomed) = admin_page, two_external
+    page.goto(f"/ui/endpoints/{doomed}")
     page.get_by_role("button", name="Delete").click()
     dialog = page.get_by_role("dialog")
-    expect(dialog).to_contain_text(f"Delete {CHAT}?")
+    expect(dialog).to_contain_text(f"Delete {doomed}?")
     dialog.get_by_role("button", name="Delete endpoint").click()
     expect(page).to_have_url(re.compile(r"/ui/endpoints$"))
-    expect(page.locator(f'#endpoints-table tr[data-endpoint="{EP}"]')).to_be_visible()
-    expect(page.locator(f'#endpoints-table tr[data-endpoint="{CHAT}"]')).to_have_count(0)
+    expect(page.locator(f'#endpoints-table tr[data-endpoint="{keep}"]')).to_be_visible()
+    expect(page.locator(f'#endpoints-table tr[data-endpoint="{doomed}"]')).to_have_count(0)
 
 
-def test_unauthenticated_and_sign_out(page, ladle: LadleProcess, shots: Path):
+def test_unauthenticated_and_sign_out(admin_page, ladle: LadleProcess, iris_ui, shots: Path):
     from playwright.sync_api import expect
 
+    page = admin_page
     page.evaluate("sessionStorage.setItem('ladle.token', 'revoked-token')")
     page.goto(f"/ui/endpoints/{EP}")
     expect(page).to_have_url(re.compile(r"/ui/signin\?next="))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import threading
@@ -39,6 +40,16 @@ def ensure_chromium() -> str | None:
         if os.path.exists(CHROMIUM):
             return None
     return "apt-get install chromium did not provide /usr/bin/chromium"
+
+
+def sign_in(page, token: str) -> None:
+    """Sign in through the form; the UI lands on the endpoints list."""
+    from playwright.sync_api import expect
+
+    page.goto("/ui/signin")
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(r"/ui/endpoints$"))
 
 
 def web_server(home: Path, token: str) -> LadleProcess:
