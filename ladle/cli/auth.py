@@ -98,7 +98,10 @@ def _token_target(profile: str | None, host: str | None) -> tuple[str | None, st
         return profile, normalize_host(host)
     assert host is not None
     host = normalize_host(host)
-    matching = [n for n, k in known if k.get("host") and normalize_host(k["host"]) == host]
+    # Only profiles that `auth login` wrote can have cached tokens (the Go CLI also counts PAT
+    # profiles of the host, and then refuses a --host that a PAT profile shares).
+    matching = [n for n, k in known if k.get("host") and normalize_host(k["host"]) == host
+                and k.get("auth_type") == "databricks-cli"]
     if len(matching) > 1:
         raise click.ClickException(
             f"{' and '.join(matching)} match {host} in {_config_path()}. Use --profile to specify which profile to use")

@@ -59,6 +59,8 @@ def configuration(resolved: Resolved, auth_type: str, sensitive: bool) -> dict[s
             source = _source(resolved.sources.get("profile", ""), resolved)
         if name == "config_file" and os.environ.get(CONFIG_FILE_ENV):
             value, source = os.environ[CONFIG_FILE_ENV], {"type": "environment", "name": CONFIG_FILE_ENV}
+        if name == "databricks_cli_path":
+            source = None  # as the Databricks CLI shows it: it cannot be overridden
         if name == "auth_type" and not value:
             value = auth_type
         if not value:
