@@ -171,6 +171,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             return []
         return await ensure_pay_per_token(endpoint_svc, perms, catalog, only)
 
+    mlflow_http = mlflow_proxy.upstream_client(mlflow_url)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if tracking is not None:
@@ -199,6 +201,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await backend.close()
             await registry.aclose()
             await registry_lookups.aclose()
+            await mlflow_http.aclose()
             if tracking is not None:
                 await tracking.stop()
             store.close()
@@ -206,7 +209,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
-        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_url, mlflow_token, registry_acl, registry_lookups),
+        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_http, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
         *groups_api.routes(groups), *scim_api.routes(principals),
         *oidc.routes(signing_keys, oauth_grants, token_grants, authenticator.authenticate,

@@ -37,9 +37,13 @@ MAX_JSON_BODY = 32 * 1024 * 1024
 OWNERSHIP = {"own-experiment", "own-model", "rename-model", "forget-model"}
 
 
-def routes(mlflow_url: str, token: str | None, acl: RegistryAcl, lookups: Lookups) -> list[Route]:
-    client = httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0))
-    host = httpx.URL(mlflow_url).netloc.decode()
+def upstream_client(mlflow_url: str) -> httpx.AsyncClient:
+    """The proxy's connection pool to the MLflow server; the composition root closes it."""
+    return httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0))
+
+
+def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, lookups: Lookups) -> list[Route]:
+    host = client.base_url.netloc.decode()
     auth = {"authorization": f"Bearer {token}"} if token else {}
     authz = Authorizer(acl, lookups)
 
