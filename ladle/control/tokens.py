@@ -128,9 +128,11 @@ class TokenService:
         return str(path)
 
 
-def token_info(t: TokenRecord) -> dict:
+def token_info(t: TokenRecord, owner_id: int) -> dict:
+    """`owner_id`: the owner's SCIM id (an int64, as databricks-sdk parses it); `owner_name`
+    and `principal_type` (ladle's) name the owner."""
     return {
         "token_id": t.id, "comment": t.comment or "", "creation_time": t.created_ms,
-        "expiry_time": t.expiry_ms, "owner_id": t.principal, "created_by_username": t.created_by,
-        "principal_type": t.principal_type,
+        "expiry_time": t.expiry_ms, "owner_id": owner_id, "owner_name": t.principal,
+        "created_by_username": t.created_by, "principal_type": t.principal_type,
     }

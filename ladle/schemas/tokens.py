@@ -34,14 +34,30 @@ class CreateOboTokenRequest(Body):
         return self
 
 
+class DeleteTokenRequest(Body):
+    """`POST /api/2.0/token/delete`: revoke one of the caller's tokens."""
+
+    token_id: Name
+
+
+class ListTokensQuery(Body):
+    """`GET /api/2.0/token-management/tokens` filters (admins)."""
+
+    created_by_id: proto_int() | None = None  # type: ignore[valid-type]
+    created_by_username: Name | None = None
+
+
 class TokenInfo(Out):
     token_id: str
     comment: str
     creation_time: int
     expiry_time: int = Field(description="-1: never expires")
-    owner_id: str
+    owner_id: int = Field(description="the owner's SCIM id")
+    owner_name: str = Field(description="the owner's name (userName or applicationId)")
     created_by_username: str
     principal_type: str
+    created_by_id: int | None = Field(default=None, description="the creator's SCIM id")
+    workspace_id: int | None = None
 
 
 class CreateTokenResponse(Out):
@@ -51,3 +67,7 @@ class CreateTokenResponse(Out):
 
 class ListTokensResponse(Out):
     token_infos: list[TokenInfo]
+
+
+class GetTokenResponse(Out):
+    token_info: TokenInfo

@@ -24,7 +24,7 @@ def bob(server, databricks_env_module):
     p = ladle(databricks_env_module, "tokens", "create", "--user", "bob", "--comment", "e2e")
     assert p.returncode == 0, p.stderr
     out = json.loads(p.stdout)
-    assert out["token_info"]["owner_id"] == "bob"
+    assert out["token_info"]["owner_name"] == "bob"
     return out["token_value"], out["token_info"]["token_id"]
 
 

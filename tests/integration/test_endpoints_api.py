@@ -158,7 +158,7 @@ def test_auth_and_permissions(client):
     assert [lv["permission_level"] for lv in levels["permission_levels"]] == ["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]
     r = client.put(f"/api/2.0/permissions/serving-endpoints/{eid}", json={"access_control_list": []})
     assert client.get(f"{API}/ep", headers=bob).status_code == 404
-    tid = [t for t in client.get("/api/2.0/token-management/tokens").json()["token_infos"] if t["owner_id"] == "bob"][0]
+    tid = [t for t in client.get("/api/2.0/token-management/tokens").json()["token_infos"] if t["owner_name"] == "bob"][0]
     client.delete(f"/api/2.0/token-management/tokens/{tid['token_id']}")
     assert client.get(API, headers=bob).status_code == 401
 

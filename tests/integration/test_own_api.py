@@ -59,7 +59,7 @@ def test_the_document_is_served_behind_auth(client) -> None:
 def _state(client) -> dict[str, Any]:
     ep = client.get("/api/2.0/serving-endpoints/ep").json()
     return {"endpoint": ep,
-            "tokens": sorted(t["token_id"] for t in client.get("/api/2.0/token/list").json()["token_infos"]),
+            "tokens": sorted(t["token_id"] for t in client.get("/api/2.0/token-management/tokens").json()["token_infos"]),
             "groups": client.get("/api/2.0/ladle/groups").json(),
             "acl": client.get(f"/api/2.0/permissions/serving-endpoints/{ep['id']}").json()}
 
