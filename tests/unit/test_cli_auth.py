@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 try:
-    from .test_cli_fakes import RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from .cli_fakes import RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from cli_fakes import RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 
 from ladle.cli import cfg_file
 from ladle.cli.auth_cache import Token, TokenCache, go_time, parse_go_time

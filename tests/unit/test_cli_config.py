@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from .test_cli_fakes import RecordingServer, Reply, _recording_server, base_env, endpoint, run, server  # noqa: F401
+    from .cli_fakes import RecordingServer, Reply, _recording_server, base_env, endpoint, run, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import RecordingServer, Reply, _recording_server, base_env, endpoint, run, server  # noqa: F401
+    from cli_fakes import RecordingServer, Reply, _recording_server, base_env, endpoint, run, server  # noqa: F401
 
 from ladle.cli.client import ConfigError, resolve_config
 

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, endpoint, server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, endpoint, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, endpoint, server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, endpoint, server  # noqa: F401
 
 GLOBAL_FLAGS = {"--profile", "--output", "--debug", "--log-level", "--log-file", "--log-format"}
 EP1 = "/api/2.0/serving-endpoints/ep1"

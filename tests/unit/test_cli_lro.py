@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from .test_cli_fakes import RecordingServer, Reply, _recording_server, endpoint, run_se, server  # noqa: F401
+    from .cli_fakes import RecordingServer, Reply, _recording_server, endpoint, run_se, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import RecordingServer, Reply, _recording_server, endpoint, run_se, server  # noqa: F401
+    from cli_fakes import RecordingServer, Reply, _recording_server, endpoint, run_se, server  # noqa: F401
 
 BASE = "/api/2.0/serving-endpoints"
 CONFIG = {"served_entities": [{"entity_name": "m", "entity_version": "1", "workload_size": "Small"}]}

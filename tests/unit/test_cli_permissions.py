@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, base_env, run, server, _recording_server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, base_env, run, server, _recording_server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, base_env, run, server, _recording_server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, base_env, run, server, _recording_server  # noqa: F401
 
 ACL = {"object_id": "/registered-models/main.default.iris", "object_type": "registered-model",
        "access_control_list": [{"user_name": "bob", "display_name": "bob",

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 try:
-    from .test_cli_fakes import RecordingServer, Reply, _recording_server, run_se, server  # noqa: F401
+    from .cli_fakes import RecordingServer, Reply, _recording_server, run_se, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import RecordingServer, Reply, _recording_server, run_se, server  # noqa: F401
+    from cli_fakes import RecordingServer, Reply, _recording_server, run_se, server  # noqa: F401
 
 PATH = "/serving-endpoints/chat/invocations"
 MESSAGES = [{"role": "user", "content": "hi"}]

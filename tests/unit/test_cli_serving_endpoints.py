@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, base_env, endpoint, run, run_se, server, _recording_server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, base_env, endpoint, run, run_se, server, _recording_server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, base_env, endpoint, run, run_se, server, _recording_server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, base_env, endpoint, run, run_se, server, _recording_server  # noqa: F401
 
 BASE = "/api/2.0/serving-endpoints"
 NOT_FOUND = {

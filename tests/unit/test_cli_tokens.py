@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, run_tokens, server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, run_tokens, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, run_tokens, server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, run_tokens, server  # noqa: F401
 
 ON_BEHALF_OF = "/api/2.0/token-management/on-behalf-of/tokens"
 TOKENS = "/api/2.0/token-management/tokens"

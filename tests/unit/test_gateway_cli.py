@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 
 GROUPS = "/api/2.0/ladle/groups"
 ROWS = [{"requester": "alice", "request_count": 12, "error_count": 2, "input_token_count": 300,

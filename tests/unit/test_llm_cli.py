@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 try:
-    from .test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from .cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 except ImportError:  # tests/unit is not a package
-    from test_cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
+    from cli_fakes import TOKEN, RecordingServer, Reply, _recording_server, base_env, run, server  # noqa: F401
 
 
 def _run(group_name: str, args: list[str], server: RecordingServer, tmp_path: Path, input: str | None = None):

@@ -1,4 +1,4 @@
-"""A recording HTTP server and a CLI runner for the CLI tests (no tests here).
+"""A recording HTTP server and a CLI runner, imported by the CLI tests (this module holds no tests).
 
 The server answers canned replies per (method, path) and records what it received, so the
 tests assert both what the CLI sends and what it prints.
