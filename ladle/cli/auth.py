@@ -112,7 +112,8 @@ def _token_target(profile: str | None, host: str | None) -> tuple[str | None, st
 @click.argument("target", metavar="[PROFILE]", required=False)
 @click.option("--host", metavar="URL", default=None, help="Databricks host.")
 @click.option("--timeout", type=Duration(), default="1h", show_default=True, help="Timeout for acquiring a token.")
-@click.option("--force-refresh", is_flag=True, default=False, help="Force a token refresh even if the cached token is still valid.")
+@click.option("--force-refresh", is_flag=True, default=False,
+              help="Force a token refresh even if the cached token is still valid.")
 @click.pass_context
 def token(ctx: click.Context, target: str | None, host: str | None, timeout: float, force_refresh: bool) -> None:
     """Get authentication token.
@@ -124,7 +125,8 @@ def token(ctx: click.Context, target: str | None, host: str | None, timeout: flo
     profile = settings(ctx).profile
     if target and (host or profile):
         raise click.ClickException(
-            f'argument "{target}" cannot be combined with --host or --profile. Use the --host and --profile flags instead')
+            f'argument "{target}" cannot be combined with --host or --profile. '
+            "Use the --host and --profile flags instead")
     if target:
         if target in dict(_load_profiles()[0]):
             profile = target
@@ -132,7 +134,7 @@ def token(ctx: click.Context, target: str | None, host: str | None, timeout: flo
             host = target
     profile, host = _token_target(profile, host)
     try:
-        tok = u2m_token(host, profile, force_refresh=force_refresh)
+        tok = u2m_token(host, profile, force_refresh=force_refresh, timeout=timeout or None)
     except OAuthFailure as exc:
         raise click.ClickException(str(exc)) from exc
     if ctx.meta.get(_OUTPUT_FLAG) == "text":
@@ -148,7 +150,8 @@ def validate_profile(name: str) -> tuple[bool, str]:
     except (ConfigError, click.ClickException):
         return False, ""
     try:
-        response = httpx.get(cfg.host + ME, headers={"Authorization": f"Bearer {cfg.token}"}, timeout=VALIDATE_TIMEOUT_S)
+        response = httpx.get(cfg.host + ME, headers={"Authorization": f"Bearer {cfg.token}"},
+                             timeout=VALIDATE_TIMEOUT_S)
     except httpx.HTTPError:
         return False, cfg.auth_type
     return response.status_code == 200, cfg.auth_type
@@ -222,11 +225,13 @@ def logout(ctx: click.Context, target: str | None, auto_approve: bool, delete_: 
     """Log out of a profile: drop its cached OAuth tokens (and with --delete, the profile itself)."""
     profile = settings(ctx).profile
     if target and profile:
-        raise click.ClickException(f'argument "{target}" cannot be combined with --profile. Use the --profile flag instead')
+        raise click.ClickException(
+            f'argument "{target}" cannot be combined with --profile. Use the --profile flag instead')
     profile = profile or target
     if not profile:
         raise click.ClickException(
-            "the command is being run in a non-interactive environment, please specify a profile using the PROFILE argument or --profile flag")
+            "the command is being run in a non-interactive environment, please specify a profile "
+            "using the PROFILE argument or --profile flag")
     known, _ = _load_profiles()
     by_name = dict(known)
     if profile not in by_name:
@@ -234,7 +239,8 @@ def logout(ctx: click.Context, target: str | None, auto_approve: bool, delete_: 
     if not auto_approve:
         if not _is_terminal():
             raise click.ClickException("please specify --auto-approve to skip confirmation in non-interactive mode")
-        if not click.confirm(f"This will log out of profile {profile}{' and delete it' if delete_ else ''}. Are you sure?", err=True):
+        what = f"log out of and delete profile {profile}" if delete_ else f"log out of profile {profile}"
+        if not click.confirm(f"Warning: This will {what}. Are you sure?", err=True):
             click.echo("Aborting logout... No changes were made.", err=True)
             return
     keys = by_name[profile]
@@ -259,7 +265,8 @@ def logout(ctx: click.Context, target: str | None, auto_approve: bool, delete_: 
     elif delete_:
         click.echo(f'Deleted profile "{profile}" with no tokens to clear.', err=True)
     else:
-        click.echo(f'No tokens to clear for profile "{profile}". Use --delete to remove it from the config file.', err=True)
+        click.echo(f'No tokens to clear for profile "{profile}". Use --delete to remove it from the config file.',
+                   err=True)
 
 
 @auth.command("switch")

@@ -125,7 +125,8 @@ class TokenCache:
         except ValueError as exc:
             raise CacheError(f"parse {self.path}: {exc}") from exc
         if not isinstance(data, dict) or data.get("version") != VERSION or not isinstance(data.get("tokens", {}), dict):
-            raise CacheError(f"{self.path}: needs version {VERSION}, found {data.get('version') if isinstance(data, dict) else data!r}")
+            found = data.get("version") if isinstance(data, dict) else data
+            raise CacheError(f"{self.path}: needs version {VERSION}, found {found!r}")
         data.setdefault("tokens", {})
         return data
 

@@ -128,7 +128,8 @@ def render_text(result: dict[str, Any]) -> str:
 
 
 @click.command("describe", cls=LadleCommand)
-@click.option("--sensitive", is_flag=True, default=False, help="Include sensitive fields like passwords and tokens in the output")
+@click.option("--sensitive", is_flag=True, default=False,
+              help="Include sensitive fields like passwords and tokens in the output")
 @click.pass_context
 def describe(ctx: click.Context, sensitive: bool) -> None:
     """Describes the credentials and the source of those credentials, being used by the CLI to authenticate."""

@@ -103,7 +103,8 @@ def _profile_host(path: Path, name: str) -> str | None:
 @click.command("login", cls=LadleCommand)
 @click.argument("profile_arg", metavar="[PROFILE]", required=False)
 @click.option("--host", metavar="URL", default=None, help="Databricks host.")
-@click.option("--timeout", type=Duration(), default="1h", show_default=True, help="Timeout for completing login challenge in the browser.")
+@click.option("--timeout", type=Duration(), default="1h", show_default=True,
+              help="Timeout for completing login challenge in the browser.")
 @click.pass_context
 def login(ctx: click.Context, profile_arg: str | None, host: str | None, timeout: float) -> None:
     """Log into a Databricks workspace.
@@ -115,7 +116,8 @@ def login(ctx: click.Context, profile_arg: str | None, host: str | None, timeout
     profile = settings(ctx).profile
     if profile_arg and (host or profile):
         raise click.ClickException(
-            f'argument "{profile_arg}" cannot be combined with --host or --profile. Use the --host and --profile flags instead')
+            f'argument "{profile_arg}" cannot be combined with --host or --profile. '
+            "Use the --host and --profile flags instead")
     if profile_arg:
         if "://" in profile_arg or "." in profile_arg:
             host = profile_arg

@@ -37,14 +37,14 @@ class Endpoints:
     token_endpoint: str
 
 
-def _http(transport: httpx.BaseTransport | None) -> dict[str, Any]:
-    return {"timeout": TIMEOUT_S, "transport": transport} if transport else {"timeout": TIMEOUT_S}
+def _http(transport: httpx.BaseTransport | None, timeout: float = TIMEOUT_S) -> dict[str, Any]:
+    return {"timeout": timeout, "transport": transport} if transport else {"timeout": timeout}
 
 
-def discover(host: str, transport: httpx.BaseTransport | None = None) -> Endpoints:
+def discover(host: str, transport: httpx.BaseTransport | None = None, timeout: float = TIMEOUT_S) -> Endpoints:
     url = host.rstrip("/") + DISCOVERY_PATH
     try:
-        with httpx.Client(**_http(transport)) as http:
+        with httpx.Client(**_http(transport, timeout)) as http:
             response = http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise OAuthFailure(f"cannot reach {host} ({exc or type(exc).__name__})") from exc
@@ -81,9 +81,11 @@ def client_credentials(
     return Token.from_oauth(answer)
 
 
-def refresh(host: str, refresh_token: str, transport: httpx.BaseTransport | None = None) -> Token:
-    endpoints = discover(host, transport)
-    client = OAuth2Client(CLI_CLIENT_ID, token_endpoint_auth_method="none", **_http(transport))
+def refresh(
+    host: str, refresh_token: str, transport: httpx.BaseTransport | None = None, timeout: float = TIMEOUT_S
+) -> Token:
+    endpoints = discover(host, transport, timeout)
+    client = OAuth2Client(CLI_CLIENT_ID, token_endpoint_auth_method="none", **_http(transport, timeout))
     answer = _fetch(client, "refresh", client.refresh_token, endpoints.token_endpoint, refresh_token=refresh_token)
     return Token.from_oauth(answer, previous_refresh=refresh_token)
 

@@ -35,6 +35,7 @@ def u2m_token(
     force_refresh: bool = False,
     cache: TokenCache | None = None,
     transport: httpx.BaseTransport | None = None,
+    timeout: float = 30.0,
 ) -> Token:
     """The cached token of `profile` (else of `host`), refreshed when expired or when forced.
 
@@ -53,7 +54,7 @@ def u2m_token(
     if not token.refresh_token:
         raise OAuthFailure(f"the cached token has expired and there is no refresh token. {relogin_hint(host, profile)}")
     try:
-        fresh = refresh(host, token.refresh_token, transport)
+        fresh = refresh(host, token.refresh_token, transport, timeout)
     except OAuthFailure as exc:
         raise OAuthFailure(f"{exc}. {relogin_hint(host, profile)}") from exc
     try:
