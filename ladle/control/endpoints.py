@@ -110,8 +110,6 @@ class EndpointService:
     async def create(self, p: Principal, req: s.CreateEndpointRequest, meta_extra: dict | None = None) -> dict:
         if req.config is None:
             raise invalid("config: is required")
-        if req.config.name is not None and req.config.name != req.name:
-            pass  # the Python SDK repeats the name inside config; ignore it
         await self._check_models(req.config, p)
         await self._check_secret_refs(p, req.config)
         async with self._lock:

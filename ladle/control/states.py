@@ -1,4 +1,4 @@
-"""Every state an endpoint or served entity can be in, and the allowed transitions.
+"""Every state an endpoint or served entity can be in, and the allowed config_update transitions.
 
 The reconciler is the only writer of these; API handlers only move an endpoint into
 IN_PROGRESS when they record a new desired config.
@@ -40,14 +40,6 @@ CONFIG_UPDATE_TRANSITIONS: dict[ConfigUpdate, set[ConfigUpdate]] = {
     ConfigUpdate.UPDATE_CANCELED: {ConfigUpdate.IN_PROGRESS},
 }
 
-DEPLOYMENT_TRANSITIONS: dict[Deployment, set[Deployment]] = {
-    Deployment.CREATING: {Deployment.READY, Deployment.FAILED, Deployment.ABORTED},
-    Deployment.READY: {Deployment.RECOVERING, Deployment.FAILED, Deployment.ABORTED},
-    Deployment.RECOVERING: {Deployment.READY, Deployment.FAILED, Deployment.ABORTED},
-    Deployment.FAILED: {Deployment.CREATING, Deployment.ABORTED},
-    Deployment.ABORTED: set(),
-}
-
 # How a replica group's state shows as a served entity's deployment state.
 DEPLOYMENT_FOR_GROUP: dict[GroupState, Deployment] = {
     GroupState.BUILDING: Deployment.CREATING,
@@ -69,8 +61,3 @@ def check_config_update(old: ConfigUpdate, new: ConfigUpdate) -> ConfigUpdate:
         raise InvalidTransition(f"config_update {old.value} -> {new.value} is not allowed")
     return new
 
-
-def check_deployment(old: Deployment, new: Deployment) -> Deployment:
-    if old != new and new not in DEPLOYMENT_TRANSITIONS[old]:
-        raise InvalidTransition(f"deployment {old.value} -> {new.value} is not allowed")
-    return new

@@ -24,7 +24,6 @@ def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
 
 
 NUMERIC = {"double", "float", "long", "integer"}
-BATCH_KEYS = ("dataframe_split", "dataframe_records")
 
 
 class PyfuncEntity:

@@ -102,7 +102,6 @@ DETECTORS: tuple[tuple[str, re.Pattern[str], Callable[[str], bool]], ...] = (
     ("IP_ADDRESS", _IPV6, _ip),
     ("PHONE_NUMBER", _PHONE, _phone),
 )
-KINDS = tuple(dict.fromkeys(k for k, _, _ in DETECTORS))
 
 
 def _confirm(text: str, start: int, end: int, ok: Callable[[str], bool]) -> int | None:

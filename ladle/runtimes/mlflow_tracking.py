@@ -12,7 +12,6 @@ import socket
 import sys
 from pathlib import Path
 
-import httpx
 
 from ladle.child_env import server_child_env
 
@@ -51,21 +50,6 @@ class TrackingServer:
             self.proc.stdin.close()
         finally:
             logf.close()
-
-    async def wait_ready(self, timeout: float = 120.0) -> bool:
-        deadline = asyncio.get_running_loop().time() + timeout
-        async with httpx.AsyncClient(timeout=2.0, headers={"Authorization": f"Bearer {self.token}"}) as c:
-            while asyncio.get_running_loop().time() < deadline:
-                if self.proc is not None and self.proc.returncode is not None:
-                    return False
-                try:
-                    r = await c.get(self.url + "/health")
-                    if r.status_code == 200:
-                        return True
-                except httpx.HTTPError:
-                    pass
-                await asyncio.sleep(0.25)
-        return False
 
     async def stop(self) -> None:
         if self.proc is None or self.proc.returncode is not None:

@@ -1,7 +1,7 @@
 import pytest
 
 from ladle.control.states import (
-    ConfigUpdate, Deployment, InvalidTransition, check_config_update, check_deployment,
+    ConfigUpdate, Deployment, InvalidTransition, check_config_update,
 )
 
 
@@ -14,12 +14,6 @@ def test_update_cycle_allowed():
 def test_cannot_finish_an_update_that_never_started():
     with pytest.raises(InvalidTransition):
         check_config_update(ConfigUpdate.NOT_UPDATING, ConfigUpdate.UPDATE_FAILED)
-
-
-def test_deployment_transitions():
-    assert check_deployment(Deployment.CREATING, Deployment.READY) == Deployment.READY
-    with pytest.raises(InvalidTransition):
-        check_deployment(Deployment.ABORTED, Deployment.READY)
 
 
 def test_enum_strings_are_the_wire_strings():
