@@ -27,7 +27,7 @@ export function render(root, params, ctx) {
   whoami().then((me) => {
     if (!alive || !me) return;
     body.replaceChildren(identity(me));
-    tokens.mount(body, me);
+    tokens.mount(body);
     secrets.mount(body, me, new URLSearchParams(location.search).get("sp"));
   }).catch((e) => { if (alive) { body.replaceChildren(); error.show(e); } });
   return { cleanup() { alive = false; } };
