@@ -71,6 +71,8 @@ class JwtBearerGrant:
                "ladle_endpoints": names}
         if claims and claims.get("ladle_secret") is not None:
             out["ladle_secret"] = claims["ladle_secret"]   # revoking the secret revokes this too
+        if claims is None and p.token_id:
+            out["ladle_pat"] = p.token_id                  # the personal access token it came from
         return {"access_token": self.keys.issue(out, ttl), "token_type": "Bearer",
                 "expires_in": ttl, "scope": out["scope"]}
 

@@ -64,13 +64,13 @@ def _run(grant, assertion=PAT, details=None):
 
 
 def test_a_pat_is_exchanged_for_a_token_scoped_to_the_endpoint_by_name():
-    grant, keys = _grant(principal=Principal("bob"))
+    grant, keys = _grant(principal=Principal("bob", token_id="t1"))
     out = _run(grant)
     assert out == {"access_token": "jwt-1", "token_type": "Bearer", "expires_in": 3600,
                    "scope": "serving-endpoints"}
     claims, ttl = keys.issued[0]
     assert claims["sub"] == "bob" and claims["ladle_kind"] == "user" and claims["ladle_endpoints"] == ["churn"]
-    assert claims["iss"] == "http://h/oidc" and "ladle_secret" not in claims
+    assert claims["iss"] == "http://h/oidc" and "ladle_secret" not in claims and claims["ladle_pat"] == "t1"
 
 
 def test_it_lives_no_longer_than_the_pat_it_came_from():
