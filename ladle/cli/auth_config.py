@@ -76,6 +76,8 @@ class ClientConfig:
     # attribute name -> where its value came from (e.g. "DATABRICKS_HOST environment variable")
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
     client_secret: str = field(default="", repr=False, compare=False)
+    # OAuth types: a fresh access token when the server refuses the current one (it expired mid-command)
+    renew: Callable[[], str] | None = field(default=None, repr=False, compare=False)
 
     @property
     def source(self) -> str:
@@ -252,11 +254,15 @@ def _credentials(resolved: Resolved, env: Mapping[str, str]) -> ClientConfig:
         return ClientConfig(host=host, token=values["token"], **made)
     try:
         if host and auth_type == "oauth-m2m" and values.get("client_id") and values.get("client_secret"):
-            token = auth_tokens.m2m_token(host, values["client_id"], values["client_secret"])
-            return ClientConfig(host=host, token=token.access_token, client_secret=values["client_secret"], **made)
+            client_id, secret = values["client_id"], values["client_secret"]
+            token = auth_tokens.m2m_token(host, client_id, secret)
+            return ClientConfig(host=host, token=token.access_token, client_secret=secret, **made,
+                                renew=lambda: auth_tokens.m2m_token(host, client_id, secret).access_token)
         if host and auth_type == "databricks-cli":
-            token = auth_tokens.u2m_token(host, resolved.profile, cache=cache)
-            return ClientConfig(host=host, token=token.access_token, **made)
+            profile = resolved.profile
+            token = auth_tokens.u2m_token(host, profile, cache=cache)
+            return ClientConfig(host=host, token=token.access_token, **made, renew=lambda: auth_tokens.u2m_token(
+                host, profile, cache=cache, force_refresh=True).access_token)
     except OAuthFailure as exc:
         raise ConfigError(f"{auth_type} auth: {exc}. {debug}") from exc
     if not host:

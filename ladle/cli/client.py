@@ -79,13 +79,13 @@ class ApiClient:
     ) -> None:
         if not config.token:
             raise ConfigError("cannot configure default credentials: no token")  # resolve_config guarantees one
-        headers = {"User-Agent": f"ladle-cli/{cli_version()} auth/{config.auth_type}",
-                   "Authorization": f"Bearer {config.token}"}
+        headers = {"User-Agent": f"ladle-cli/{cli_version()} auth/{config.auth_type}"}
         hooks = {"request": [self._log_request], "response": [self._log_response]}
         self.config = config
         self._http = httpx.Client(
             base_url=config.host,
             headers=headers,
+            auth=_BearerAuth(config),
             timeout=httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S)),
             transport=transport,
             event_hooks=hooks,
@@ -152,6 +152,27 @@ class ApiClient:
         started = response.request.extensions.get("ladle_started")
         took = f" in {(time.monotonic() - started) * 1000:.0f} ms" if started else ""
         http_log.debug("< %s %s%s", response.status_code, response.reason_phrase, took)
+
+
+class _BearerAuth(httpx.Auth):
+    """`Authorization: Bearer <token>` on every request; with an OAuth credential, a 401 gets one
+    retry with a renewed token (an access token can expire during a long wait)."""
+
+    def __init__(self, config: ClientConfig) -> None:
+        self._token = config.token
+        self._renew = config.renew
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        response = yield request
+        if response.status_code == 401 and self._renew is not None:
+            try:
+                self._token = self._renew()
+            except Exception as exc:  # noqa: BLE001 - keep the server's 401 as the answer
+                http_log.debug("auth: cannot renew the token: %s", type(exc).__name__)
+                return
+            request.headers["Authorization"] = f"Bearer {self._token}"
+            yield request
 
 
 def from_context(ctx: click.Context) -> ApiClient:

@@ -293,3 +293,20 @@ def test_describe_masks_secrets_and_names_sources(server: RecordingServer, tmp_p
     server.on("GET", "/api/2.0/preview/scim/v2/Me", Reply(401, {"error_code": "UNAUTHENTICATED", "message": "bad token"}))
     failed = ladle(["auth", "describe", "-p", "pat"], env)
     assert failed.stdout.startswith("Unable to authenticate: bad token\n-----\n")
+
+
+def test_a_token_refused_mid_command_is_renewed_once(server: RecordingServer, tmp_path: Path) -> None:
+    _logged_in(tmp_path, server.url, datetime.now(timezone.utc) + timedelta(hours=1))
+    oidc(server, Reply(200, {"access_token": "at-new", "token_type": "Bearer", "expires_in": 3600,
+                             "refresh_token": "rt-new"}))
+    path = "/api/2.0/token-management/tokens"
+    server.on("GET", path, Reply(401, {"error_code": "UNAUTHENTICATED", "message": "expired"}),
+              Reply(200, {"token_infos": [{"token_id": "t1"}]}))
+    result = ladle(["tokens", "list", "-p", "dev"], base_env(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == [{"token_id": "t1"}]
+    assert [c.headers["authorization"] for c in server.calls("GET", path)] == ["Bearer at-old", "Bearer at-new"]
+    server.on("GET", path, Reply(401, {"error_code": "UNAUTHENTICATED", "message": "no such user"}))
+    refused = ladle(["tokens", "list", "-p", "dev"], base_env(tmp_path))
+    assert refused.exit_code == 1 and "no such user" in refused.stderr
+    assert len(server.calls("GET", path)) == 4  # one retry per command, never a loop
