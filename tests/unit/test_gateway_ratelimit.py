@@ -83,6 +83,21 @@ async def test_a_window_admits_exactly_its_calls_and_retry_after_is_exact(new_li
     assert wait == pytest.approx(0.5)
 
 
+async def test_a_minute_after_a_concurrent_burst_the_window_again_admits_exactly_the_limit(new_limiter):
+    """A burst of 120 against 40 calls a minute, then 60 more once its minute has passed (the
+    end-to-end tier checks the burst on the real server; the minute passes here on this clock)."""
+    clock = Clock()
+    lim = new_limiter(clock)
+    first = await asyncio.gather(*(lim.acquire([calls("k", 40)]) for _ in range(120)))
+    assert sum(wait == 0 for wait, _ in first) == 40
+    assert all(wait == pytest.approx(60.0) for wait, _ in first if wait)
+    clock.t = 1059.5
+    assert (await lim.acquire([calls("k", 40)]))[0] == pytest.approx(0.5)    # not yet
+    clock.t = 1060.5
+    again = await asyncio.gather(*(lim.acquire([calls("k", 40)]) for _ in range(60)))
+    assert sum(wait == 0 for wait, _ in again) == 40
+
+
 async def test_no_burst_at_a_window_edge(new_limiter):
     """A fixed window would admit 2x around a boundary; a sliding one admits `calls` in any 60 s."""
     clock = Clock(59.9)
