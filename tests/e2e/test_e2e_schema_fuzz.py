@@ -72,6 +72,8 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
         ok(c.post("/api/2.0/ladle/groups", json={"display_name": "fuzz-doomed"}))
         doomed_token = ok(c.post("/api/2.0/token/create", json={"comment": "fuzz: to be revoked"}))
         user_token = ok(c.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "fuzz-user"}))
+        deleter_token = ok(c.post("/api/2.0/token-management/on-behalf-of/tokens",
+                                  json={"user_name": "fuzz-deleter"}))
         ok(c.patch(f"/api/2.0/permissions/serving-endpoints/{eid}",
                    json={"access_control_list": [{"user_name": "fuzz-user", "permission_level": "CAN_MANAGE"}]}))
         ok(c.post("/api/2.0/mlflow/registered-models/create", json={"name": "fuzz-model"}))
@@ -86,7 +88,8 @@ def seeded(fuzz_server: LadleServer) -> dict[str, str]:
                                  params={"filter": 'displayName eq "fuzz-group"'}))["Resources"][0]["id"],
             "doomed_group_id": ok(c.post(scim + "/Groups", json={"displayName": "fuzz-doomed-scim"}))["id"]}
     return {"endpoint_id": eid, "doomed_token_id": doomed_token["token_info"]["token_id"],
-            "user_token": user_token["token_value"], **scim_ids}
+            "user_token": user_token["token_value"], "deleter_token": deleter_token["token_value"],
+            **scim_ids}
 
 
 def _config(seeded: dict[str, str]) -> str:
@@ -125,9 +128,13 @@ def _config(seeded: dict[str, str]) -> str:
         blocks.append(f'[[operations]]\ninclude-operation-id = "{op}"\nparameters = {{ {inline} }}\n')
     # Operations whose non-admin path differs, run as an ordinary user (usage: only the
     # endpoints it manages; tokens: its own, and none for others).
-    for op in ("getUsage", "createOboToken", "listTokens"):
+    for op in ("getUsage", "createOboToken"):
         blocks.append(f'[[operations]]\ninclude-operation-id = "{op}"\n'
                       f'headers = {{ "Authorization" = "Bearer {seeded["user_token"]}" }}\n')
+    # POST /token/delete takes the id in its body (no pinning): run as a user of its own, who
+    # may revoke only its own token, whose id no answer shows the run.
+    blocks.append('[[operations]]\ninclude-operation-id = "deleteOwnToken"\n'
+                  f'headers = {{ "Authorization" = "Bearer {seeded["deleter_token"]}" }}\n')
     # `/serving-endpoints/pt` is also `/serving-endpoints/{name}` for an endpoint named "pt":
     # its 405 rightly allows GET and DELETE too.
     blocks.append('[[operations]]\ninclude-operation-id = "createProvisionedThroughputEndpoint"\n'
