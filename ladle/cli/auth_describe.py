@@ -13,7 +13,7 @@ import httpx
 
 from ladle.cli.auth_cache import CACHE_SHOWN
 from ladle.cli.auth_config import (
-    ATTRS, CONFIG_FILE_ENV, PROFILE_ENV, ConfigError, Resolved, effective_auth_type, normalize_host,
+    ATTRS, CONFIG_FILE_ENV, ConfigError, Resolved, effective_auth_type, normalize_host,
     resolve_config, resolve_values,
 )
 from ladle.cli.options import LadleCommand, settings
@@ -31,9 +31,7 @@ def _source(raw: str, resolved: Resolved) -> dict[str, str] | None:
         return {"type": "environment", "name": raw[: -len(" environment variable")]}
     if raw == "--profile flag":
         return {"type": "flag", "name": "--profile"}
-    if raw.startswith("[__settings__]"):
-        return {"type": "file", "name": resolved.path}
-    return {"type": "file", "name": resolved.path}
+    return {"type": "file", "name": resolved.path}  # a profile's key, or [__settings__] default_profile
 
 
 def _shown(source: dict[str, str] | None) -> str:
@@ -139,5 +137,3 @@ def describe(ctx: click.Context, sensitive: bool) -> None:
     else:
         click.echo(render_text(result))
 
-
-__all__ = ["describe", "status", "PROFILE_ENV"]
