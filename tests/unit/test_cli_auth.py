@@ -310,3 +310,21 @@ def test_a_token_refused_mid_command_is_renewed_once(server: RecordingServer, tm
     refused = ladle(["tokens", "list", "-p", "dev"], base_env(tmp_path))
     assert refused.exit_code == 1 and "no such user" in refused.stderr
     assert len(server.calls("GET", path)) == 4  # one retry per command, never a loop
+
+
+@pytest.mark.parametrize("tz", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_the_sdk_reads_our_expiry_as_local_wall_clock(tz: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK's CLI token source drops the offset and compares with the naive local clock."""
+    import time
+
+    from databricks.sdk.credentials_provider import CliTokenSource
+
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    try:
+        expiry = datetime(2026, 12, 5, 2, 3, 4, 250000, tzinfo=timezone.utc)
+        parsed = CliTokenSource._parse_expiry(go_time(expiry))
+        assert parsed == expiry.astimezone().replace(tzinfo=None, microsecond=0)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
