@@ -9,7 +9,6 @@ authorized from their path alone and always stream."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -25,6 +24,7 @@ from ladle.control.registry_acl import RegistryAcl
 from ladle.control.registry_rules import match
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
+from ladle.support.retry import retrying
 
 PREFIXES = (
     "/api/2.0/mlflow", "/api/3.0/mlflow", "/api/2.0/mlflow-artifacts", "/ajax-api",
@@ -154,13 +154,8 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
                            headers={"Retry-After": "1"}) from None
 
     async def _send_retrying(req: httpx.Request) -> httpx.Response:
-        # The embedded server takes a while to start; wait for it rather than fail.
-        for _ in range(240):
-            try:
-                return await client.send(req, stream=True)
-            except httpx.ConnectError:
-                await asyncio.sleep(0.25)
-        return await client.send(req, stream=True)
+        # The embedded server takes a while to start; wait for it (a minute) rather than fail.
+        return await retrying(httpx.ConnectError, within=60.0, delay=0.25)(client.send, req, stream=True)
 
     async def databricks_model(request: Request) -> Response:
         """Databricks' get-model (`w.model_registry.get_model`): the MLflow model, its `id`

@@ -11,7 +11,6 @@ chunk is printed as one compact JSON line instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import click
@@ -20,6 +19,7 @@ import httpx
 from ladle.cli.client import ApiClient, from_context, seg
 from ladle.cli.options import LadleCommand, json_option, settings
 from ladle.cli.output import emit_json, emit_text
+from ladle.support.sse import response_events
 
 
 @click.command("query", cls=LadleCommand)
@@ -73,7 +73,7 @@ def _query_stream(client: ApiClient, path: str, body: dict[str, Any], *, as_json
             return
         ended_with_newline = True
         try:
-            for payload in sse_data(response.iter_lines()):
+            for payload in (ev.data for ev in response_events(response) if ev.data):
                 if payload == "[DONE]":
                     break
                 text = _render_chunk(payload, as_json=as_json)
@@ -92,24 +92,6 @@ def _decode(response: httpx.Response) -> Any:
         return response.json()
     except ValueError as exc:
         raise click.ClickException("the server answered non-JSON content") from exc
-
-
-def sse_data(lines: Iterator[str]) -> Iterator[str]:
-    """Yield the data of each Server-Sent Event (multi-line data joined with newlines)."""
-    data: list[str] = []
-    for line in lines:
-        line = line.rstrip("\r")
-        if not line:
-            if data:
-                yield "\n".join(data)
-                data = []
-            continue
-        if line.startswith("data:"):
-            value = line[5:]
-            data.append(value[1:] if value.startswith(" ") else value)
-        # `event:`, `id:`, `retry:` and `:` comment lines carry no payload for us.
-    if data:
-        yield "\n".join(data)
 
 
 def _render_chunk(payload: str, *, as_json: bool) -> str:

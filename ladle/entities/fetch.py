@@ -17,7 +17,7 @@ import tempfile
 def main() -> None:
     uri, dest = sys.argv[1], sys.argv[2]
     if "--token-stdin" in sys.argv[3:]:
-        from ladle.child_env import set_non_dumpable
+        from ladle.support.child_env import set_non_dumpable
 
         set_non_dumpable()
         os.environ["MLFLOW_TRACKING_TOKEN"] = sys.stdin.readline().strip()

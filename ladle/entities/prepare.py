@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ladle.entities.environment import python_for
 from ladle.entities.registry import Registry
-from ladle.child_env import server_child_env
+from ladle.support.child_env import server_child_env
 from ladle.schemas.replicas import GroupSpec, Log, Prepared
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import httpx
 
 from ladle.schemas.errors import ApiError, invalid
+from ladle.support.retry import retrying
 
 
 @dataclass(frozen=True)
@@ -42,18 +42,12 @@ class Registry:
 
     async def _get(self, path: str, params: dict, wait_s: float = 60.0) -> httpx.Response:
         """GET with retries while the registry is still starting (connection refused)."""
-        deadline = asyncio.get_running_loop().time() + wait_s
-        while True:
-            try:
-                return await self._client.get(path, params=params)
-            except httpx.ConnectError as e:
-                if asyncio.get_running_loop().time() > deadline:
-                    raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
-                                   f"{self.tracking_uri} is not reachable: {e}", 503) from e
-                await asyncio.sleep(0.5)
-            except httpx.HTTPError as e:
-                raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
-                               f"{self.tracking_uri} is not reachable: {e}", 503) from e
+        try:
+            return await retrying(httpx.ConnectError, within=wait_s, delay=0.5)(
+                self._client.get, path, params=params)
+        except httpx.HTTPError as e:
+            raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
+                           f"{self.tracking_uri} is not reachable: {e}", 503) from e
 
     async def aclose(self) -> None:
         await self._client.aclose()

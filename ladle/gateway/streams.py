@@ -10,18 +10,7 @@ from typing import Any, AsyncIterator
 import orjson
 
 from ladle.gateway import pii
-
-
-def events(buf: bytes) -> tuple[list[bytes], bytes]:
-    """Split complete SSE events off `buf`; returns (events, the incomplete rest)."""
-    buf = buf.replace(b"\r\n", b"\n")
-    parts = buf.split(b"\n\n")
-    return [p for p in parts[:-1] if p.strip()], parts[-1]
-
-
-def data_of(event: bytes) -> bytes | None:
-    lines = [ln[5:].strip() for ln in event.split(b"\n") if ln.startswith(b"data:")]
-    return b"\n".join(lines) if lines else None
+from ladle.support import sse
 
 
 def _text_slot(choice: dict) -> tuple[dict, str] | None:
@@ -44,32 +33,21 @@ class StreamMasker:
     """
 
     def __init__(self) -> None:
-        self.pending = b""
         self.held: dict[int, str] = {}
         self.slot_kind: dict[int, str] = {}
         self.template: dict | None = None
 
-    def feed(self, chunk: bytes) -> bytes:
-        evs, self.pending = events(self.pending + chunk)
-        return b"".join(self._event(e) for e in evs)
-
-    def close(self) -> bytes:
-        out = b"".join(self._event(e) for e in events(self.pending + b"\n\n")[0])
-        self.pending = b""
-        return out + self._flush_all()
-
-    def _event(self, ev: bytes) -> bytes:
-        data = data_of(ev)
-        if data is None:
-            return ev + b"\n\n"
-        if data == b"[DONE]":
-            return self._flush_all() + b"data: [DONE]\n\n"
+    def event(self, ev: sse.ServerSentEvent) -> bytes:
+        """What to send on for `ev` (its text masked, some of it held back)."""
+        data = ev.data.strip()
+        if data == "[DONE]":
+            return self.close() + b"data: [DONE]\n\n"
         try:
-            obj = orjson.loads(data)
+            obj = orjson.loads(data) if data else None
         except orjson.JSONDecodeError:
-            return ev + b"\n\n"
+            return sse.encode(ev)
         if not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
-            return ev + b"\n\n"
+            return sse.encode(ev)
         self.template = obj
         for choice in obj["choices"]:
             if not isinstance(choice, dict):
@@ -95,7 +73,8 @@ class StreamMasker:
                 choice.setdefault("delta", {})["content"] = emit
         return b"data: " + orjson.dumps(obj) + b"\n\n"
 
-    def _flush_all(self) -> bytes:
+    def close(self) -> bytes:
+        """What is still held, masked (at the end of the stream or before `[DONE]`)."""
         rest = {i: t for i, t in self.held.items() if t}
         self.held.clear()
         if not rest or self.template is None:
@@ -127,8 +106,8 @@ def release_point(s: str) -> int:
 
 async def masked(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     m = StreamMasker()
-    async for c in chunks:
-        out = m.feed(c)
+    async for ev in sse.aevents(chunks):
+        out = m.event(ev)
         if out:
             yield out
     tail = m.close()
@@ -139,16 +118,15 @@ async def masked(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
 # -- assembling and usage ----------------------------------------------------------------
 def stream_payloads(raw: bytes) -> list[Any]:
     """The JSON payloads of a complete SSE stream (without `[DONE]`)."""
-    evs, rest = events(raw + b"\n\n")
     out = []
-    for e in evs:
-        d = data_of(e)
-        if d is None or d == b"[DONE]":
+    for ev in sse.events(raw):
+        d = ev.data.strip()
+        if not d or d == "[DONE]":
             continue
         try:
             out.append(orjson.loads(d))
         except orjson.JSONDecodeError:
-            out.append(d.decode("utf-8", "replace"))
+            out.append(d)
     return out
 
 

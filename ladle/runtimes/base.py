@@ -69,6 +69,40 @@ class ReplicaBackend(Protocol):
     async def close(self) -> None: ...
 
 
+class InFlight:
+    """The requests in progress on a replica (or a group), and an event set while there are
+    none: a drain awaits it instead of polling the count."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def leave(self) -> None:
+        self.count -= 1
+        if self.count <= 0:
+            self._idle.set()
+
+    async def drained(self, timeout: float) -> bool:
+        """Wait until no request is in progress (True) or `timeout` passes (False)."""
+        if self._idle.is_set():
+            return True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+
+async def drain_all(loads: list[InFlight], timeout: float) -> bool:
+    """Wait until none of `loads` has a request in progress, or `timeout`."""
+    return all(await asyncio.gather(*(x.drained(timeout) for x in loads)))
+
+
 def last_error_line(tail: str) -> str:
     """The line of a replica's log tail that says what went wrong (else its last line)."""
     lines = [line for line in tail.splitlines() if line.strip()]

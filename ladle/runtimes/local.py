@@ -15,14 +15,15 @@ from typing import Callable
 
 import psutil
 
-from ladle.schemas.replicas import GroupState
 from ladle.runtimes.base import (
-    GroupObs, GroupSpec, Prepared, Preparer, last_error_line, wait_for_replicas,
+    GroupObs, GroupSpec, Prepared, Preparer, drain_all, last_error_line, wait_for_replicas,
 )
 from ladle.runtimes.local_replica import LocalReplica
 from ladle.runtimes.sandbox import Sandbox
 from ladle.runtimes.warm_pool import WarmPool
 from ladle.runtimes.worker_launch import Launcher
+from ladle.schemas.replicas import GroupState
+from ladle.support.retry import retrying
 from ladle.telemetry.logs import EntityLogs
 
 
@@ -78,9 +79,7 @@ class LocalGroup:
         # Requests that picked this group from the routing view just before it was swapped
         # out may not have reached a replica yet: give them a moment before draining.
         await asyncio.sleep(grace)
-        deadline = time.monotonic() + drain_timeout
-        while any(r.in_flight for r in self._replicas) and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await drain_all([r.load for r in self._replicas], drain_timeout)
         self.task.cancel()
         await asyncio.gather(*(r.kill() for r in self._replicas), return_exceptions=True)
         self._replicas.clear()
@@ -101,7 +100,6 @@ class LocalGroup:
             return
         self.logs.build("Build finished; starting replicas")
         await self.backend.warm.fill(prepared.python, prepared.env)
-        backoff = 0.5
         while not self._stopping:
             # Cleared before the target is read: a set_target() during the awaits below
             # leaves it set, so the loop looks again instead of sleeping on a stale target.
@@ -112,8 +110,11 @@ class LocalGroup:
                     self._set(GroupState.RECOVERING if self._ever_ready else GroupState.STARTING,
                               "Starting replicas")
                 try:
-                    await self._start_one(prepared)
-                    backoff = 0.5
+                    # A group that served restarts its replicas with back-off until one starts,
+                    # it stops or its target changes; one that never served fails at once.
+                    await retrying(lambda e: self._ever_ready, delay=0.5, max_delay=30.0,
+                                   give_up=lambda: self._stopping or self._changed.is_set(),
+                                   before_sleep=self._restart_failed)(self._start_one, prepared)
                 except asyncio.CancelledError:
                     raise
                 except Exception as e:
@@ -123,8 +124,6 @@ class LocalGroup:
                         self._set(GroupState.FAILED, f"Replica failed to start: {e}. {last_error_line(tail)}")
                         return
                     self._set(GroupState.RECOVERING, f"Replica failed to restart: {e}")
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
                 continue
             while len(self._replicas) > self.target:
                 victim = min(self._replicas, key=lambda r: r.in_flight)
@@ -148,6 +147,10 @@ class LocalGroup:
                     self.logs.server(f"replica pid {r.pid} exited with code {rc}; restarting")
                     self._replicas.remove(r)
 
+    def _restart_failed(self, e: BaseException, wait_s: float) -> None:
+        self.logs.server(f"replica failed to start: {e}; trying again in {wait_s:.1f} s")
+        self._set(GroupState.RECOVERING, f"Replica failed to restart: {e}")
+
     async def _start_one(self, prepared: Prepared) -> None:
         self._seq += 1
         sock = self.backend.run_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
@@ -162,9 +165,7 @@ class LocalGroup:
 
 
 async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while r.in_flight and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    await r.load.drained(timeout)
 
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from ladle.replica import protocol as p
-from ladle.runtimes.base import Prepared, Reply, ReplicaGone
+from ladle.runtimes.base import InFlight, Prepared, Reply, ReplicaGone
 from ladle.runtimes.sandbox import Sandbox
 from ladle.runtimes.warm_pool import WarmPool
 from ladle.runtimes.worker_launch import Launcher
@@ -32,7 +32,7 @@ class LocalReplica:
         # without a sandbox (Ray's replicas, tests): scrubbed environment, non-dumpable
         self.launcher = launcher or Launcher(Sandbox("none", reason="not configured"), socket_path.parent)
         self.proc: asyncio.subprocess.Process | None = None
-        self.in_flight = 0
+        self.load = InFlight()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._pending: dict[int, asyncio.Queue] = {}
@@ -148,9 +148,13 @@ class LocalReplica:
             for q in self._pending.values():
                 q.put_nowait((_END, b""))
 
+    @property
+    def in_flight(self) -> int:
+        return self.load.count
+
     async def call(self, meta: dict, body: bytes) -> Reply:
         rid, q = self._open()
-        self.in_flight += 1
+        self.load.enter()
         try:
             self._writer.write(p.frame(rid, p.REQUEST, p.request_payload(meta, body)))
             kind, payload = await q.get()
@@ -180,7 +184,7 @@ class LocalReplica:
 
     def _finish(self, rid: int, cancel: bool) -> None:
         if self._pending.pop(rid, None) is not None:
-            self.in_flight -= 1
+            self.load.leave()
         if cancel and self._writer is not None and not self._writer.is_closing():
             self._writer.write(p.frame(rid, p.CANCEL))
 

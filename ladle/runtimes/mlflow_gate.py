@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     token = sys.stdin.readline().strip()
     if not token:
         raise SystemExit("no token on stdin")
-    from ladle.child_env import set_non_dumpable
+    from ladle.support.child_env import set_non_dumpable
 
     set_non_dumpable()
 

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 
-from ladle.child_env import server_child_env
+from ladle.support.child_env import server_child_env
 
 
 def free_port() -> int:

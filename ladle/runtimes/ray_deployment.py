@@ -196,9 +196,7 @@ class LadleReplica:
     async def __del__(self) -> None:
         self._closing = True
         if self.worker is not None:
-            deadline = time.monotonic() + 30.0
-            while self.worker.in_flight and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await self.worker.load.drained(30.0)
             await self.worker.kill()
             self.worker = None
         self._clean()

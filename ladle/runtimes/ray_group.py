@@ -19,13 +19,14 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, AsyncIterator
 
-from ladle.schemas.replicas import GroupState
-from ladle.runtimes import ray_serve as rs
 from pathlib import Path
 
-from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, ReplicaGone, Reply, wait_for_replicas
+from ladle.runtimes import ray_serve as rs
+from ladle.runtimes.base import GroupObs, GroupSpec, InFlight, Prepared, ReplicaGone, Reply, wait_for_replicas
 from ladle.runtimes.local_replica import AttachedReplica
 from ladle.runtimes.ray_deployment import direct_socket_dir
+from ladle.schemas.replicas import GroupState
+from ladle.support.retry import retrying
 
 if TYPE_CHECKING:
     from ladle.runtimes.ray import RayBackend
@@ -81,12 +82,12 @@ class RayReplica:
 
     def _enter(self) -> None:
         self.in_flight += 1
-        self.group.in_flight += 1
+        self.group.load.enter()
         self.group.touch()
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        self.group.in_flight -= 1
+        self.group.load.leave()
         self.group.touch()
 
 
@@ -146,7 +147,7 @@ class RayGroup:
         self.message = "Building the model environment" if self.owned else "Found on Ray Serve"
         # a group created at zero replicas has not been used yet (scale-to-zero keeps it there)
         self.last_used = time.monotonic() if (target or not self.owned) else float("-inf")
-        self.in_flight = 0
+        self.load = InFlight()      # this server's requests on the group
         self.handle = None          # the application's DeploymentHandle
         self.stream_handle = None   # the same, streaming
         self._views: list[RayReplica] = []
@@ -235,6 +236,10 @@ class RayGroup:
             if target:
                 self.last_used = time.monotonic()
             self._changed.set()
+
+    @property
+    def in_flight(self) -> int:
+        return self.load.count
 
     def observe(self) -> GroupObs:
         return GroupObs(state=self.state, message=self.message, ready=len(self.replicas()),
@@ -329,36 +334,43 @@ class RayGroup:
             self.logs.build("Deploying to Ray Serve; the replicas prepare the model on their nodes")
             self._set(GroupState.STARTING, "Preparing and starting replicas on Ray Serve")
         args = b.deploy_args(spec, prepared)
-        backoff = 0.5
         while not self._stopping:
             self._changed.clear()
-            target = self.target
             try:
-                if self._scaled_to is None:
-                    how = await b.run_blocking(rs.deploy, self.app, self.key, target, args)
-                    self.logs.build(f"Ray Serve application '{self.app}' {how} with {target} replica(s)")
-                elif self._scaled_to != target:
-                    await b.run_blocking(rs.scale, self.app, target)
-                    self.logs.server(f"scaled to {target} replica(s) on Ray Serve")
-                self._scaled_to = target
-                self._deployed_at = time.monotonic()
-                backoff = 0.5
-                b.kick_poll()
+                # Once deployed (or ever ready), a failed deploy or scale is tried again with
+                # back-off until it succeeds, the group stops or its target changes.
+                await retrying(lambda e: self._ever_ready or self._scaled_to is not None,
+                               delay=0.5, max_delay=30.0,
+                               give_up=lambda: self._stopping or self._changed.is_set(),
+                               before_sleep=self._deploy_failed)(self._apply_target, args)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                log.warning("Ray Serve deploy of %s failed: %s", self.app, e)
-                self.logs.server(f"Ray Serve deploy failed: {e}")
+                self._deploy_failed(e, 0.0)
                 if not self._ever_ready and self._scaled_to is None:
                     self._deployed_at = float("-inf")
                     self._set(GroupState.FAILED, f"Ray Serve deploy failed: {e}")
                     return
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 30.0)
                 continue
             if self.handle is None:
                 self._set_handle()
             await self._changed.wait()
+
+    async def _apply_target(self, args: dict) -> None:
+        b, target = self.backend, self.target
+        if self._scaled_to is None:
+            how = await b.run_blocking(rs.deploy, self.app, self.key, target, args)
+            self.logs.build(f"Ray Serve application '{self.app}' {how} with {target} replica(s)")
+        elif self._scaled_to != target:
+            await b.run_blocking(rs.scale, self.app, target)
+            self.logs.server(f"scaled to {target} replica(s) on Ray Serve")
+        self._scaled_to = target
+        self._deployed_at = time.monotonic()
+        b.kick_poll()
+
+    def _deploy_failed(self, e: BaseException, wait_s: float) -> None:
+        log.warning("Ray Serve deploy of %s failed: %s", self.app, e)
+        self.logs.server(f"Ray Serve deploy failed: {e}" + (f"; trying again in {wait_s:.1f} s" if wait_s else ""))
 
     async def stop(self, drain_timeout: float = 30.0, grace: float = 1.0) -> None:
         """Stop managing the group (the backend deletes the application): requests that picked
@@ -368,8 +380,6 @@ class RayGroup:
         if self.task is not None:
             self.task.cancel()
         await asyncio.sleep(grace)
-        deadline = time.monotonic() + drain_timeout
-        while self.in_flight and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        await self.load.drained(drain_timeout)
         self._resize(0)
         await self._close_direct()

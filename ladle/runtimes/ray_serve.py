@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from ladle.runtimes.base import ReplicaGone
+from ladle.support.retry import retrying_blocking
 
 APP_PREFIX = "ladle-"
 KV_NAMESPACE = "ladle"  # Ray internal KV: app/<app> -> {"key", "digest"}; used/<app> -> wall time
@@ -123,14 +124,10 @@ def connect(address: str | None, init_kwargs: dict) -> bool:
         # Proxies only matter for Serve's own HTTP ingress; ladle calls through handles. An
         # already running Serve keeps its settings; another server starting Serve at the same
         # moment makes ours find its controller on the next try.
-        for attempt in range(5):
-            try:
-                serve.start(proxy_location="Disabled")
-                return owns
-            except ValueError as e:   # "... SERVE_CONTROLLER_ACTOR ... is already taken"
-                if not ("already taken" in str(e) or "already exists" in str(e)) or attempt == 4:
-                    raise
-                time.sleep(0.5)
+        # "... SERVE_CONTROLLER_ACTOR ... is already taken": another server is starting Serve
+        retrying_blocking(lambda e: isinstance(e, ValueError) and ("already taken" in str(e) or
+                                                                   "already exists" in str(e)),
+                          attempts=5, delay=0.5)(serve.start, proxy_location="Disabled")
     return owns
 
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from ladle.child_env import server_child_env, set_non_dumpable  # noqa: F401 (re-exported)
+from ladle.support.child_env import server_child_env, set_non_dumpable  # noqa: F401 (re-exported)
 from ladle.replica.confine import blocked_ancestor
 
 log = logging.getLogger("ladle.sandbox")

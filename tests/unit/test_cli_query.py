@@ -101,7 +101,19 @@ def test_stream_http_error(server: RecordingServer, tmp_path: Path) -> None:
 
 
 def test_sse_parser() -> None:
-    from ladle.cli.serving_endpoints_query import sse_data
+    """The SSE reader the CLI, the gateway and the providers share."""
+    import asyncio
 
-    lines = ["data: a", "", ": keep-alive", "event: x", "data:b", "data: c", "", "data: [DONE]"]
-    assert list(sse_data(iter(lines))) == ["a", "b\nc", "[DONE]"]
+    from ladle.support import sse
+
+    raw = b"data: a\r\n\r\n: keep-alive\nevent: x\ndata:b\ndata: c\n\ndata: [DONE]"
+    assert [e.data for e in sse.events(raw)] == ["a", "b\nc", "[DONE]"]
+
+    async def split() -> list[str]:
+        async def chunks():
+            for i in range(len(raw)):
+                yield raw[i:i + 1]
+        return [e.data async for e in sse.aevents(chunks())]
+
+    assert asyncio.run(split()) == ["a", "b\nc", "[DONE]"]
+    assert sse.encode(sse.events(b"event: x\ndata: b\ndata: c\n\n")[0]) == b"event: x\ndata: b\ndata: c\n\n"

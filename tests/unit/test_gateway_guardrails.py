@@ -3,13 +3,14 @@ streams, and reading token usage."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import orjson
 import pytest
 
 from ladle.gateway import guardrails as g
-from ladle.gateway.streams import StreamMasker, assemble, release_point, stream_payloads, usage_tokens
+from ladle.gateway.streams import assemble, masked, release_point, stream_payloads, usage_tokens
 
 PII_TEXT = ("Sure! Reach John at john.doe@example.com or call +1 (415) 555-0132. His card "
             "4111 1111 1111 1111 is on file, IBAN DE89 3704 0044 0532 0130 00, host 10.1.2.3. Thanks!")
@@ -121,12 +122,21 @@ def chat_stream(text: str, rnd: random.Random, choices=(0,)) -> bytes:
 
 
 def run_masker(raw: bytes, rnd: random.Random) -> bytes:
-    m, out, pos = StreamMasker(), b"", 0
+    """The stream through `masked`, cut into random chunks (events and UTF-8 split anywhere)."""
+    cuts, pos = [], 0
     while pos < len(raw):
         n = rnd.randint(1, 40)
-        out += m.feed(raw[pos:pos + n])
+        cuts.append(raw[pos:pos + n])
         pos += n
-    return out + m.close()
+
+    async def chunks():
+        for c in cuts:
+            yield c
+
+    async def collect() -> bytes:
+        return b"".join([c async for c in masked(chunks())])
+
+    return asyncio.run(collect())
 
 
 @pytest.mark.parametrize("seed", range(12))

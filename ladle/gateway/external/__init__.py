@@ -21,6 +21,7 @@ from ladle.runtimes.base import Reply
 from ladle.schemas import llm
 from ladle.schemas.errors import ApiError
 from ladle.schemas.external import PROVIDER_CONFIG_KEY
+from ladle.support import sse
 
 BUILDERS: dict[str, Callable[[Ctx], Upstream]] = {
     "openai": openai_compat.openai,
@@ -140,33 +141,17 @@ async def _events(resp: UpstreamResponse, decode: str) -> AsyncIterator[dict[str
             for ev in dec.feed(raw):
                 yield ev
         return
-    data: list[bytes] = []
-    buf = b""
-    async for raw in resp.chunks():
-        buf += raw
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            line = line.rstrip(b"\r")
-            if line.startswith(b"data:"):
-                data.append(line[5:].lstrip(b" "))
-                continue
-            if line.strip() or not data:
-                continue
-            payload, data = b"\n".join(data), []
-            if payload.strip() == b"[DONE]":
-                yield None
-                return
-            try:
-                yield json.loads(payload)
-            except ValueError:
-                continue
-    if buf.startswith(b"data:"):
-        data.append(buf[5:].lstrip(b" "))
-    if data and b"\n".join(data).strip() != b"[DONE]":
+    async for ev in sse.aevents(resp.chunks()):
+        payload = ev.data.strip()
+        if not payload:
+            continue
+        if payload == "[DONE]":
+            yield None
+            return
         try:
-            yield json.loads(b"\n".join(data))
+            yield json.loads(payload)
         except ValueError:
-            pass
+            continue
 
 
 def _scrub(text: str, ctx: Ctx) -> str:
