@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from ladle.control.store_access import AccessRows, TokenRecord
+from ladle.control.store_apps import AppRows
 from ladle.control.store_endpoints import EndpointRecord, EndpointRows, StaleRecord
 from ladle.control.store_engine import (
     DbTimeouts, add_missing_columns, connect_bounded, db_now_ms, sqlite_pragmas,
@@ -57,9 +58,9 @@ class DatabaseBusy(SQLAlchemyError):
 UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, PoolTimeout, DatabaseBusy)
 
 
-class Store(EndpointRows, AccessRows, SecretRows, OAuthRows):
+class Store(EndpointRows, AccessRows, SecretRows, OAuthRows, AppRows):
     """The database, made of one row class per resource (store_endpoints, store_access,
-    store_secrets, store_oauth) over the tables of store_tables."""
+    store_secrets, store_oauth, store_apps) over the tables of store_tables."""
 
     def __init__(self, url: str, timeouts: DbTimeouts | None = None) -> None:
         self.url = url

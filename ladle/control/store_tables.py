@@ -125,6 +125,22 @@ oauth_grants_t = Table(   # authorization codes and refresh tokens (control/oaut
     Column("expiry_ms", BigInteger, nullable=False),
 )
 
+apps_t = Table(   # apps (control/apps.py): the principal's secret sealed, grants and ACL as JSON
+    "apps", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("id", String(64), nullable=False),
+    Column("data", Text, nullable=False),     # description, resources, creator, sealed secret, ...
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+app_deployments_t = Table(   # one row per deployment of an app (control/apps_deploy.py)
+    "app_deployments", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("app", String(64), nullable=False, index=True),
+    Column("data", Text, nullable=False),     # source_code_path, mode, state, message, creator, ...
+    Column("created_ms", BigInteger, nullable=False),
+)
+
 state_t = Table(          # one row: bumped by every write, read by every server each second
     "state_version", metadata,
     Column("id", Integer, primary_key=True),

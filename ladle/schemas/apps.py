@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from ladle.schemas.permissions import PrincipalGrant
+from ladle.schemas.wire import Body, Name, Text
 
 
 @dataclass(frozen=True)
@@ -18,3 +25,114 @@ class AppLaunch:
     source_dir: Path
     command: list[str]
     env: dict[str, str] = field(default_factory=dict)
+
+
+# -- request bodies -----------------------------------------------------------------------------
+# Databricks' rule: lowercase letters, digits and dashes, 2 to 30 characters (no dash at either end).
+APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,28}[a-z0-9]$")
+APP_LEVELS = ("CAN_USE", "CAN_MANAGE")
+SERVING_LEVELS = ("CAN_VIEW", "CAN_QUERY", "CAN_MANAGE")
+SECRET_LEVELS = ("READ", "WRITE", "MANAGE")
+
+
+def check_app_name(name: str) -> str:
+    if not APP_NAME.match(name):
+        raise ValueError("an app name is 2 to 30 lowercase letters, digits and dashes, "
+                         "starting and ending with a letter or digit")
+    return name
+
+
+class ServingEndpointResource(Body):
+    name: Name
+    permission: Literal["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]
+
+
+class SecretResource(Body):
+    scope: Name
+    key: Name
+    permission: Literal["READ", "WRITE", "MANAGE"]
+
+
+class AppResource(Body):
+    """One resource the app uses, named by `name` (app.yaml's `valueFrom` refers to it)."""
+
+    name: Name
+    description: Text | None = None
+    serving_endpoint: ServingEndpointResource | None = None
+    secret: SecretResource | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "AppResource":
+        if (self.serving_endpoint is None) == (self.secret is None):
+            raise ValueError("exactly one of serving_endpoint or secret is required "
+                             "(the resource kinds ladle supports)")
+        return self
+
+
+class AppBody(Body):
+    """What create and update take (the SDK sends the whole App; output-only fields are ignored)."""
+
+    name: str | None = None
+    description: Text | None = None
+    resources: list[AppResource] | None = None
+    user_api_scopes: list[Name] | None = None
+
+    @field_validator("resources")
+    @classmethod
+    def _unique(cls, v: list[AppResource] | None) -> list[AppResource] | None:
+        seen: set[str] = set()
+        for r in v or ():
+            if r.name in seen:
+                raise ValueError(f"resource name '{r.name}' is used twice")
+            seen.add(r.name)
+        return v
+
+
+class CreateApp(AppBody):
+    name: str
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_app_name(v)
+
+
+class CreateDeployment(Body):
+    source_code_path: Text | None = None
+    mode: Literal["SNAPSHOT", "AUTO_SYNC"] | None = None
+    deployment_id: str | None = None
+
+
+class AppAccessControl(PrincipalGrant):
+    permission_level: Literal["CAN_USE", "CAN_MANAGE"]
+
+
+class AppPermissionsRequest(Body):
+    access_control_list: list[AppAccessControl] = Field(default_factory=list)
+
+
+# -- workspace files ------------------------------------------------------------------------------
+class WorkspacePath(Body):
+    path: Text
+
+
+class ImportBody(Body):
+    """JSON import: `content` is base64 (the SDK's `w.workspace.import_`); the multipart form
+    (`w.workspace.upload`) carries the same fields as form fields."""
+
+    path: Text
+    content: str | None = None
+    format: Literal["SOURCE", "HTML", "JUPYTER", "DBC", "R_MARKDOWN", "AUTO", "RAW"] | None = None
+    language: str | None = None
+    overwrite: bool = False
+
+
+class DeleteBody(Body):
+    path: Text
+    recursive: bool = False
+
+
+class ExportQuery(Body):
+    path: Text
+    format: str | None = None
+    direct_download: str | None = None
