@@ -6,18 +6,15 @@ the UI has no back door; these routes serve only the shell and its assets (publi
 
 from __future__ import annotations
 
-import hashlib
+import mimetypes
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
 
 STATIC_DIR = Path(__file__).parent / "static"
-MEDIA_TYPES = {
-    ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml", ".html": "text/html; charset=utf-8", ".json": "application/json",
-}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -29,48 +26,37 @@ SECURITY_HEADERS = {
 }
 
 
-def _etag(path: Path) -> str:
-    st = path.stat()
-    return '"' + hashlib.sha1(f"{path.name}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:20] + '"'
+class _Files(StaticFiles):
+    """Starlette's static files (ETag and Last-Modified, 304 on a match, path checks), each
+    answer revalidated by the browser (no-cache: a new ladle's UI is seen at once) and with
+    the UI's security headers."""
+
+    def file_response(self, full_path, stat_result, scope, status_code: int = 200) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers.update({"Cache-Control": "no-cache", **SECURITY_HEADERS})
+        return response
 
 
-def _file(request: Request, path: Path) -> Response:
-    etag = _etag(path)
-    headers = {"ETag": etag, "Cache-Control": "no-cache", **SECURITY_HEADERS}
-    if request.headers.get("if-none-match") == etag:
-        return Response(status_code=304, headers=headers)
-    media = MEDIA_TYPES.get(path.suffix, "application/octet-stream")
-    return FileResponse(path, media_type=media, headers=headers)
+def routes() -> list[BaseRoute]:
+    # Starlette types files by `mimetypes`, which reads the machine's /etc/mime.types: some
+    # say application/javascript or nothing for ES modules and SVG
+    mimetypes.add_type("text/javascript", ".js")
+    mimetypes.add_type("image/svg+xml", ".svg")
+    files = _Files(directory=STATIC_DIR)
 
-
-def _resolve(rel: str) -> Path | None:
-    root = STATIC_DIR.resolve()
-    target = (root / rel).resolve()
-    if not target.is_relative_to(root) or not target.is_file():
-        return None
-    return target
-
-
-def routes() -> list[Route]:
     async def index(request: Request) -> Response:
-        return _file(request, STATIC_DIR / "index.html")
+        return await files.get_response("index.html", request.scope)
 
     async def root(request: Request) -> Response:
         return RedirectResponse("/ui/endpoints", status_code=307)
 
-    async def static(request: Request) -> Response:
-        path = _resolve(request.path_params["path"])
-        if path is None:
-            return Response("Not found", status_code=404, media_type="text/plain")
-        return _file(request, path)
-
     async def favicon(request: Request) -> Response:
-        return _file(request, STATIC_DIR / "favicon.svg")
+        return await files.get_response("favicon.svg", request.scope)
 
     return [
         Route("/", root, methods=["GET"]),
         Route("/ui", index, methods=["GET"]),
         Route("/ui/{rest:path}", index, methods=["GET"]),
-        Route("/static/{path:path}", static, methods=["GET", "HEAD"]),
+        Mount("/static", app=files),
         Route("/favicon.ico", favicon, methods=["GET"]),
     ]
