@@ -290,3 +290,57 @@ async def test_stream_close_closes_upstream():
     await it.__anext__()
     await it.aclose()     # the client went away
     assert closed
+
+
+def test_bedrock_event_stream_checks_its_crcs():
+    import pytest
+
+    from ladle.gateway.external.bedrock import EventStreamDecoder, encode_event
+    from ladle.schemas.errors import ApiError
+
+    good = encode_event("contentBlockDelta", {"delta": {"text": "Yo"}})
+    assert [ev["delta"] for ev in EventStreamDecoder().feed(good[:7])] == []
+    dec = EventStreamDecoder()
+    assert list(dec.feed(good[:20])) == [] and [ev["delta"] for ev in dec.feed(good[20:])] == [{"text": "Yo"}]
+    body = bytearray(good)
+    body[-8] ^= 0x01                       # one bit of the payload flipped
+    with pytest.raises(ApiError, match="CRC"):
+        list(EventStreamDecoder().feed(bytes(body)))
+    prelude = bytearray(good)
+    prelude[3] ^= 0x40                     # the length flipped: the prelude's CRC catches it
+    with pytest.raises(ApiError, match="CRC"):
+        list(EventStreamDecoder().feed(bytes(prelude)))
+
+
+async def test_vertex_token_refresh_is_shared_by_concurrent_requests(monkeypatch):
+    import asyncio
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from ladle.gateway.external import vertex
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption()).decode()
+    sa = json.dumps({"private_key": pem, "private_key_id": "k1", "client_email": "sa@p.iam",
+                     "token_uri": "https://oauth2.invalid/token-refresh-test"})
+    posts, release = [], asyncio.Event()
+
+    async def post(uri, form):
+        posts.append(form)
+        await release.wait()                # every caller is waiting before Google answers
+        return httpx.Response(200, json={"access_token": f"ya29.{len(posts)}", "expires_in": 3600})
+
+    monkeypatch.setattr(vertex, "_post_token", post)
+    calls = [asyncio.ensure_future(vertex.access_token(sa)) for _ in range(5)]
+    while not posts:
+        await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.gather(*calls) == ["ya29.1"] * 5
+    assert len(posts) == 1
+    claims = jwt.decode(posts[0]["assertion"], key.public_key(), algorithms=["RS256"],
+                        audience="https://oauth2.invalid/token-refresh-test")
+    assert claims["iss"] == "sa@p.iam" and claims["scope"] == vertex.SCOPE
+    assert jwt.get_unverified_header(posts[0]["assertion"])["kid"] == "k1"

@@ -152,6 +152,12 @@ def encode_event(event_type: str, payload: dict[str, Any], message_type: str = "
 
 
 class EventStreamDecoder:
+    """AWS event stream messages (`application/vnd.amazon.eventstream`) as they arrive. Each
+    message is checked against its two CRC32s (the prelude's and the whole message's) before
+    it is read: a corrupt or truncated stream is a 502, never garbled text. Hand-written over
+    `binascii.crc32` because botocore (whose EventStreamBuffer does this) is not a
+    dependency of ladle."""
+
     def __init__(self) -> None:
         self.buf = b""
 
@@ -159,9 +165,14 @@ class EventStreamDecoder:
         self.buf += data
         while len(self.buf) >= 12:
             total, hlen = struct.unpack("!II", self.buf[:8])
+            (prelude_crc,) = struct.unpack("!I", self.buf[8:12])
+            if binascii.crc32(self.buf[:8]) != prelude_crc or total < 16 or hlen > total - 16:
+                raise ApiError("BAD_GATEWAY", "bedrock stream error: a message's prelude fails its CRC check", 502)
             if len(self.buf) < total:
                 return
             msg, self.buf = self.buf[:total], self.buf[total:]
+            if binascii.crc32(msg[:-4]) != struct.unpack("!I", msg[-4:])[0]:
+                raise ApiError("BAD_GATEWAY", "bedrock stream error: a message fails its CRC check", 502)
             headers = _headers(msg[12:12 + hlen])
             payload = msg[12 + hlen:total - 4]
             ev = json.loads(payload) if payload else {}

@@ -9,7 +9,7 @@ https://<region>-aiplatform.googleapis.com.
 
 from __future__ import annotations
 
-import base64
+import asyncio
 import json
 import time
 from typing import Any
@@ -22,6 +22,7 @@ from ladle.schemas.errors import ApiError
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter"}
 SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _tokens: dict[str, tuple[str, float]] = {}
+_locks: dict[str, asyncio.Lock] = {}
 
 
 def build(ctx: Ctx) -> Upstream:
@@ -114,14 +115,25 @@ class Stream(ChunkStream):
 
 
 async def access_token(key_json: str) -> str:
-    """Service account JSON key -> OAuth access token (JWT bearer grant)."""
-    import httpx
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding
-
+    """Service account JSON key -> OAuth access token (JWT bearer grant), cached until a
+    minute before it expires. One refresh per key at a time (a lock per key): a burst of
+    requests when the token runs out mints one token, not one each."""
     hit = _tokens.get(key_json)
     if hit and hit[1] > time.time() + 60:
         return hit[0]
+    async with _locks.setdefault(key_json, asyncio.Lock()):
+        hit = _tokens.get(key_json)   # another request refreshed it while this one waited
+        if hit and hit[1] > time.time() + 60:
+            return hit[0]
+        token, expires_in = await _mint(key_json)
+        _tokens[key_json] = (token, time.time() + expires_in)
+        return token
+
+
+async def _mint(key_json: str) -> tuple[str, int]:
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+
     try:
         sa = json.loads(key_json)
         pk = serialization.load_pem_private_key(sa["private_key"].encode(), password=None)
@@ -130,19 +142,19 @@ async def access_token(key_json: str) -> str:
                        "service account JSON key with a PEM private_key", 400) from None
     token_uri = sa.get("token_uri") or "https://oauth2.googleapis.com/token"
     now = int(time.time())
-
-    def b64(b: bytes) -> str:
-        return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
-
-    head = b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": sa.get("private_key_id", "")}).encode())
-    claims = b64(json.dumps({"iss": sa.get("client_email"), "scope": SCOPE, "aud": token_uri,
-                             "iat": now, "exp": now + 3600}).encode())
-    sig = pk.sign(f"{head}.{claims}".encode(), padding.PKCS1v15(), hashes.SHA256())  # type: ignore[call-arg]
-    async with httpx.AsyncClient(timeout=30) as c:
-        r = await c.post(token_uri, data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                          "assertion": f"{head}.{claims}.{b64(sig)}"})
+    assertion = jwt.encode({"iss": sa.get("client_email"), "scope": SCOPE, "aud": token_uri,
+                            "iat": now, "exp": now + 3600}, pk, algorithm="RS256",  # type: ignore[arg-type]
+                           headers={"kid": sa.get("private_key_id", "")})
+    r = await _post_token(token_uri, {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                      "assertion": assertion})
     if r.status_code != 200:
         raise ApiError("PERMISSION_DENIED", f"Google refused the service account key (HTTP {r.status_code}).", 403)
     tok = r.json()
-    _tokens[key_json] = (tok["access_token"], time.time() + int(tok.get("expires_in", 3600)))
-    return tok["access_token"]
+    return tok["access_token"], int(tok.get("expires_in", 3600))
+
+
+async def _post_token(token_uri: str, form: dict[str, str]) -> Any:
+    import httpx
+
+    async with httpx.AsyncClient(timeout=30) as c:
+        return await c.post(token_uri, data=form)
