@@ -17,6 +17,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = Path(str(item.fspath)).relative_to(here) if here in Path(str(item.fspath)).parents else None
         if rel is not None and rel.parts[0] in TIERS:
             item.add_marker(rel.parts[0])
+    # `ends_module`: a test that stops what its module's other tests share runs after them
+    # (the order is otherwise pytest-randomly's, or the file's)
+    first: dict[str, int] = {}
+    for i, item in enumerate(items):
+        first.setdefault(str(item.fspath), i)
+    items.sort(key=lambda it: (first[str(it.fspath)], it.get_closest_marker("ends_module") is not None))
 
 
 @pytest.fixture(scope="session")
