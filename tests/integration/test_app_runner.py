@@ -1,0 +1,161 @@
+"""The app runner with real processes: a tiny stdlib HTTP app in a temp folder, an empty
+requirements.txt (the uv build is a bare venv, cached), confined as model workers are."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ladle.runtimes.app_runner import AppRunner
+from ladle.runtimes.sandbox import make_sandbox
+from ladle.schemas.apps import AppLaunch
+
+pytestmark = pytest.mark.asyncio
+
+APP = textwrap.dedent("""
+    import json, os, sys
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    def probe(path):
+        try:
+            with open(path) as f:
+                return f.read()
+        except OSError as e:
+            return type(e).__name__
+
+    class H(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/exit":
+                os._exit(1)
+            body = json.dumps({"path": self.path, "version": os.environ.get("VERSION"),
+                               "headers": {k.lower(): v for k, v in self.headers.items()},
+                               "uid": os.getuid(), "home_probe": probe(os.environ["PROBE"]),
+                               "secret": os.environ.get("DATABRICKS_CLIENT_SECRET")}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            print("request", self.path, flush=True)
+
+    print("app starting on", os.environ["DATABRICKS_APP_PORT"], flush=True)
+    HTTPServer(("127.0.0.1", int(os.environ["DATABRICKS_APP_PORT"])), H).serve_forever()
+""")
+
+
+def make_source(root: Path, name: str, app: str = APP, requirements: str | None = "") -> Path:
+    src = root / "apps" / "demo" / "deployments" / name / "source"
+    src.mkdir(parents=True)
+    (src / "app.py").write_text(app)
+    if requirements is not None:
+        (src / "requirements.txt").write_text(requirements)
+    return src
+
+
+@pytest.fixture
+async def runner(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "server-secret.txt").write_text("TOPSECRET")
+    sandbox = make_sandbox("auto", "ladle-worker", home)
+    r = AppRunner(sandbox, home / "apps", home / "envs" / "apps", home / "run", start_timeout_s=20,
+                  backoff_s=0.2, backoff_max_s=1.0, stable_s=30)
+    (home / "run").mkdir()
+    r.home = home
+    yield r
+    await r.close()
+
+
+def launch(runner, dep: str, **kw) -> AppLaunch:
+    src = kw.pop("source", None) or make_source(runner.home, dep)
+    env = {"VERSION": dep, "PROBE": str(runner.home / "server-secret.txt"), "DATABRICKS_CLIENT_SECRET": "s3cret", **kw.pop("env", {})}
+    return AppLaunch("demo", dep, src, kw.pop("command", ["python", "app.py"]), env)
+
+
+async def get(runner, path="/"):
+    async with httpx.AsyncClient() as c:
+        return await c.get(f"http://127.0.0.1:{runner.port('demo')}{path}")
+
+
+async def until(cond, timeout=20.0):
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not cond():
+        assert loop.time() < end, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_deploy_serves_then_a_failed_deployment_keeps_the_previous_one(runner):
+    progress: list[str] = []
+    await runner.deploy(launch(runner, "d1"), progress.append)
+    assert runner.status("demo") == ("ACTIVE", "RUNNING", "App is running.")
+    r = await get(runner, "/hello")
+    body = r.json()
+    assert body["path"] == "/hello" and body["version"] == "d1" and body["secret"] == "s3cret"
+    assert any("environment" in p for p in progress)
+    if runner.sandbox.mode != "none":   # LADLE_HOME is covered in the app's mount namespace
+        assert body["home_probe"] == "FileNotFoundError"
+    if runner.sandbox.mode == "user":
+        assert body["uid"] == runner.sandbox.uid != 0
+    port = runner.port("demo")
+
+    # a command that exits at once: fails naming the exit, d1 keeps serving
+    with pytest.raises(RuntimeError, match="exited with code 2 before it listened"):
+        await runner.deploy(launch(runner, "d2", command=["python", "-c", "import sys; sys.exit(2)"]),
+                            lambda _: None)
+    assert runner.port("demo") == port and (await get(runner)).json()["version"] == "d1"
+
+    # no requirements.txt: fails naming the file
+    src = make_source(runner.home, "d3", requirements=None)
+    with pytest.raises(RuntimeError, match="requirements.txt"):
+        await runner.deploy(launch(runner, "d3", source=src), lambda _: None)
+
+    # an app that never listens: times out with a clear message
+    runner.start_timeout_s = 1.5
+    with pytest.raises(RuntimeError, match="did not listen on its port"):
+        await runner.deploy(launch(runner, "d4", command=["python", "-c", "import time; time.sleep(60)"]),
+                            lambda _: None)
+    assert (await get(runner)).json()["version"] == "d1"
+    runner.start_timeout_s = 20
+
+    # a good one replaces d1 on a new port; the old process is gone
+    await runner.deploy(launch(runner, "d5"), lambda _: None)
+    assert runner.port("demo") != port and (await get(runner)).json()["version"] == "d5"
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient() as c:
+            await c.get(f"http://127.0.0.1:{port}/")
+
+    log = runner.log_path("demo").read_text()
+    assert "app starting on" in log and "deployment d2 failed" in log and "request /hello" in log
+    assert "s3cret" not in log
+
+
+async def test_a_crashed_app_is_restarted_with_back_off_and_status_says_so(runner):
+    await runner.deploy(launch(runner, "d1"), lambda _: None)
+    first = runner.port("demo")
+    states: list[tuple[str, str, str]] = []
+    with pytest.raises(httpx.HTTPError):
+        await get(runner, "/exit")
+    await until(lambda: states.append(runner.status("demo")) or runner.status("demo")[1] == "CRASHED")
+    compute, state, message = runner.status("demo")
+    assert compute == "ACTIVE" and "restart 1 in" in message and "exited with code 1" in message
+    await until(lambda: runner.port("demo") is not None)
+    assert runner.port("demo") != first and (await get(runner)).json()["version"] == "d1"
+    assert runner.status("demo") == ("ACTIVE", "RUNNING", "App is running.")
+    assert "restarted, listening" in runner.log_path("demo").read_text()
+
+
+async def test_stop_and_start_run_the_last_good_deployment(runner):
+    await runner.deploy(launch(runner, "d1"), lambda _: None)
+    await runner.stop("demo")
+    assert runner.status("demo")[:2] == ("STOPPED", "UNAVAILABLE") and runner.port("demo") is None
+    await runner.start("demo")
+    assert runner.status("demo")[:2] == ("ACTIVE", "RUNNING")
+    assert (await get(runner)).json()["version"] == "d1"
