@@ -1,5 +1,6 @@
 """Results of one benchmark run and how they are shown: pure row builders (unit-tested)
-and a thin rich renderer. Targets are the ones of issue 6."""
+and a thin rich renderer. Targets: the ratios against `mlflow models serve` ladle aims at
+(README.md, "Reading the tables")."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def _met(ok: bool | None) -> str:
 
 
 def target_rows(res: Results) -> list[list[str]]:
-    """[target, measured, met|MISSED|n/a] for each target of issue 6."""
+    """[target, measured, met|MISSED|n/a] for each target ladle aims at."""
     rows = []
     cells = res.throughput
     for conc, need in ((32, 20.0), (8, 10.0)):
@@ -198,5 +199,5 @@ def summary_tables(res: Results) -> list[tuple[str, list[str], list[list[str]]]]
     if res.log_findings:
         out.append(("Problems in ladle's logs during the run", ["log", "message", "count"],
                     [[lg, msg, str(n)] for lg, msg, n in res.log_findings[:15]]))
-    out.append(("Targets (issue 6)", ["target", "measured", "result"], target_rows(res)))
+    out.append(("Targets", ["target", "measured", "result"], target_rows(res)))
     return out

@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.run [--quick] [--only PART,...] [--duration S]
 
 Starts a temporary ladle server and `mlflow models serve`, registers the benchmark models,
-measures every part of issue 6 and prints the tables. Exits 0 whether or not targets are
+measures every part (throughput, overhead, start-up, cold start, updates, memory, chat)
+and prints the tables. Exits 0 whether or not targets are
 met (a benchmark is not a test); non-zero only when the harness itself cannot run.
 """
 

@@ -54,7 +54,7 @@ ENDPOINT_ERRORS = (403, 404)
 WRITE_ERRORS = (403, 404, 409)
 
 OPERATIONS: tuple[Op, ...] = (
-    # -- serving endpoints (reference §1) ------------------------------------------------
+    # -- serving endpoints ----------------------------------------------------------------
     Op("GET", SE, "listServingEndpoints", "List the endpoints the caller can see", "serving-endpoints",
        epo.ListEndpointsResponse),
     Op("POST", SE, "createServingEndpoint", "Create an endpoint", "serving-endpoints",

@@ -1,4 +1,5 @@
-"""Data-plane routes under /serving-endpoints (reference §1 rows 21-22, 25)."""
+"""Data-plane routes: `POST /serving-endpoints/{name}/invocations`,
+`POST /serving-endpoints/{name}/served-models/{served}/invocations` and `GET /health`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Control-plane routes under /api/2.0/serving-endpoints (reference §1 rows 1-16).
+"""Control-plane routes under /api/2.0/serving-endpoints (create, get, list, delete, config,
+AI Gateway, rate limits, tags, notifications, telemetry, logs, metrics, OpenAPI).
 
 Store reads run on the store's threads (`Store.call`), log and model-file reads on worker
 threads: nothing here blocks the event loop the data plane shares."""

@@ -1,4 +1,4 @@
-"""OpenAI-compatible routes (reference §1 row 23): `OpenAI(base_url=host + "/serving-endpoints")`
+"""OpenAI-compatible routes: `OpenAI(base_url=host + "/serving-endpoints")`
 posts to /serving-endpoints/chat/completions, /completions and /embeddings with `model` =
 the endpoint name. The body goes, without `model`, through the same gateway pipeline as
 /serving-endpoints/{name}/invocations."""

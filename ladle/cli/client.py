@@ -48,7 +48,9 @@ def seg(value: str) -> str:
 
 
 def error_message(response: httpx.Response) -> tuple[str, str | None]:
-    """The message and error_code of a non-2xx answer (reference §3 parsing order)."""
+    """The message and error_code of a non-2xx answer, read as the Databricks CLI reads them:
+    `message` (else `error`, else `detail`) and `error_code` of a JSON body; else the first line
+    of a text body; else the status's reason phrase."""
     text = response.text.strip()
     if text:
         try:

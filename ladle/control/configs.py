@@ -14,7 +14,7 @@ from ladle.schemas.endpoints import (
 )
 from ladle.schemas.errors import invalid
 
-# Concurrency per workload size (reference §2): Small 4, Medium 8-16, Large 16-64.
+# Concurrency per workload size (Databricks: Small 4, Medium 8-16, Large 16-64).
 WORKLOAD_CONCURRENCY = {"Small": 4, "Medium": 16, "Large": 64}
 PER_REPLICA_CONCURRENCY = 4
 

@@ -1,4 +1,5 @@
-"""Render stored endpoint records as the API's objects (reference §2)."""
+"""Render stored endpoint records as the API's objects (ServingEndpoint and
+ServingEndpointDetailed, as Databricks answers them)."""
 
 from __future__ import annotations
 

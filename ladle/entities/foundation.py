@@ -1,5 +1,5 @@
 """The foundation entity kind: a Hugging Face model directory from ladle's catalog, served
-with the OpenAI-shaped chat, completions or embeddings API (reference §1a, §2).
+with the OpenAI-shaped chat, completions or embeddings API.
 
 The preparer passes the task and the model's real name in LADLE_FOUNDATION_TASK and
 LADLE_FOUNDATION_MODEL, and HF_HUB_OFFLINE=1 so nothing is ever downloaded. Imported inside

@@ -1,4 +1,5 @@
-"""Wire types for the control plane: the request bodies of reference §1a, validated.
+"""Wire types for the control plane: the request bodies of the serving-endpoints API (create,
+update config, AI Gateway, rate limits, tags, ...), validated.
 
 Output objects are rendered by `ladle.control.views` from stored records, so these are
 input shapes. Unknown fields are ignored (as Databricks does) except in the AI gateway

@@ -1,4 +1,4 @@
-"""What the serving-endpoints control plane answers (reference §2), as ladle's OpenAPI
+"""What the serving-endpoints control plane answers (Databricks' ServingEndpoint objects), as ladle's OpenAPI
 document describes it. The objects are rendered by `ladle.control.views`; these models only
 describe them (fields a client relies on, typed; more may be present)."""
 
@@ -116,7 +116,7 @@ class ServedModelLogs(Out):
 
 
 class PutAiGatewayResponse(Out):
-    """The endpoint's AI Gateway config as stored (reference §2 AiGatewayConfig)."""
+    """The endpoint's AI Gateway config as stored (Databricks' AiGatewayConfig)."""
 
 
 class PutRateLimitsResponse(Out):

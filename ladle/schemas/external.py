@@ -1,4 +1,5 @@
-"""External model configuration (reference §2 ExternalModel)."""
+"""External model configuration (Databricks' ExternalModel: provider, name, task and one
+`<provider>_config`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""AI Gateway configuration (reference §2 AiGatewayConfig). Unknown keys are refused."""
+"""AI Gateway configuration (Databricks' AiGatewayConfig: guardrails, rate limits, usage
+tracking, inference tables, fallbacks). Unknown keys are refused."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""OpenAI-shaped LLM bodies (reference §1a query fields, §2 QueryEndpointResponse): request
+"""OpenAI-shaped LLM bodies (the query fields `messages`, `prompt`, `input`, `max_tokens`, ...
+and the chat/completions/embeddings answers of Databricks' QueryEndpointResponse): request
 checks that run before any model work, and the small builders every LLM entity kind uses
 for responses and Server-Sent Events. Stdlib only: replica processes import it."""
 

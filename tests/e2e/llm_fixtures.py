@@ -1,4 +1,4 @@
-"""Helpers for the LLM tests (issue 4): a tiny causal LM built here with random weights and
+"""Helpers for the LLM tests: a tiny causal LM built here with random weights and
 a tokenizer trained here (nothing is downloaded), fake provider upstreams, and a pyfunc
 model with predict_stream. Nothing runs at import time."""
 

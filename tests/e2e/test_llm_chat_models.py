@@ -1,4 +1,4 @@
-"""Custom chat models and agents served through the core (issue 4, item 4): an
+"""Custom chat models and agents served through the core: an
 `mlflow.pyfunc.ChatModel` and an `mlflow.pyfunc.ResponsesAgent`, registered with the real
 MLflow client, answered unary and streamed (SSE, one event per chunk the model yields, then
 `data: [DONE]`), through the invocations route and the `openai` client."""

@@ -1,4 +1,4 @@
-"""LLM endpoints end to end (issue 4), on the shared e2e server, with the real clients:
+"""LLM endpoints end to end, on the shared e2e server, with the real clients:
 the `openai` client (chat, streaming chat, completions, embeddings incl. base64), the
 databricks-sdk (`query` with messages), MLflow's deployments client (`predict_stream`) and
 the `ladle` CLI (`query --stream`).

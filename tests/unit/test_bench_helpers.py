@@ -126,7 +126,7 @@ def test_targets_mark_met_missed_and_na():
 
 def test_summary_tables_skip_what_was_not_measured():
     titles = [t for t, _, _ in summary_tables(Results(loadgen="wrk"))]
-    assert titles == ["Targets (issue 6)"]
+    assert titles == ["Targets"]
 
 
 def test_log_findings_group_errors_and_summarize_tracebacks():
@@ -165,5 +165,5 @@ def test_cold_start_timeout_is_shown_and_missed():
     tables = {t: rows for t, _, rows in summary_tables(res)}
     cold = next(rows for t, rows in tables.items() if t.startswith("Cold start"))
     assert cold[1] == ["2", "30.00", "timeout"]
-    target = next(r for r in tables["Targets (issue 6)"] if r[0].startswith("cold start"))
+    target = next(r for r in tables["Targets"] if r[0].startswith("cold start"))
     assert target[2] == "MISSED"

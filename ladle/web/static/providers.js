@@ -1,4 +1,4 @@
-// External model providers and their configuration fields (reference §2 ExternalModel).
+// External model providers and their configuration fields (Databricks' ExternalModel).
 // `secret: true` fields take a secret reference {{secrets/scope/key}} or, as <name>_plaintext, a value.
 export const TASKS = ["llm/v1/chat", "llm/v1/completions", "llm/v1/embeddings"];
 
