@@ -116,8 +116,11 @@ def test_tokens_are_hashed_at_rest(server, bob):
         assert server.admin_token.encode() not in data, f
 
 
-def test_revoked_token_gets_401(server, bob, databricks_env_module):
-    token, token_id = bob
+def test_revoked_token_gets_401(server, databricks_env_module):
+    # a token of its own: the module's `bob` stays valid for the tests that run after this one
+    made = ladle(databricks_env_module, "tokens", "create", "--user", "bob", "--comment", "to revoke")
+    assert made.returncode == 0, made.stderr
+    token, token_id = json.loads(made.stdout)["token_value"], json.loads(made.stdout)["token_info"]["token_id"]
     listed = ladle(databricks_env_module, "tokens", "list")
     assert listed.returncode == 0, listed.stderr
     infos = json.loads(listed.stdout)
