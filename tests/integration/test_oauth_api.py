@@ -331,3 +331,31 @@ def test_bad_token_requests_are_oauth_errors(client, data, error):
     _oauth_error(client.post(TOKEN, **kw), 400, error)
     r = client.post(TOKEN, json={"grant_type": "client_credentials"}, headers={"Authorization": ""})
     _oauth_error(r, 400, "invalid_request")
+
+
+def test_servers_sharing_a_database_accept_each_others_codes_tokens_and_secrets(tmp_path):
+    from starlette.testclient import TestClient
+
+    from ladle.app import build_app
+    from ladle.config import Settings
+    from ladle.runtimes.fake import FakeBackend
+    from tests.integration.conftest import ADMIN, FakeRegistry
+
+    def server():
+        settings = Settings(home=tmp_path, admin_token=ADMIN, reconcile_interval_s=0.05)
+        app = build_app(settings, backend=FakeBackend(), registry=FakeRegistry({}))
+        return TestClient(app, headers={"Authorization": f"Bearer {ADMIN}"})
+
+    with server() as a, server() as b:
+        sp = _sp(a)
+        made = _secret(a, sp)
+        tok = _m2m(b, sp["applicationId"], made["secret"]).json()["access_token"]
+        assert a.get(SCIM + "/Me", headers=_bearer(tok)).json()["userName"] == sp["applicationId"]
+
+        verifier, challenge = _pkce()
+        r = _exchange(b, _code(a, challenge, ADMIN), verifier)
+        assert r.status_code == 200, r.text
+        refresh = {"grant_type": "refresh_token", "refresh_token": r.json()["refresh_token"],
+                   "client_id": "databricks-cli"}
+        assert a.post(TOKEN, data=refresh, headers={"Authorization": ""}).status_code == 200
+        _oauth_error(b.post(TOKEN, data=refresh, headers={"Authorization": ""}), 400, "invalid_grant")
