@@ -8,7 +8,9 @@ a model name to its saved directory and picks the interpreter with ladle's own `
 The `leader` backend prepares in the server and passes the paths to the replicas; the
 `on_node` backend ships the preparer to the replicas, which prepare on their Ray node.
 
-Deselect with `-m "not ray"`.
+Each test ensures the groups it needs (`iris1`, `iris2`, `streamer`: a test before it may
+have scaled or stopped them), so the tests pass alone and in any order; the cluster and the
+first start are shared by the module. Deselect with `-m "not ray"`.
 """
 
 from __future__ import annotations
@@ -186,9 +188,38 @@ async def started(leader, on_node, models, tmp_path_factory):
     return {"streamer": streamer, "marker": marker}
 
 
+async def running(backend: RayBackend, spec: GroupSpec, n: int) -> None:
+    """`spec` with exactly `n` READY replicas, each reachable: ensured again when a test before
+    this one scaled or stopped it (what the reconciler does every tick)."""
+    backend.ensure(spec, n)
+
+    def at_n() -> bool:
+        obs, group = backend.observe().get(spec.key), backend.group(spec.key)
+        return (obs is not None and obs.state == GroupState.READY and obs.ready == n
+                and group is not None and len(group.replicas()) == n)
+
+    await until(at_n, 150, f"{spec.entity_name} with {n} replica(s) READY")
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def iris1(leader, started):
+    await running(leader, IRIS, 1)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def iris2(leader, started):
+    await running(leader, IRIS, 2)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def streamer(on_node, started) -> GroupSpec:
+    await running(on_node, started["streamer"], 1)
+    return started["streamer"]
+
+
 # -- tests --------------------------------------------------------------------------------------
 
-async def test_ready_and_real_predictions(leader, started, models):
+async def test_ready_and_real_predictions(leader, iris1, models):
     obs = leader.observe()[IRIS.key]
     assert (obs.ready, obs.target, obs.in_flight) == (1, 1, 0)
     assert "replica(s) ready" in obs.message
@@ -208,7 +239,7 @@ async def test_ready_and_real_predictions(leader, started, models):
 
 
 async def test_same_machine_replicas_are_reached_on_their_socket_others_through_serve(
-        leader, through_handle, started, models):
+        leader, through_handle, iris1, models):
     from ladle.runtimes.ray_group import DirectReplica
 
     group = leader.group(IRIS.key)
@@ -223,8 +254,8 @@ async def test_same_machine_replicas_are_reached_on_their_socket_others_through_
     assert await _predict(via_serve) == models["iris_expected"]
 
 
-async def test_streaming_reply_yields_chunks_as_generated(on_node, started):
-    [replica] = on_node.group(started["streamer"].key).replicas()
+async def test_streaming_reply_yields_chunks_as_generated(on_node, streamer):
+    [replica] = on_node.group(streamer.key).replicas()
     body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4, "stream": True})
     reply = await replica.call(JSON, body.encode())
     assert reply.status == 200 and reply.content_type == "text/event-stream"
@@ -239,9 +270,9 @@ async def test_streaming_reply_yields_chunks_as_generated(on_node, started):
     assert times[-1] - times[0] > 0.25  # the chunks came as the model made them, not at once
 
 
-async def test_closing_a_stream_stops_generation(on_node, started):
+async def test_closing_a_stream_stops_generation(on_node, started, streamer):
     marker: Path = started["marker"]
-    [replica] = on_node.group(started["streamer"].key).replicas()
+    [replica] = on_node.group(streamer.key).replicas()
     before = marker.read_text().count("\n") if marker.exists() else 0
     body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 200, "stream": True})
     reply = await replica.call(JSON, body.encode())
@@ -255,7 +286,7 @@ async def test_closing_a_stream_stops_generation(on_node, started):
     assert settled - before < 40  # long before its 200 chunks
 
 
-async def test_scale_to_two_keeps_the_running_replica(leader, started):
+async def test_scale_to_two_keeps_the_running_replica(leader, iris1):
     from ray import serve
 
     app = app_name(IRIS.key)
@@ -284,7 +315,7 @@ async def _predict(replica) -> list:
     return json.loads(await reply.read())["predictions"]
 
 
-async def test_follower_finds_the_group_by_key(leader, follower, started, models):
+async def test_follower_finds_the_group_by_key(leader, follower, iris2, models):
     group = await until(lambda: follower.group(IRIS.key), 20, "the follower to find the application")
     assert follower.observe() == {}  # it owns nothing: its reconciler would stop nothing
     await until(lambda: len(group.replicas()) == 2, 10, "the follower to see both replicas")
@@ -310,7 +341,7 @@ FOLLOWER_SCRIPT = textwrap.dedent('''
 ''')
 
 
-async def test_follower_in_another_process(ray_cluster, started, models):
+async def test_follower_in_another_process(ray_cluster, iris1, models):
     """What a second ladle server does: its own driver connects to the cluster by address."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-c", FOLLOWER_SCRIPT, ray_cluster, IRIS.key, frame_body(ROWS).decode(),
@@ -321,7 +352,7 @@ async def test_follower_in_another_process(ray_cluster, started, models):
     assert got == {"status": 200, "body": {"predictions": models["iris_expected"]}}
 
 
-async def test_scale_to_zero_and_wake_through_a_follower(leader, follower, started, models):
+async def test_scale_to_zero_and_wake_through_a_follower(leader, follower, iris1, models):
     leader.ensure(IRIS, 0)
     await until(lambda: leader.observe()[IRIS.key].state == GroupState.SCALED_TO_ZERO, 60, "scale to zero")
     obs = leader.observe()[IRIS.key]
@@ -339,7 +370,7 @@ async def test_scale_to_zero_and_wake_through_a_follower(leader, follower, start
     await until(lambda: leader.observe()[IRIS.key].state == GroupState.READY, 30, "READY again")
 
 
-async def test_a_dead_worker_is_replaced(leader, started, models):
+async def test_a_dead_worker_is_replaced(leader, iris1, models):
     """The worker process dies: the request on it gets ReplicaGone (the pool's retriable
     error), the replica ends, Serve starts another, and the group recovers."""
     import signal
@@ -375,13 +406,13 @@ async def test_a_build_failure_is_reported_without_deploying(leader, started):
     await leader.stop(missing.key)
 
 
-async def test_stop_deletes_the_application(leader, on_node, follower, started):
+async def test_stop_deletes_the_application(leader, on_node, follower, iris1, streamer):
     import psutil
     from ray import serve
 
     group = leader.group(IRIS.key)
     worker = (await group.handle.info.remote())["worker_pid"]
-    await asyncio.gather(leader.stop(IRIS.key), on_node.stop(started["streamer"].key))
+    await asyncio.gather(leader.stop(IRIS.key), on_node.stop(streamer.key))
     assert leader.observe() == {} and on_node.observe() == {}
     assert leader.group(IRIS.key) is None
     assert app_name(IRIS.key) not in serve.status().applications
