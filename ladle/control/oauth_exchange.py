@@ -79,6 +79,7 @@ class JwtBearerGrant:
     async def _assertion(self, assertion: str) -> tuple[Principal, dict[str, Any] | None]:
         try:
             p = await self.authenticate(assertion)
+            claims = await self.claims_of(assertion) if p is not None and looks_like_jwt(assertion) else None
         except ApiError as e:      # the database cannot be reached to check it
             raise OAuthError("temporarily_unavailable", e.message, 503) from None
         if p is None:
@@ -87,7 +88,6 @@ class JwtBearerGrant:
         if p.endpoints is not None:
             raise OAuthError("invalid_grant", "assertion: a token scoped to serving endpoints "
                              "cannot be exchanged again")
-        claims = await self.claims_of(assertion) if looks_like_jwt(assertion) else None
         return p, claims
 
     def _ttl(self, assertion: str, claims: dict[str, Any] | None) -> int:
