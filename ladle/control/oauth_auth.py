@@ -32,6 +32,11 @@ def auth_type(claims: dict[str, Any]) -> str:
     return "oauth-m2m" if claims.get("ladle_secret") else "oauth-u2m"
 
 
+def _unavailable() -> ApiError:
+    return ApiError("TEMPORARILY_UNAVAILABLE", "ladle's database cannot be reached right now to check "
+                    "this token; retry shortly.", 503, headers={"Retry-After": "1"})
+
+
 class Authenticator:
     def __init__(self, tokens: TokenService, keys: SigningKeys, store: Store,
                  groups_of: Callable[[str], frozenset[str]]) -> None:
@@ -63,8 +68,7 @@ class Authenticator:
         try:
             principal = await self.store.call(self.resolve, claims)
         except UNAVAILABLE:
-            raise ApiError("TEMPORARILY_UNAVAILABLE", "ladle's database cannot be reached right now "
-                           "to check this token; retry shortly.", 503, headers={"Retry-After": "1"}) from None
+            raise _unavailable() from None
         if principal is not None and generation == self._generation:
             if len(self._cache) >= MAX_CACHED:
                 self._cache = {}
@@ -82,7 +86,10 @@ class Authenticator:
             try:
                 return self.keys.verify(token)
             except UnknownKey:
-                await self.store.call(self.keys.reload)
+                try:
+                    await self.store.call(self.keys.reload)
+                except UNAVAILABLE:
+                    raise _unavailable() from None
                 return self.keys.verify(token)
         except jwt.InvalidTokenError:
             return None

@@ -79,13 +79,6 @@ class SigningKeys:
         return jwt.decode(token, key, algorithms=[ALG],
                           options={"require": ["exp", "iat", "sub"], "verify_aud": False})
 
-    def knows(self, token: str) -> bool:
-        """Whether the token's `kid` names a loaded key (no signature check)."""
-        try:
-            return jwt.get_unverified_header(token).get("kid") in self._public
-        except jwt.InvalidTokenError:
-            return False
-
     def jwks(self) -> dict[str, Any]:
         """The public keys as a JSON Web Key Set (RFC 7517)."""
         keys = []
