@@ -82,7 +82,7 @@ class JwtBearerGrant:
             claims = await self.claims_of(assertion) if p is not None and looks_like_jwt(assertion) else None
         except ApiError as e:      # the database cannot be reached to check it
             raise OAuthError("temporarily_unavailable", e.message, 503) from None
-        if p is None:
+        if p is None or (claims is None and looks_like_jwt(assertion)):   # (expired just now)
             raise OAuthError("invalid_grant", "assertion: not a valid ladle access token (unknown, "
                              "expired or revoked, or its principal no longer exists)")
         if p.endpoints is not None:

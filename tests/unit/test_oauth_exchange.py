@@ -113,3 +113,10 @@ def test_every_endpoint_named_must_be_allowed():
     grant, keys = _grant(levels={"e1": "CAN_QUERY", "e2": "CAN_MANAGE"})
     _run(grant, details=both)
     assert keys.issued[0][0]["ladle_endpoints"] == ["churn", "other"]
+
+
+def test_a_jwt_that_expires_between_the_two_checks_is_refused():
+    grant, keys = _grant(claims=None)
+    with pytest.raises(OAuthError) as e:
+        _run(grant, JWT)
+    assert e.value.error == "invalid_grant" and keys.issued == []
