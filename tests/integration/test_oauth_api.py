@@ -108,7 +108,8 @@ def test_secret_shown_once_stored_hashed_and_a_token_acts_as_the_service_princip
 
 
 @pytest.mark.parametrize("case", ["wrong secret", "unknown client", "other sp's secret", "no credentials"])
-def test_bad_client_credentials_are_invalid_client(client, case):
+def test_bad_client_credentials_are_invalid_client(client, caplog, case):
+    caplog.set_level(logging.DEBUG)
     sp, other = _sp(client, "a"), _sp(client, "b")
     good, others = _secret(client, sp)["secret"], _secret(client, other)["secret"]
     cid, secret = {"wrong secret": (sp["applicationId"], good[:-1] + "0"),
@@ -118,6 +119,7 @@ def test_bad_client_credentials_are_invalid_client(client, case):
     headers = _basic(cid, secret) if cid else {"Authorization": ""}
     r = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=headers)
     _oauth_error(r, 401, "invalid_client")
+    assert secret not in r.text and (not secret or secret not in caplog.text)
 
 
 def test_deleted_or_expired_secret_refuses_new_and_issued_tokens(client):
