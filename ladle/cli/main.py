@@ -22,6 +22,7 @@ def cli() -> None:
 def _register() -> None:
     from ladle.cli.server import server
     from ladle.cli.serving_endpoints import serving_endpoints
+    from ladle.cli.apps import apps
     from ladle.cli.tokens import tokens
     from ladle.cli.groups import groups
     from ladle.cli.usage import usage
@@ -34,6 +35,7 @@ def _register() -> None:
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
+    cli.add_command(apps)
     cli.add_command(tokens)
     cli.add_command(groups)
     cli.add_command(usage)
