@@ -1,13 +1,15 @@
 """Two real ladle servers on one PostgreSQL and one Redis, as behind a load balancer: what is
 made on one is seen and served by the other (tokens, secrets, endpoints, tags), rate limits
 are counted once across both, one reconciler runs between them and the other takes over when
-it stops. Both use the e2e server's MLflow registry (LADLE_MLFLOW_TRACKING_URI); the endpoint
-is an external model on a fake OpenAI upstream (its key from the secret store)."""
+it stops. Both use the e2e server's MLflow registry (LADLE_MLFLOW_TRACKING_URI); the endpoints
+are external models on a fake OpenAI upstream (the shared one's key from the secret store).
+
+The tests pass alone and in any order, except that the takeover test stops a server of the
+pair: it is marked `ends_module` and runs after the module's other tests."""
 
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 import pytest
@@ -41,6 +43,26 @@ def pair(server, postgres, tmp_path_factory):
         yield a, b, upstream
 
 
+def _gpt(upstream, **openai_config: str) -> dict:
+    return {"name": "gpt", "external_model": {"name": "gpt-4o-mini", "provider": "openai", "task": "llm/v1/chat",
+                                              "openai_config": {"openai_api_base": upstream.url + "/v1",
+                                                                **openai_config}}}
+
+
+@pytest.fixture(scope="module")
+def shared_chat(pair) -> str:
+    """`shared-chat`, made on a with its key in the secret store."""
+    a, _, upstream = pair
+    with a.client() as ca:
+        assert ca.post("/api/2.0/secrets/scopes/create", json={"scope": "shared"}).status_code == 200
+        assert ca.post("/api/2.0/secrets/put", json={"scope": "shared", "key": "openai",
+                                                       "string_value": KEY}).status_code == 200
+        r = ca.post("/api/2.0/serving-endpoints", json={"name": "shared-chat", "config": {"served_entities": [
+            _gpt(upstream, openai_api_key="{{secrets/shared/openai}}")]}})
+        assert r.status_code == 200, r.text
+    return "shared-chat"
+
+
 def _chat(srv: LadleProcess, name: str, token: str | None = None) -> httpx.Response:
     with srv.client(token) as c:
         return c.post(f"/serving-endpoints/{name}/invocations",
@@ -66,17 +88,8 @@ def test_a_token_made_on_one_server_works_on_the_other_and_dies_on_both(pair):
                  what="the revoked token refused by the other server")
 
 
-def test_an_endpoint_made_on_one_server_is_served_by_both(pair):
-    a, b, upstream = pair
-    with a.client() as ca:
-        assert ca.post("/api/2.0/secrets/scopes/create", json={"scope": "shared"}).status_code == 200
-        assert ca.post("/api/2.0/secrets/put", json={"scope": "shared", "key": "openai",
-                                                       "string_value": KEY}).status_code == 200
-        r = ca.post("/api/2.0/serving-endpoints", json={"name": "shared-chat", "config": {"served_entities": [
-            {"name": "gpt", "external_model": {"name": "gpt-4o-mini", "provider": "openai", "task": "llm/v1/chat",
-                                               "openai_config": {"openai_api_key": "{{secrets/shared/openai}}",
-                                                                 "openai_api_base": upstream.url + "/v1"}}}]}})
-        assert r.status_code == 200, r.text
+def test_an_endpoint_made_on_one_server_is_served_by_both(pair, shared_chat):
+    a, b, _ = pair
     with b.client() as cb:
         ep = wait_for(lambda: (lambda j: j if j.get("state", {}).get("ready") == "READY" else None)(
             cb.get("/api/2.0/serving-endpoints/shared-chat").json()), 20, what="READY seen through b")
@@ -94,20 +107,25 @@ def test_an_endpoint_made_on_one_server_is_served_by_both(pair):
 
 
 def test_rate_limits_are_counted_once_across_both_servers(pair):
-    a, b, _ = pair
-    with b.client() as cb:
-        r = cb.put("/api/2.0/serving-endpoints/shared-chat/ai-gateway",
-                   json={"rate_limits": [{"calls": 4, "key": "endpoint", "renewal_period": "minute"}]})
+    a, b, upstream = pair
+    with b.client() as cb:   # made with its limit: neither server ever serves it without
+        r = cb.post("/api/2.0/serving-endpoints", json={
+            "name": "shared-limited", "config": {"served_entities": [_gpt(upstream, openai_api_key_plaintext=KEY)]},
+            "ai_gateway": {"rate_limits": [{"calls": 4, "key": "endpoint", "renewal_period": "minute"}]}})
         assert r.status_code == 200, r.text
-    time.sleep(1.0)   # both servers pick up the new gateway config (sync every 0.3 s)
-    codes = [_chat(srv, "shared-chat").status_code for srv in (a, b, a, b)]
+    for srv in (a, b):
+        with srv.client() as c:
+            wait_for(lambda: c.get("/api/2.0/serving-endpoints/shared-limited").json()["state"]["ready"] == "READY",
+                     20, what="shared-limited READY")
+    codes = [_chat(srv, "shared-limited").status_code for srv in (a, b, a, b)]
     assert codes == [200, 200, 200, 200]
     for srv in (a, b):
-        r = _chat(srv, "shared-chat")
+        r = _chat(srv, "shared-limited")
         assert r.status_code == 429, r.text
         assert r.json()["error_code"] == "REQUEST_LIMIT_EXCEEDED" and 1 <= int(r.headers["retry-after"]) <= 60
 
 
+@pytest.mark.ends_module
 def test_one_reconciler_and_the_other_takes_over(pair, postgres):
     a, b, upstream = pair
     leaders = [srv for srv in (a, b) if _leader_log(srv)]
@@ -117,9 +135,7 @@ def test_one_reconciler_and_the_other_takes_over(pair, postgres):
     leader.stop()
     with other.client() as c:
         r = c.post("/api/2.0/serving-endpoints", json={"name": "after-takeover", "config": {"served_entities": [
-            {"name": "gpt", "external_model": {"name": "gpt-4o-mini", "provider": "openai", "task": "llm/v1/chat",
-                                               "openai_config": {"openai_api_key_plaintext": KEY,
-                                                                 "openai_api_base": upstream.url + "/v1"}}}]}})
+            _gpt(upstream, openai_api_key_plaintext=KEY)]}})
         assert r.status_code == 200, r.text
         wait_for(lambda: c.get("/api/2.0/serving-endpoints/after-takeover").json()["state"]["ready"] == "READY",
                  20, what="READY after the leader stopped")
