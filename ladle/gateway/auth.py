@@ -15,7 +15,8 @@ from ladle.gateway.scope import check_scope
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 
-PUBLIC_PREFIXES = ("/.well-known/databricks-config", "/oidc/", "/static/", "/favicon.ico")
+# /apps/: the app proxy authenticates itself (a bearer token, or the app's sign-in cookie)
+PUBLIC_PREFIXES = ("/.well-known/databricks-config", "/oidc/", "/static/", "/favicon.ico", "/apps/")
 PUBLIC_EXACT = {"/", "/health"}
 
 
