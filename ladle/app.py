@@ -25,11 +25,16 @@ from ladle.api import registry_permissions as registry_permissions_api
 from ladle.api.mlflow_authz import Lookups
 from ladle.api import oauth_secrets as oauth_secrets_api
 from ladle.api import oidc
+from ladle.api import apps as apps_api
+from ladle.api import workspace as workspace_api
 from ladle.api import openapi_own
 from ladle.api import usage as usage_api
 from ladle.api.errors import api_error, client_gone, database_away, http_error, internal_error
 from ladle.api.services import Services
 from ladle.config import Settings
+from ladle.control.apps import AppService, Runner
+from ladle.control.apps_deploy import AppDeployer
+from ladle.control.apps_grants import AppGrants
 from ladle.control.endpoints import EndpointService
 from ladle.control.groups import GroupService
 from ladle.control.oauth_auth import Authenticator
@@ -46,6 +51,7 @@ from ladle.control.store import DatabaseBusy, DbTimeouts, Store
 from ladle.control.secrets import SecretStore
 from ladle.control.sync import StateSync
 from ladle.control.tokens import TokenService
+from ladle.control.workspace_files import WorkspaceFiles
 from ladle.entities.catalog import Catalog
 from ladle.entities.prepare import PyfuncPreparer
 from ladle.entities.prepare_kinds import FoundationPreparer, KindPreparer
@@ -66,7 +72,7 @@ log = logging.getLogger("ladle")
 
 
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
-              registry: Registry | None = None) -> Starlette:
+              registry: Registry | None = None, app_runner: Runner | None = None) -> Starlette:
     settings.ensure_dirs()
     store = Store(settings.db_url, DbTimeouts(settings.db_connect_timeout_s, settings.db_statement_timeout_s,
                                               settings.db_pool_timeout_s))
@@ -95,6 +101,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     signing_keys = SigningKeys(store, secrets.seal, secrets.unseal)
     signing_keys.ensure()
     authenticator = Authenticator(tokens_svc, signing_keys, store, groups.groups_of)
+    tokens_svc.on_revoke.append(authenticator.reload)
     principals = PrincipalService(tokens_svc, groups, grants_changed=[
         perms.reload, registry_acl.reload, secrets.reload, authenticator.reload])
     oauth_secrets = OAuthSecrets(store, principals, on_revoke=authenticator.reload)
@@ -102,6 +109,26 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     token_grants = oauth_grants.grants()     # grant_type -> handler of /oidc/v1/token
     token_grants[JWT_BEARER] = JwtBearerGrant(    # a data-plane token for route-optimized endpoints
         store, signing_keys, authenticator.authenticate, authenticator.verify, tokens_svc.expiry_s, perms.level)
+    # Apps: workspace files, each app's principal and grants, deployments run by the app runner
+    workspace_files = WorkspaceFiles(settings.home / "workspace")
+
+    def make_app_runner() -> Runner:
+        if app_runner is not None:
+            return app_runner
+        from ladle.runtimes.app_runner import AppRunner
+        from ladle.runtimes.sandbox import make_sandbox, set_non_dumpable
+
+        app_sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home)
+        if app_sandbox.mode != "user":   # apps share this uid: close our /proc/<pid>/environ
+            set_non_dumpable()
+        return AppRunner(app_sandbox, settings.home / "apps", settings.envs_dir / "apps", settings.run_dir)
+
+    apps = AppService(store, principals, oauth_secrets, AppGrants(store, perms, secrets), make_app_runner,
+                      settings.home / "apps", secrets.seal, secrets.unseal)
+    loopback = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    app_deployer = AppDeployer(apps, workspace_files, secrets.get_value,
+                               f"http://{'[' + loopback + ']' if ':' in loopback else loopback}:{settings.port}",
+                               settings.workspace_id)
     local_runtime = backend is None and settings.runtime == "local"
     if backend is None:
         preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
@@ -178,6 +205,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         if tracking is not None:
             await tracking.start()
         await reconciler.start()
+        await app_deployer.resume()
         tables.start()
         await pay_per_token()
         # What start-up built lives as long as the server: keep it out of the collector's
@@ -198,6 +226,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 await limiter.aclose()
             await tables.stop()
             await reconciler.stop()
+            await app_deployer.close()
+            await apps.close()
             await backend.close()
             await registry.aclose()
             await registry_lookups.aclose()
@@ -215,6 +245,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *oidc.routes(signing_keys, oauth_grants, token_grants, authenticator.authenticate,
                      settings.workspace_id),
         *oauth_secrets_api.routes(oauth_secrets),
+        *apps_api.routes(apps, app_deployer), *workspace_api.routes(workspace_files),
         *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]
@@ -230,4 +261,5 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     app.state.services = svc
     app.state.reconciler = reconciler
     app.state.signing_keys = signing_keys
+    app.state.apps = apps
     return AuthMiddleware(app, authenticator.authenticate)  # type: ignore[return-value]
