@@ -2,11 +2,13 @@
 access tokens (JWTs signed by control/oauth_keys.py), for the gateway's authenticate step.
 
 A JWT is accepted when its signature and expiry check out, the principal it names still
-exists, and (for a service principal's token) the OAuth secret it was issued for still
-exists. The first use of a token on this server reads those two facts off the event loop;
-the answer is cached until the token expires or the state changes (a principal deleted, a
-secret revoked, or any write another server sharing the database made: `reload` empties the
-cache), so a known token costs a dict lookup, no signature check and no database."""
+exists, and the credential it came from still exists: the OAuth secret of a service
+principal's token (`ladle_secret`), the personal access token a data-plane token was
+exchanged from (`ladle_pat`). The first use of a token on this server reads those facts off
+the event loop; the answer is cached until the token expires or the state changes (a
+principal deleted, a secret or personal token revoked, or any write another server sharing
+the database made: `reload` empties the cache), so a known token costs a dict lookup, no
+signature check and no database."""
 
 from __future__ import annotations
 
@@ -103,8 +105,11 @@ class Authenticator:
         exists, is_admin = self.store.principal_state(kind, name)
         if not exists:
             return None
-        secret = claims.get("ladle_secret")
+        secret = claims.get("ladle_secret")     # M2M: the OAuth secret it was issued for
         if secret is not None and not self.store.oauth_secret_exists(str(secret)):
+            return None
+        pat = claims.get("ladle_pat")           # exchanged from a personal access token
+        if pat is not None and not self.store.token_id_exists(str(pat)):
             return None
         endpoints = claims.get("ladle_endpoints")
         return Principal(name=name, kind=kind, is_admin=is_admin,

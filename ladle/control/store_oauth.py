@@ -75,6 +75,11 @@ class OAuthRows(Rows):
         return load_json(r.data) if r.expiry_ms >= now_ms else None
 
     # -- who a token names ---------------------------------------------------------------------
+    def token_id_exists(self, token_id: str) -> bool:
+        """Whether the personal access token with this id still exists."""
+        with self.engine.connect() as c:
+            return c.execute(select(tokens_t.c.id).where(tokens_t.c.id == token_id)).first() is not None
+
     def principal_state(self, kind: str, name: str) -> tuple[bool, bool]:
         """(exists, is_admin): a principal exists when it has a row or a personal token names
         it; it is an admin when one of its tokens is an admin token."""

@@ -33,6 +33,8 @@ class TokenService:
         self.store = store
         self.groups_of = groups_of or (lambda _name: frozenset())
         self._by_hash: dict[str, TokenRecord] = {}
+        # called after a revoke (control/oauth_auth.py drops the tokens derived from it)
+        self.on_revoke: list[Callable[[], None]] = []
         self.reload()
 
     def reload(self) -> None:
@@ -97,6 +99,8 @@ class TokenService:
             raise ApiError("PERMISSION_DENIED", "Only admins can revoke other principals' tokens.")
         self.store.delete_token(token_id)
         self._by_hash.pop(rec.hash, None)
+        for hook in self.on_revoke:
+            hook()
 
     def forget_principal(self, kind: str, name: str) -> None:
         """Drop the principal's tokens from the map (the store deleted them already)."""

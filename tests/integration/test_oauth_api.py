@@ -361,3 +361,14 @@ def test_servers_sharing_a_database_accept_each_others_codes_tokens_and_secrets(
                    "client_id": "databricks-cli"}
         assert a.post(TOKEN, data=refresh, headers={"Authorization": ""}).status_code == 200
         _oauth_error(b.post(TOKEN, data=refresh, headers={"Authorization": ""}), 400, "invalid_grant")
+
+
+def test_a_token_exchanged_from_a_personal_token_dies_with_it(client):
+    made = client.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "pam@example.com"})
+    tid = made.json()["token_info"]["token_id"]
+    keys = client.app.app.state.signing_keys
+    tok = keys.issue({"sub": "pam@example.com", "ladle_kind": "user", "scope": "all-apis", "ladle_pat": tid}, 60)
+    assert client.get(SCIM + "/Me", headers=_bearer(tok)).status_code == 200       # now cached
+    assert client.delete(f"/api/2.0/token-management/tokens/{tid}").status_code == 200
+    r = client.get(SCIM + "/Me", headers=_bearer(tok))
+    assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
