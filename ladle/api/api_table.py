@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from ladle.schemas import apps as ap
 from ladle.schemas import endpoints as ep
 from ladle.schemas import endpoints_out as epo
 from ladle.schemas import groups as gr
@@ -48,6 +49,10 @@ PERMS = "/api/2.0/permissions/serving-endpoints/{id}"
 GROUPS = "/api/2.0/ladle/groups"
 SECRETS = "/api/2.0/secrets"
 FOUNDATION = "/api/2.0/ladle/foundation-models"
+APPS = "/api/2.0/apps"
+APP = APPS + "/{name}"
+APP_PERMS = "/api/2.0/permissions/apps/{name}"
+WS = "/api/2.0/workspace"
 SCIM = "/api/2.0/preview/scim/v2"
 SP_SECRETS = "/api/2.0/accounts/servicePrincipals/{service_principal_id}/credentials/secrets"
 ENDPOINT_ERRORS = (403, 404)
@@ -195,6 +200,45 @@ OPERATIONS: tuple[Op, ...] = (
        scim.ScimGroup, scim.PatchRequest, errors=(403, 404)),
     Op("DELETE", SCIM + "/Groups/{id}", "deleteScimGroup", "Delete a group (admins)", "scim",
        errors=(400, 403, 404)),
+    # -- apps (any signed-in principal creates; CAN_USE reads, CAN_MANAGE changes) -------------
+    Op("POST", APPS, "createApp", "Create an app and its service principal", "apps", ap.AppOut, ap.CreateApp,
+       errors=(400, 403, 409)),
+    Op("GET", APPS, "listApps", "The apps the caller can use", "apps", ap.ListAppsOut),
+    Op("GET", APP, "getApp", "Get an app", "apps", ap.AppOut, errors=(400, 404)),
+    Op("PATCH", APP, "updateApp", "Update an app's description and resources (grants follow)", "apps",
+       ap.AppOut, ap.AppBody, errors=(400, 403, 404)),
+    Op("DELETE", APP, "deleteApp", "Delete an app, its principal, secret, grants and deployments", "apps",
+       ap.AppOut, errors=(400, 403, 404)),
+    Op("POST", APP + "/start", "startApp", "Run the app's active deployment", "apps", ap.AppOut,
+       errors=(400, 403, 404)),
+    Op("POST", APP + "/stop", "stopApp", "Stop the app", "apps", ap.AppOut, errors=(400, 403, 404)),
+    Op("POST", APP + "/deployments", "deployApp", "Deploy a workspace folder (runs in the background)",
+       "apps", ap.AppDeploymentOut, ap.CreateDeployment, errors=(400, 403, 404, 409)),
+    Op("GET", APP + "/deployments", "listAppDeployments", "An app's deployments, newest first", "apps",
+       ap.ListAppDeploymentsOut, errors=(400, 404)),
+    Op("GET", APP + "/deployments/{deployment_id}", "getAppDeployment", "Get a deployment", "apps",
+       ap.AppDeploymentOut, errors=(400, 404)),
+    Op("GET", APP_PERMS + "/permissionLevels", "getAppPermissionLevels", "CAN_USE and CAN_MANAGE", "apps",
+       pm.PermissionLevelsResponse, errors=(400, 404)),
+    Op("GET", APP_PERMS, "getAppPermissions", "Who may use or manage the app", "apps", pm.ObjectPermissions,
+       errors=(400, 404)),
+    Op("PUT", APP_PERMS, "setAppPermissions", "Replace the app's grants (CAN_MANAGE)", "apps",
+       pm.ObjectPermissions, ap.AppPermissionsRequest, errors=(400, 403, 404)),
+    Op("PATCH", APP_PERMS, "updateAppPermissions", "Add to the app's grants (CAN_MANAGE)", "apps",
+       pm.ObjectPermissions, ap.AppPermissionsRequest, errors=(400, 403, 404)),
+    # -- workspace files (a user's own folder /Users/<name>; admins anywhere) ----------------
+    Op("POST", WS + "/import", "importWorkspaceFile", "Write a file (JSON base64, or a multipart form "
+       "with a `content` file part)", "workspace", body=ap.ImportBody, errors=(400, 403, 409)),
+    Op("POST", WS + "/mkdirs", "mkdirsWorkspace", "Make a folder and its parents", "workspace",
+       body=ap.WorkspacePath, errors=(400, 403, 409)),
+    Op("GET", WS + "/get-status", "getWorkspaceStatus", "A file's or folder's status", "workspace",
+       ap.ObjectInfo, query=ap.WorkspacePath, errors=(400, 403, 404)),
+    Op("GET", WS + "/list", "listWorkspace", "A folder's contents", "workspace", ap.ListObjectsOut,
+       query=ap.WorkspacePath, errors=(400, 403, 404)),
+    Op("POST", WS + "/delete", "deleteWorkspaceObject", "Delete a file or folder (recursive for a "
+       "folder with contents)", "workspace", body=ap.DeleteBody, errors=(400, 403, 404)),
+    Op("GET", WS + "/export", "exportWorkspaceFile", "A file's content (base64; raw with "
+       "direct_download=true)", "workspace", ap.ExportOut, query=ap.ExportQuery, errors=(400, 403, 404)),
     # -- usage and catalog ----------------------------------------------------------------
     Op("GET", "/api/2.0/ladle/usage", "getUsage", "Usage summarised by endpoint, requester or day",
        "usage", us.UsageResponse, query=us.UsageQuery, errors=(404,)),

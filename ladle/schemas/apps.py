@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from ladle.schemas.permissions import PrincipalGrant
-from ladle.schemas.wire import Body, Name, Text
+from ladle.schemas.wire import Body, Name, Out, Text
 
 
 @dataclass(frozen=True)
@@ -136,3 +136,61 @@ class ExportQuery(Body):
     path: Text
     format: str | None = None
     direct_download: str | None = None
+
+
+# -- answers (the document describes what a client can rely on) ------------------------------------
+class Status(Out):
+    state: str
+    message: str | None = None
+
+
+class AppDeploymentOut(Out):
+    deployment_id: str
+    source_code_path: str
+    mode: str
+    status: Status
+    creator: str
+    create_time: str
+    update_time: str
+
+
+class AppOut(Out):
+    name: str
+    id: str
+    description: str
+    url: str
+    creator: str
+    create_time: str
+    update_time: str
+    resources: list[dict[str, Any]]
+    service_principal_id: int
+    service_principal_client_id: str
+    compute_status: Status
+    app_status: Status
+    active_deployment: AppDeploymentOut | None = None
+    pending_deployment: AppDeploymentOut | None = None
+
+
+class ListAppsOut(Out):
+    apps: list[AppOut]
+
+
+class ListAppDeploymentsOut(Out):
+    app_deployments: list[AppDeploymentOut]
+
+
+class ObjectInfo(Out):
+    path: str
+    object_type: Literal["DIRECTORY", "FILE"]
+    object_id: int
+    size: int | None = None
+    modified_at: int | None = None
+
+
+class ListObjectsOut(Out):
+    objects: list[ObjectInfo]
+
+
+class ExportOut(Out):
+    content: str
+    file_type: str
