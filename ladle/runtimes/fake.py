@@ -8,8 +8,8 @@ import json
 import time
 from typing import AsyncIterator, Callable
 
-from ladle.schemas.replicas import GroupState
 from ladle.runtimes.base import GroupObs, GroupSpec, Reply, ReplicaGone
+from ladle.schemas.replicas import GroupState
 
 Handler = Callable[[GroupSpec, dict, bytes], tuple[int, str, bytes]]
 

@@ -27,12 +27,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from ladle.schemas.replicas import GroupState
 from ladle.runtimes import ray_seal
 from ladle.runtimes import ray_serve as rs
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
 from ladle.runtimes.ray_group import RayGroup, RayReplica
 from ladle.runtimes.ray_serve import app_name
+from ladle.schemas.replicas import GroupState
 
 __all__ = ["RayBackend", "RayGroup", "RayReplica", "app_name"]
 

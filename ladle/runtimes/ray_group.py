@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any, AsyncIterator
-
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, AsyncIterator
 
 from ladle.runtimes import ray_serve as rs
 from ladle.runtimes.base import GroupObs, GroupSpec, InFlight, Prepared, ReplicaGone, Reply, wait_for_replicas
