@@ -26,6 +26,7 @@ from ladle.api.mlflow_authz import Lookups
 from ladle.api import oauth_secrets as oauth_secrets_api
 from ladle.api import oidc
 from ladle.api import apps as apps_api
+from ladle.api import app_logs, app_proxy
 from ladle.api import workspace as workspace_api
 from ladle.api import openapi_own
 from ladle.api import usage as usage_api
@@ -63,6 +64,7 @@ from ladle.gateway.pool import ReplicaPool
 from ladle.runtimes.base import ReplicaBackend
 from ladle.runtimes.mlflow_tracking import TrackingServer
 from ladle.schemas.errors import ApiError
+from ladle.schemas.principal import Principal
 from ladle.telemetry.history import MetricsHistory
 from ladle.telemetry.metrics import MetricsHub
 from ladle.telemetry.recorder import Recorder
@@ -199,6 +201,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         return await ensure_pay_per_token(endpoint_svc, perms, catalog, only)
 
     mlflow_http = mlflow_proxy.upstream_client(mlflow_url)
+    app_http = app_proxy.upstream_client()
+
+    async def require_app(p: Principal, name: str, level: str) -> None:
+        await store.call(apps.row, p, name, level)      # ApiError: no such app (for p), or too low a level
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -232,6 +238,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await registry.aclose()
             await registry_lookups.aclose()
             await mlflow_http.aclose()
+            await app_http.aclose()
             if tracking is not None:
                 await tracking.stop()
             store.close()
@@ -246,6 +253,9 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                      settings.workspace_id),
         *oauth_secrets_api.routes(oauth_secrets),
         *apps_api.routes(apps, app_deployer), *workspace_api.routes(workspace_files),
+        *app_logs.routes(lambda name: apps.runner.log_path(name), require_app),
+        *app_proxy.routes(app_http, lambda name: apps.runner.port(name), authenticator.authenticate,
+                          authenticator.verify, signing_keys, lambda p, name: require_app(p, name, "CAN_USE")),
         *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]

@@ -15,6 +15,7 @@ The gateway's AuthMiddleware lets `/apps/` through unauthenticated: this module 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -82,7 +83,7 @@ def routes(client: httpx.AsyncClient, port: Callable[[str], int | None], authent
             if claims and claims.get("ladle_app") == name:
                 p = await authenticate(session)
                 if p is not None:
-                    return Principal(p.name, p.kind, p.is_admin, p.groups, p.token_id, None, "app-session")
+                    return dataclasses.replace(p, endpoints=None, auth_type="app-session")
         return None
 
     async def sign_in_page(request: Request) -> Response:
