@@ -14,15 +14,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     the quick tier of the edit loop is `-m "unit or integration"`."""
     here = Path(__file__).parent
     for item in items:
-        rel = Path(str(item.fspath)).relative_to(here) if here in Path(str(item.fspath)).parents else None
+        rel = item.path.relative_to(here) if here in item.path.parents else None
         if rel is not None and rel.parts[0] in TIERS:
             item.add_marker(rel.parts[0])
     # `ends_module`: a test that stops what its module's other tests share runs after them
     # (the order is otherwise pytest-randomly's, or the file's)
     first: dict[str, int] = {}
     for i, item in enumerate(items):
-        first.setdefault(str(item.fspath), i)
-    items.sort(key=lambda it: (first[str(it.fspath)], it.get_closest_marker("ends_module") is not None))
+        first.setdefault(str(item.path), i)
+    items.sort(key=lambda it: (first[str(it.path)], it.get_closest_marker("ends_module") is not None))
 
 
 @pytest.fixture(scope="session")
