@@ -115,3 +115,15 @@ def test_the_exchange_refuses_and_issues_nothing(client, case):
     assert r.json()["error"] == want and r.json()["error_description"]
     assert "access_token" not in r.json()
     assert bob not in r.text
+
+
+def test_revoking_the_personal_token_revokes_its_data_plane_token(client):
+    ep = create(client, "fast", route_optimized=True)
+    made = client.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "bob"}).json()
+    _grant(client, ep["id"], "bob")
+    scoped = {"Authorization": "Bearer " + _exchange(client, made["token_value"], _details(client, "fast")).json()[
+        "access_token"]}
+    assert client.post("/serving-endpoints/fast/invocations", json={"inputs": [[1.0]]}, headers=scoped).status_code == 200
+    assert client.delete(f"/api/2.0/token-management/tokens/{made['token_info']['token_id']}").status_code == 200
+    r = client.post("/serving-endpoints/fast/invocations", json={"inputs": [[1.0]]}, headers=scoped)
+    assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
