@@ -70,6 +70,18 @@ async def test_a_crashed_app_is_restarted_with_back_off_and_status_says_so(runne
     assert runner.status("demo") == ("ACTIVE", "RUNNING", "App is running.")
     assert "restarted, listening" in runner.log_path("demo").read_text()
 
+    # an app that no longer starts: restarts go on, each waiting longer, status says why
+    src = runner._apps["demo"].good[0].source_dir
+    (src / "app.py").write_text("raise SystemExit(5)\n")
+    with pytest.raises(httpx.HTTPError):
+        await get(runner, "/exit")
+    await until(lambda: "restart 3 in" in runner.status("demo")[2])
+    assert "exited with code 5 before it listened" in runner.status("demo")[2]
+    assert runner.status("demo")[:2] == ("ACTIVE", "CRASHED") and runner.port("demo") is None
+    log = runner.log_path("demo").read_text()
+    waits = [float(line.split(" in ")[1].split("s.")[0]) for line in log.splitlines() if "; restart " in line]
+    assert waits[-3:] == sorted(waits[-3:]) and waits[-1] > waits[-3]
+
 
 async def test_stop_and_start_run_the_last_good_deployment(runner):
     await runner.deploy(launch(runner, "d1"), lambda _: None)
