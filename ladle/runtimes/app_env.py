@@ -58,6 +58,7 @@ async def build_env(source_dir: Path, envs_dir: Path, log: Callable[[str], None]
                                f"{': ' + tail if tail else ''}")
     finally:
         os.close(fd)
+    await asyncio.to_thread(_no_dump, tmp)
     await asyncio.to_thread((tmp / ".complete").write_text, "ok\n")
     try:
         await asyncio.to_thread(os.rename, tmp, env_dir)
@@ -65,6 +66,17 @@ async def build_env(source_dir: Path, envs_dir: Path, log: Callable[[str], None]
         await asyncio.to_thread(shutil.rmtree, tmp, True)
     log("Environment ready")
     return env_dir
+
+
+# Run by every interpreter of the environment at start-up (a .pth line starting with "import"):
+# exec made the app's process dumpable again after its confinement, so another app (same worker
+# uid) could read its /proc/<pid>/environ, where its OAuth secret is; this closes that.
+NO_DUMP_PTH = "import ctypes; ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+
+
+def _no_dump(env_dir: Path) -> None:
+    for site in env_dir.glob("lib/python*/site-packages"):
+        (site / "_ladle_no_dump.pth").write_text(NO_DUMP_PTH)
 
 
 async def _run(cmd: list[str], log_fd: int, timeout_s: float) -> int:

@@ -18,6 +18,7 @@ async def test_deploy_serves_then_a_failed_deployment_keeps_the_previous_one(run
     r = await get(runner, "/hello")
     body = r.json()
     assert body["path"] == "/hello" and body["version"] == "d1" and body["secret"] == "s3cret"
+    assert body["dumpable"] == 0      # its /proc/<pid>/environ (the secret) is closed to other apps
     assert any("environment" in p for p in progress)
     if runner.sandbox.mode != "none":   # LADLE_HOME is covered in the app's mount namespace
         assert body["home_probe"] == "FileNotFoundError"
