@@ -32,6 +32,7 @@ def _register() -> None:
     from ladle.cli.auth import auth
     from ladle.cli.configure import configure
     from ladle.cli.version import version
+    from ladle.cli.bundle import bundle
 
     cli.add_command(server)
     cli.add_command(serving_endpoints)
@@ -45,6 +46,7 @@ def _register() -> None:
     cli.add_command(auth)
     cli.add_command(configure)
     cli.add_command(version)
+    cli.add_command(bundle)
 
 
 def main() -> None:
