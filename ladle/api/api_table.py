@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from ladle.schemas import app_logs as al
 from ladle.schemas import apps as ap
 from ladle.schemas import endpoints as ep
 from ladle.schemas import endpoints_out as epo
@@ -226,6 +227,8 @@ OPERATIONS: tuple[Op, ...] = (
        pm.ObjectPermissions, ap.AppPermissionsRequest, errors=(400, 403, 404)),
     Op("PATCH", APP_PERMS, "updateAppPermissions", "Add to the app's grants (CAN_MANAGE)", "apps",
        pm.ObjectPermissions, ap.AppPermissionsRequest, errors=(400, 403, 404)),
+    Op("GET", APP + "/logs", "getAppLogs", "The app's output and the runner's lines, last N (CAN_MANAGE)",
+       "apps", al.AppLogs, query=al.AppLogsQuery, errors=(400, 403, 404)),
     # -- workspace files (a user's own folder /Users/<name>; admins anywhere) ----------------
     Op("POST", WS + "/import", "importWorkspaceFile", "Write a file (JSON base64, or a multipart form "
        "with a `content` file part)", "workspace", body=ap.ImportBody, errors=(400, 403, 409)),
