@@ -110,6 +110,8 @@ class WorkspaceFiles:
     def list(self, p: Principal, path: str) -> list[dict[str, Any]]:
         wpath, disk = self.locate(p, path)
         if not disk.exists():
+            if wpath == home_folder(p):       # a user's own folder always exists
+                return []
             raise self._missing(wpath)
         if not disk.is_dir():
             return [_info(wpath, disk)]
