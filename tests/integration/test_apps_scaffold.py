@@ -92,5 +92,11 @@ def test_the_scaffold_queries_the_endpoint_and_shows_permission_denied(
     assert page.status_code == 403
     assert "PERMISSION_DENIED" in page.text and "You do not have CAN_QUERY on churn" in page.text
 
+    fake_workspace.on("POST", INVOCATIONS, Reply(404, {"error_code": "RESOURCE_DOES_NOT_EXIST",
+                                                       "message": "Endpoint with name 'churn' does not exist."}))
+    hidden = httpx.get(running_app + "/api/prediction", timeout=30)
+    assert hidden.status_code == 404 and hidden.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    assert "permission: CAN_QUERY" in hidden.json()["hint"]
+
     bad = httpx.post(running_app + "/api/prediction", content=b"[1]", timeout=30)
     assert bad.status_code == 400 and json.loads(bad.text)["error_code"] == "INVALID_PARAMETER_VALUE"
