@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import time
 
 import pytest
@@ -57,14 +58,22 @@ class FakeRunner:
         self.running.clear()
 
 
-@pytest.fixture
+_n = itertools.count()
+
+
+def uniq(prefix: str) -> str:
+    """A name no other test of the module uses (they share one server)."""
+    return f"{prefix}{next(_n)}"
+
+
+@pytest.fixture(scope="module")
 def runner():
     return FakeRunner()
 
 
-@pytest.fixture
-def client(tmp_path, runner):
-    settings = Settings(home=tmp_path, admin_token=ADMIN, reconcile_interval_s=0.05)
+@pytest.fixture(scope="module")
+def client(tmp_path_factory, runner):
+    settings = Settings(home=tmp_path_factory.mktemp("apps"), admin_token=ADMIN, reconcile_interval_s=0.05)
     app = build_app(settings, backend=FakeBackend(), registry=FakeRegistry({"m": {"1"}}), app_runner=runner)
     with TestClient(app, headers={"Authorization": f"Bearer {ADMIN}"}) as c:
         yield c
@@ -110,73 +119,74 @@ def ep_resource(endpoint, permission="CAN_QUERY", key="serving-endpoint"):
 
 @pytest.mark.parametrize("name", ["A", "a", "my_app", "-app", "app-", "x" * 31, "ápp"])
 def test_bad_names_are_refused_and_nothing_is_made(client, name):
-    before = sp_names(client)
+    before, apps = sp_names(client), client.get(APPS).json()["apps"]
     r = client.post(APPS, json={"name": name})
     assert r.status_code == 400 and r.json()["error_code"] == "INVALID_PARAMETER_VALUE"
     assert r.json()["message"].startswith("name:")
-    assert client.get(APPS).json()["apps"] == [] and sp_names(client) == before
+    assert client.get(APPS).json()["apps"] == apps and sp_names(client) == before
 
 
-@pytest.mark.parametrize("resource,field", [
-    (ep_resource("nope"), "resources.0.serving_endpoint.name: serving endpoint 'nope' does not exist"),
-    (ep_resource("ep", "CAN_USE"), "resources.0.serving_endpoint.permission"),
-    ({"name": "x"}, "resources.0: exactly one of serving_endpoint or secret"),
+@pytest.mark.parametrize("resource,message", [
+    (lambda ep: ep_resource("nope"), "resources[0].serving_endpoint.name: serving endpoint 'nope' does not exist"),
+    (lambda ep: ep_resource(ep, "CAN_USE"), "resources.0.serving_endpoint.permission"),
+    (lambda ep: {"name": "x"}, "resources.0: exactly one of serving_endpoint or secret"),
 ])
-def test_bad_resources_are_refused_and_nothing_is_made(client, resource, field):
-    create(client, "ep")
+def test_bad_resources_are_refused_and_nothing_is_made(client, resource, message):
+    ep, app = uniq("ep"), uniq("app")
+    create(client, ep)
     before = sp_names(client)
-    r = client.post(APPS, json={"name": "app1", "resources": [resource]})
-    assert r.status_code == 400, r.text
-    assert field.replace("resources.0.serving_endpoint.name", "resources[0].serving_endpoint.name") in r.json()["message"] \
-        or field in r.json()["message"]
-    assert client.get(APPS).json()["apps"] == [] and sp_names(client) == before
-    assert grants(client, "ep") == {}
+    r = client.post(APPS, json={"name": app, "resources": [resource(ep)]})
+    assert r.status_code == 400 and message in r.json()["message"], r.text
+    assert client.get(f"{APPS}/{app}").status_code == 404 and sp_names(client) == before
+    assert grants(client, ep) == {}
 
 
 def test_app_principal_grants_follow_resources_and_go_with_the_app(client):
-    create(client, "ep")
-    create(client, "other")
-    app = client.post(APPS, json={"name": "app1", "resources": [ep_resource("ep")]}).json()
-    assert app["compute_status"]["state"] == "ACTIVE"
-    assert app["app_status"]["state"] == "UNAVAILABLE"
-    assert app["url"] == "http://testserver/apps/app1/"
-    cid = app["service_principal_client_id"]
-    assert "app1" in sp_names(client)
-    assert grants(client, "ep") == {cid: "CAN_QUERY"}
+    ep, other, app = uniq("ep"), uniq("ep"), uniq("app")
+    create(client, ep)
+    create(client, other)
+    body = client.post(APPS, json={"name": app, "resources": [ep_resource(ep)]}).json()
+    assert body["compute_status"]["state"] == "ACTIVE"
+    assert body["app_status"]["state"] == "UNAVAILABLE"
+    assert body["url"] == f"http://testserver/apps/{app}/"
+    cid = body["service_principal_client_id"]
+    assert app in sp_names(client)
+    assert grants(client, ep) == {cid: "CAN_QUERY"}
 
-    r = client.patch(f"{APPS}/app1", json={"name": "app1", "resources": [ep_resource("other", "CAN_VIEW")]})
+    r = client.patch(f"{APPS}/{app}", json={"name": app, "resources": [ep_resource(other, "CAN_VIEW")]})
     assert r.status_code == 200, r.text
-    assert grants(client, "ep") == {} and grants(client, "other") == {cid: "CAN_VIEW"}
+    assert grants(client, ep) == {} and grants(client, other) == {cid: "CAN_VIEW"}
 
-    r = client.patch(f"{APPS}/app1", json={"resources": [ep_resource("missing")]})
+    r = client.patch(f"{APPS}/{app}", json={"resources": [ep_resource("missing")]})
     assert r.status_code == 400 and "resources[0].serving_endpoint.name" in r.json()["message"]
-    assert grants(client, "other") == {cid: "CAN_VIEW"}          # unchanged
+    assert grants(client, other) == {cid: "CAN_VIEW"}          # unchanged
 
-    assert client.delete(f"{APPS}/app1").status_code == 200
-    assert client.get(f"{APPS}/app1").status_code == 404
-    assert "app1" not in sp_names(client) and grants(client, "other") == {}
+    assert client.delete(f"{APPS}/{app}").status_code == 200
+    assert client.get(f"{APPS}/{app}").status_code == 404
+    assert app not in sp_names(client) and grants(client, other) == {}
 
 
 def test_deploy_hands_the_runner_the_apps_environment_and_its_principal_works(client, runner):
-    create(client, "ep")
-    create(client, "secret-ep")
-    app = client.post(APPS, json={"name": "app1", "resources": [ep_resource("ep")]}).json()
-    upload(client, f"{HOME}/app1/app.yaml",
+    ep, hidden, app = uniq("ep"), uniq("ep"), uniq("app")
+    create(client, ep)
+    create(client, hidden)
+    body = client.post(APPS, json={"name": app, "resources": [ep_resource(ep)]}).json()
+    upload(client, f"{HOME}/{app}/app.yaml",
            "command: [python, app.py]\nenv:\n  - name: SERVING_ENDPOINT\n    valueFrom: serving-endpoint\n"
            "  - name: GREETING\n    value: hi\n")
-    upload(client, f"{HOME}/app1/app.py", "print('hi')\n")
-    r = client.post(f"{APPS}/app1/deployments", json={"source_code_path": f"{HOME}/app1", "mode": "SNAPSHOT"})
+    upload(client, f"{HOME}/{app}/app.py", "print('hi')\n")
+    r = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}", "mode": "SNAPSHOT"})
     assert r.status_code == 200, r.text
-    d = wait_deployment(client, "app1", r.json()["deployment_id"])
+    d = wait_deployment(client, app, r.json()["deployment_id"])
     assert d["status"] == {"state": "SUCCEEDED", "message": "App started successfully"}
     launch = runner.launches[-1]
-    assert launch.command == ["python", "app.py"]
+    assert launch.app_name == app and launch.command == ["python", "app.py"]
     assert (launch.source_dir / "app.py").read_text() == "print('hi')\n"
     env = launch.env
-    assert env["SERVING_ENDPOINT"] == "ep" and env["GREETING"] == "hi"
-    assert env["DATABRICKS_CLIENT_ID"] == app["service_principal_client_id"]
-    assert env["DATABRICKS_APP_NAME"] == "app1" and env["DATABRICKS_APP_URL"] == "http://testserver/apps/app1/"
-    got = client.get(f"{APPS}/app1").json()
+    assert env["SERVING_ENDPOINT"] == ep and env["GREETING"] == "hi"
+    assert env["DATABRICKS_CLIENT_ID"] == body["service_principal_client_id"]
+    assert env["DATABRICKS_APP_NAME"] == app and env["DATABRICKS_APP_URL"] == f"http://testserver/apps/{app}/"
+    got = client.get(f"{APPS}/{app}").json()
     assert got["active_deployment"]["deployment_id"] == d["deployment_id"]
     assert got["app_status"]["state"] == "RUNNING"
 
@@ -185,22 +195,22 @@ def test_deploy_hands_the_runner_the_apps_environment_and_its_principal_works(cl
                       auth=(env["DATABRICKS_CLIENT_ID"], env["DATABRICKS_CLIENT_SECRET"]))
     assert tok.status_code == 200, tok.text
     as_app = {"Authorization": f"Bearer {tok.json()['access_token']}"}
-    assert client.get("/api/2.0/serving-endpoints/ep", headers=as_app).status_code == 200
-    assert client.get("/api/2.0/serving-endpoints/secret-ep", headers=as_app).status_code == 404
+    assert client.get(f"/api/2.0/serving-endpoints/{ep}", headers=as_app).status_code == 200
+    assert client.get(f"/api/2.0/serving-endpoints/{hidden}", headers=as_app).status_code == 404
 
     # a later edit of the workspace does not change the deployed snapshot
-    upload(client, f"{HOME}/app1/app.py", "print('changed')\n")
+    upload(client, f"{HOME}/{app}/app.py", "print('changed')\n")
     assert (launch.source_dir / "app.py").read_text() == "print('hi')\n"
 
     # stop and start
-    assert client.post(f"{APPS}/app1/stop").json()["compute_status"]["state"] == "STOPPED"
-    assert "app1" not in runner.running
-    assert client.post(f"{APPS}/app1/start").json()["compute_status"]["state"] in ("STARTING", "ACTIVE")
+    assert client.post(f"{APPS}/{app}/stop").json()["compute_status"]["state"] == "STOPPED"
+    assert app not in runner.running
+    assert client.post(f"{APPS}/{app}/start").json()["compute_status"]["state"] in ("STARTING", "ACTIVE")
     deadline = time.monotonic() + 5
-    while client.get(f"{APPS}/app1").json()["compute_status"]["state"] != "ACTIVE":
-        assert time.monotonic() < deadline, client.get(f"{APPS}/app1").json()
+    while client.get(f"{APPS}/{app}").json()["compute_status"]["state"] != "ACTIVE":
+        assert time.monotonic() < deadline, client.get(f"{APPS}/{app}").json()
         time.sleep(0.02)
-    assert runner.running["app1"] == d["deployment_id"]
+    assert runner.running[app] == d["deployment_id"]
 
 
 @pytest.mark.parametrize("yaml_text,message", [
@@ -211,19 +221,19 @@ def test_deploy_hands_the_runner_the_apps_environment_and_its_principal_works(cl
     ("env:\n  - name: DATABRICKS_CLIENT_SECRET\n    value: x\n", "DATABRICKS_CLIENT_SECRET is set by ladle"),
 ])
 def test_a_failed_deployment_names_the_problem_and_keeps_the_last_good_one(client, runner, yaml_text, message):
-    create(client, "ep")
-    client.post(APPS, json={"name": "app1", "resources": [ep_resource("ep")]})
-    upload(client, f"{HOME}/good/app.py", "")
-    good = client.post(f"{APPS}/app1/deployments", json={"source_code_path": f"{HOME}/good"}).json()
-    assert wait_deployment(client, "app1", good["deployment_id"])["status"]["state"] == "SUCCEEDED"
-    upload(client, f"{HOME}/bad/app.yaml", yaml_text)
-    bad = client.post(f"{APPS}/app1/deployments", json={"source_code_path": f"{HOME}/bad"}).json()
-    d = wait_deployment(client, "app1", bad["deployment_id"])
+    ep, app = uniq("ep"), uniq("app")
+    create(client, ep)
+    client.post(APPS, json={"name": app, "resources": [ep_resource(ep)]})
+    upload(client, f"{HOME}/{app}-good/app.py", "")
+    good = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}-good"}).json()
+    assert wait_deployment(client, app, good["deployment_id"])["status"]["state"] == "SUCCEEDED"
+    upload(client, f"{HOME}/{app}-bad/app.yaml", yaml_text)
+    bad = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}-bad"}).json()
+    d = wait_deployment(client, app, bad["deployment_id"])
     assert d["status"]["state"] == "FAILED" and message in d["status"]["message"], d
-    app = client.get(f"{APPS}/app1").json()
-    assert app["active_deployment"]["deployment_id"] == good["deployment_id"]
-    assert runner.running["app1"] == good["deployment_id"]
-    listed = client.get(f"{APPS}/app1/deployments").json()["app_deployments"]
+    assert client.get(f"{APPS}/{app}").json()["active_deployment"]["deployment_id"] == good["deployment_id"]
+    assert runner.running[app] == good["deployment_id"]
+    listed = client.get(f"{APPS}/{app}/deployments").json()["app_deployments"]
     assert [x["deployment_id"] for x in listed] == [bad["deployment_id"], good["deployment_id"]]
 
 
@@ -235,44 +245,48 @@ def test_a_failed_deployment_names_the_problem_and_keeps_the_last_good_one(clien
     ({"source_code_path": 5}, 400, "source_code_path"),
 ])
 def test_bad_deployments_are_refused_before_anything_changes(client, body, status, text):
-    client.post(APPS, json={"name": "app1"})
-    r = client.post(f"{APPS}/app1/deployments", json=body)
+    app = uniq("app")
+    client.post(APPS, json={"name": app})
+    r = client.post(f"{APPS}/{app}/deployments", json=body)
     assert r.status_code == status and text in r.json()["message"], r.text
-    assert client.get(f"{APPS}/app1/deployments").json()["app_deployments"] == []
+    assert client.get(f"{APPS}/{app}/deployments").json()["app_deployments"] == []
 
 
 def test_only_managers_change_an_app_and_users_see_only_what_they_may_use(client):
-    alice, bob = user(client, "alice"), user(client, "bob")
-    assert client.post(APPS, json={"name": "alices"}, headers=alice).status_code == 200
-    assert client.get(f"{APPS}/alices", headers=bob).status_code == 404
+    a_name, b_name, app, ep = uniq("alice"), uniq("bob"), uniq("app"), uniq("ep")
+    alice, bob = user(client, a_name), user(client, b_name)
+    assert client.post(APPS, json={"name": app}, headers=alice).status_code == 200
+    assert client.get(f"{APPS}/{app}", headers=bob).status_code == 404
     assert client.get(APPS, headers=bob).json()["apps"] == []
-    r = client.patch("/api/2.0/permissions/apps/alices", headers=alice,
-                     json={"access_control_list": [{"user_name": "bob", "permission_level": "CAN_USE"}]})
+    r = client.patch(f"/api/2.0/permissions/apps/{app}", headers=alice,
+                     json={"access_control_list": [{"user_name": b_name, "permission_level": "CAN_USE"}]})
     assert r.status_code == 200, r.text
-    assert {"user_name": "bob", "display_name": "bob",
+    assert {"user_name": b_name, "display_name": b_name,
             "all_permissions": [{"permission_level": "CAN_USE", "inherited": False}]} in r.json()["access_control_list"]
-    assert client.get(f"{APPS}/alices", headers=bob).status_code == 200
-    assert client.post(f"{APPS}/alices/stop", headers=bob).status_code == 403
-    assert client.delete(f"{APPS}/alices", headers=bob).status_code == 403
-    r = client.put("/api/2.0/permissions/apps/alices", headers=alice,
-                   json={"access_control_list": [{"user_name": "bob", "permission_level": "CAN_QUERY"}]})
+    assert client.get(f"{APPS}/{app}", headers=bob).status_code == 200
+    assert [x["name"] for x in client.get(APPS, headers=bob).json()["apps"]] == [app]
+    assert client.post(f"{APPS}/{app}/stop", headers=bob).status_code == 403
+    assert client.delete(f"{APPS}/{app}", headers=bob).status_code == 403
+    r = client.put(f"/api/2.0/permissions/apps/{app}", headers=alice,
+                   json={"access_control_list": [{"user_name": b_name, "permission_level": "CAN_QUERY"}]})
     assert r.status_code == 400 and "permission_level" in r.json()["message"]
-    # alice may not grant her app a endpoint she does not manage
-    create(client, "ep")
-    r = client.patch(f"{APPS}/alices", headers=alice, json={"resources": [ep_resource("ep")]})
-    assert r.status_code == 400 and "serving endpoint 'ep' does not exist" in r.json()["message"]
-    levels = client.get("/api/2.0/permissions/apps/alices/permissionLevels", headers=alice).json()
+    # alice may not grant her app an endpoint she cannot see
+    create(client, ep)
+    r = client.patch(f"{APPS}/{app}", headers=alice, json={"resources": [ep_resource(ep)]})
+    assert r.status_code == 400 and f"serving endpoint '{ep}' does not exist" in r.json()["message"]
+    levels = client.get(f"/api/2.0/permissions/apps/{app}/permissionLevels", headers=alice).json()
     assert [x["permission_level"] for x in levels["permission_levels"]] == ["CAN_USE", "CAN_MANAGE"]
 
 
 def test_a_second_app_of_the_same_name_is_refused(client):
-    assert client.post(APPS, json={"name": "app1"}).status_code == 200
+    app = uniq("app")
+    assert client.post(APPS, json={"name": app}).status_code == 200
     before = sp_names(client)
-    r = client.post(APPS, json={"name": "app1"})
+    r = client.post(APPS, json={"name": app})
     assert r.status_code == 409 and r.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
     assert sp_names(client) == before
 
 
 def test_no_compute_creates_a_stopped_app(client):
-    r = client.post(APPS + "?no_compute=true", json={"name": "app1", "description": "d"})
+    r = client.post(APPS + "?no_compute=true", json={"name": uniq("app"), "description": "d"})
     assert r.json()["compute_status"]["state"] == "STOPPED" and r.json()["description"] == "d"
