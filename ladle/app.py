@@ -22,6 +22,7 @@ from ladle.api import groups as groups_api
 from ladle.api import scim as scim_api
 from ladle.api import metrics_history as metrics_history_api
 from ladle.api import registry_permissions as registry_permissions_api
+from ladle.api import unity_catalog as unity_catalog_api
 from ladle.api.mlflow_authz import Lookups
 from ladle.api import oauth_secrets as oauth_secrets_api
 from ladle.api import oidc
@@ -248,6 +249,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_http, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
+        *unity_catalog_api.routes(catalog, registry_acl, registry_lookups),
         *groups_api.routes(groups), *scim_api.routes(principals),
         *oidc.routes(signing_keys, oauth_grants, token_grants, authenticator.authenticate,
                      settings.workspace_id),

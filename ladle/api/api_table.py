@@ -21,6 +21,7 @@ from ladle.schemas import tokens as tk
 from ladle.schemas import catalog as ct
 from ladle.schemas import metrics as mt
 from ladle.schemas import oauth as oa
+from ladle.schemas import unity_catalog as uc
 from ladle.schemas import usage as us
 from ladle.schemas.gateway import AiGatewayConfig
 from ladle.schemas.wire import Empty
@@ -50,6 +51,7 @@ PERMS = "/api/2.0/permissions/serving-endpoints/{id}"
 GROUPS = "/api/2.0/ladle/groups"
 SECRETS = "/api/2.0/secrets"
 FOUNDATION = "/api/2.0/ladle/foundation-models"
+UC = "/api/2.1/unity-catalog/models"
 APPS = "/api/2.0/apps"
 APP = APPS + "/{name}"
 APP_PERMS = "/api/2.0/permissions/apps/{name}"
@@ -250,5 +252,16 @@ OPERATIONS: tuple[Op, ...] = (
     Op("POST", FOUNDATION + "/add-local", "addLocalFoundationModel",
        "Add a local Hugging Face model directory (admins)", "foundation-models", ct.AddLocalModelResponse,
        ct.AddLocalModelRequest, errors=(403,)),
+    Op("GET", UC, "listRegisteredModels", "Registered models of a catalog and schema (system.ai: the "
+       "foundation models)", "unity-catalog", uc.ListRegisteredModelsResponse, query=uc.ListModelsQuery,
+       errors=(400,)),
+    Op("GET", UC + "/{full_name}", "getRegisteredModel", "A registered model", "unity-catalog",
+       uc.RegisteredModelInfo, query=uc.GetModelQuery, errors=(400, 403, 404)),
+    Op("GET", UC + "/{full_name}/versions", "listModelVersions", "A registered model's versions",
+       "unity-catalog", uc.ListModelVersionsResponse, query=uc.ListVersionsQuery, errors=(400, 403, 404)),
+    Op("GET", UC + "/{full_name}/versions/{version}", "getModelVersion", "A model version", "unity-catalog",
+       uc.ModelVersionInfo, errors=(400, 403, 404)),
+    Op("GET", UC + "/{full_name}/aliases/{alias}", "getModelVersionByAlias", "The version an alias names",
+       "unity-catalog", uc.ModelVersionInfo, errors=(400, 403, 404)),
     Op("GET", "/api/2.0/ladle/openapi.json", "getOwnOpenApi", "This document", "meta", epo.OpenApiDocument),
 )

@@ -33,12 +33,13 @@ def routes(svc: Services) -> list[Route]:
         return JSONResponse({"endpoints": await call(ep.list, principal(request))})
 
     async def create(request: Request) -> Response:
-        req = validate(s.CreateEndpointRequest, await json_body(request))
+        req = validate(s.CreateEndpointRequest, s.lift_config_fields(await json_body(request)))
         check_supported(req.ai_gateway, "ai_gateway.")
         return JSONResponse(with_data_plane(await ep.create(principal(request), req), str(request.base_url)))
 
     async def create_pt(request: Request) -> Response:
-        req = validate(s.CreatePtEndpointRequest, await json_body(request))
+        req = validate(s.CreatePtEndpointRequest,
+                       s.lift_config_fields(await json_body(request), s.PT_CORE_FIELDS))
         check_supported(req.ai_gateway, "ai_gateway.")
         core = s.CreateEndpointRequest(
             name=req.name, config=req.config.as_core(), ai_gateway=req.ai_gateway,

@@ -62,9 +62,20 @@ class PermissionService:
         has that id."""
         rec = await self.store.call(self.store.get_endpoint_by_id, endpoint_id)
         if rec is None:
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Serving endpoint with id '{endpoint_id}' does not exist.")
+            raise ApiError("RESOURCE_DOES_NOT_EXIST", await self._no_such_id(p, endpoint_id))
         self.require(p, rec.id, rec.name, wanted)
         return rec.id
+
+    async def _no_such_id(self, p: Principal, endpoint_id: str) -> str:
+        """The not-found message; when `endpoint_id` is the name of an endpoint the caller may
+        see, it says that the permissions API takes the endpoint's ID and gives it."""
+        msg = f"Serving endpoint with id '{endpoint_id}' does not exist."
+        by_name = await self.store.call(self.store.get_endpoint, endpoint_id)
+        if by_name is None or self.level(p, by_name.id) is None:
+            return msg + (" The permissions API takes the endpoint's ID (the hex `id` that "
+                          "`serving-endpoints get <NAME>` shows), not its name.")
+        return (msg + f" '{endpoint_id}' is the name of an endpoint; the permissions API takes its ID: "
+                f"'{by_name.id}' (the `id` that `serving-endpoints get {endpoint_id}` shows).")
 
     async def replace(self, endpoint_id: str, entries: list[Entry]) -> None:
         await self.store.call(self.set, endpoint_id, entries)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ladle.schemas.gateway import AiGatewayConfig, RateLimit
+from ladle.schemas.errors import invalid
 from ladle.schemas.external import ExternalModel
 from ladle.schemas.wire import proto_int
 
@@ -269,3 +270,32 @@ class UpdateNotificationsRequest(_In):
 
 class PatchTelemetryRequest(_In):
     telemetry_config: TelemetryConfig | None = None
+
+
+# The fields of an endpoint's config that a create body may also give at the top level, beside
+# `name` (the form the Databricks Model Serving skill teaches): read as if inside `config`.
+CORE_FIELDS = ("served_entities", "served_models", "traffic_config", "auto_capture_config")
+PT_CORE_FIELDS = ("served_entities", "traffic_config")
+
+
+def lift_config_fields(body: Any, fields: tuple[str, ...] = CORE_FIELDS) -> Any:
+    """A create body with config fields at the top level, rewritten to the `config` form.
+    A field given in both places is a 400 naming it; anything not a JSON object is left for
+    validation to reject."""
+    if not isinstance(body, dict):
+        return body
+    top = [f for f in fields if f in body]
+    if not top:
+        return body
+    config = body.get("config")
+    if config is None:
+        config = {}
+    elif not isinstance(config, dict):
+        return body
+    for f in top:
+        if f in config:
+            raise invalid(f"{f}: given both at the top level and as config.{f}; use one form "
+                          "(the top-level fields stand for the same fields inside `config`)")
+    out = {k: v for k, v in body.items() if k not in top}
+    out["config"] = {**config, **{f: body[f] for f in top}}
+    return out
