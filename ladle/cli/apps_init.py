@@ -93,7 +93,8 @@ def manifest(template: str | None, branch: str | None, version_: str | None) -> 
 @click.option("--description", help="App description.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Directory to write the project to.")
 @click.option("--deploy", is_flag=True, default=False, help="Deploy the app after creation (ladle bundle deploy).")
-@click.option("--run", "run_mode", default="none", help="Run the app after creation (none, dev).")
+@click.option("--run", "run_mode", default="none",
+              help="Run the app after creation (none, dev: on 127.0.0.1, port DATABRICKS_APP_PORT or 8000).")
 @click.option("--auto-approve", is_flag=True, default=False, help="Skip confirmation prompts.")
 @click.option("--skip-install", is_flag=True, default=False,
               help="Skip installing project dependencies. Cannot be combined with --run.")
@@ -158,9 +159,9 @@ def init(ctx: click.Context, name: str | None, template: str | None, branch: str
     if deploy:
         _deploy(location, profile)
     if run_mode == "dev":
-        from ladle.cli.apps_run_local import run_app
+        from ladle.cli.apps_run_local import default_port, run_app
 
-        run_app(ctx, location, prepare=True)
+        run_app(ctx, location, app_port=default_port(), prepare=True)
 
 
 def _workspace_host(ctx: click.Context) -> str:

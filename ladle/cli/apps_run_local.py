@@ -26,6 +26,7 @@ from dotenv import dotenv_values
 from ladle.cli.options import LadleCommand, settings
 
 DEFAULT_APP_PORT = 8000
+PORT_ENV = "DATABRICKS_APP_PORT"
 HOST = "127.0.0.1"
 SHUTDOWN_TIMEOUT_S = 15.0
 SPEC_FILES = ("app.yml", "app.yaml")
@@ -116,6 +117,13 @@ def prepare_environment(app_dir: Path) -> Path:
     return venv / "bin"
 
 
+def default_port() -> int:
+    raw = os.environ.get(PORT_ENV) or str(DEFAULT_APP_PORT)
+    if not raw.isdigit():
+        raise click.ClickException(f"{PORT_ENV}: expected a port number, got {raw!r}")
+    return int(raw)
+
+
 def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PORT, prepare: bool = False,
             custom_env: tuple[str, ...] = (), entry_point: str | None = None) -> None:
     """Run the app in the foreground until it exits or the user interrupts it."""
@@ -152,8 +160,8 @@ def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PO
 
 
 @click.command("run-local", cls=LadleCommand)
-@click.option("--app-port", type=int, default=DEFAULT_APP_PORT, show_default=True,
-              help="Port on which to run the app")
+@click.option("--app-port", type=int, default=DEFAULT_APP_PORT, show_default=True, envvar=PORT_ENV,
+              help=f"Port on which to run the app (env {PORT_ENV})")
 @click.option("--prepare-environment", is_flag=True, default=False,
               help="Prepares the environment for running the app (.venv with requirements.txt, built by uv).")
 @click.option("--env", "custom_env", multiple=True, help="Set environment variables (NAME=VALUE, can repeat).")

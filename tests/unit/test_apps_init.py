@@ -143,3 +143,37 @@ def test_run_local_command() -> None:
     assert command_of({}, 8000) == ["python", "app.py"]
     assert command_of({"command": ["uvicorn", "app:app", "--port", "$DATABRICKS_APP_PORT"]}, 9) == [
         "uvicorn", "app:app", "--port", "9"]
+
+
+def test_init_run_dev_prepares_and_runs_the_new_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--run dev`: .venv prepared in the new project, then app.yaml's command run there with the
+    endpoint's name from .env and the port from DATABRICKS_APP_PORT (the processes are faked)."""
+    from ladle.cli import apps_run_local
+
+    prepared: list[Path] = []
+    started: list[tuple[list[str], Path, dict[str, str]]] = []
+
+    def prepare(app_dir: Path) -> Path:
+        prepared.append(app_dir)
+        return app_dir / ".venv" / "bin"
+
+    class Proc:
+        def __init__(self, command: list[str], cwd: Path, env: dict[str, str]) -> None:
+            started.append((command, cwd, env))
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(apps_run_local, "prepare_environment", prepare)
+    monkeypatch.setattr(apps_run_local.subprocess, "Popen", Proc)
+    result = run_apps([*INIT[:-2], "--run", "dev", "--output-dir", str(tmp_path)], tmp_path,
+                      DATABRICKS_APP_PORT="18123")
+    assert result.exit_code == 0, result.stderr
+    project = (tmp_path / "my-app").resolve()
+    assert prepared == [project]
+    ((command, cwd, env),) = started
+    assert (command, cwd) == (["python", "app.py"], project)
+    assert env["DATABRICKS_SERVING_ENDPOINT_NAME"] == "churn"
+    assert (env["DATABRICKS_APP_PORT"], env["UVICORN_HOST"]) == ("18123", "127.0.0.1")
+    assert env["PATH"].startswith(str(project / ".venv" / "bin"))
+    assert env["DATABRICKS_HOST"] == HOST and env["DATABRICKS_TOKEN"] == TOKEN
