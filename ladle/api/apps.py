@@ -51,7 +51,7 @@ def routes(apps: AppService, deployer: AppDeployer) -> list[Route]:
         return JSONResponse(await call(apps.update_sync, principal(request), name, body, _base(request)))
 
     async def delete(request: Request) -> Response:
-        return JSONResponse(await apps.delete(principal(request), _name(request), _base(request)))
+        return JSONResponse(await deployer.delete(principal(request), _name(request), _base(request)))
 
     async def start(request: Request) -> Response:
         return JSONResponse(await deployer.start(principal(request), _name(request), _base(request)))

@@ -39,12 +39,12 @@ class AppDeployer:
         self.secret_value = secret_value
         self.host_url = host_url            # the server's own loopback URL (DATABRICKS_HOST)
         self.workspace_id = workspace_id
-        self.tasks: set[asyncio.Task[None]] = set()
+        self.tasks: dict[asyncio.Task[None], str] = {}     # deployments and starts running here -> app
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, name: str, coro: Any) -> None:
         t = asyncio.get_running_loop().create_task(coro)
-        self.tasks.add(t)
-        t.add_done_callback(self.tasks.discard)
+        self.tasks[t] = name
+        t.add_done_callback(lambda t: self.tasks.pop(t, None))
 
     def source_dir(self, name: str, dep_id: str) -> Path:
         return self.apps.apps_dir / name / "deployments" / dep_id / "source"
@@ -83,7 +83,7 @@ class AppDeployer:
         except BaseException:
             self.apps.deploying.pop(name, None)
             raise
-        self._spawn(self._run(name, dep_id, src, path, base_url))
+        self._spawn(name, self._run(name, dep_id, src, path, base_url))
         return render_deployment({**row, "deployment_id": dep_id, "created_ms": now})
 
     async def _run(self, name: str, dep_id: str, src: Path, path: str, base_url: str) -> None:
@@ -124,7 +124,7 @@ class AppDeployer:
         await self.store.call(self.apps.save, name, compute_on=True)
         if app.get("active_deployment"):
             self.apps.starting[name] = ""
-            self._spawn(self._relaunch(name))
+            self._spawn(name, self._relaunch(name))
         return await self.store.call(self.apps.get_sync, p, name, base_url)
 
     async def stop(self, p: Principal, name: str, base_url: str) -> dict[str, Any]:
@@ -164,9 +164,21 @@ class AppDeployer:
                                           "The server restarted during the deployment; deploy again.")
             if app.get("compute_on") and app.get("active_deployment"):
                 self.apps.starting[app["name"]] = ""
-                self._spawn(self._relaunch(app["name"]))
+                self._spawn(app["name"], self._relaunch(app["name"]))
+
+    async def delete(self, p: Principal, name: str, base_url: str) -> dict[str, Any]:
+        """Delete the app (CAN_MANAGE) once what this server was doing for it has stopped."""
+        await self.store.call(self.apps.row, p, name, "CAN_MANAGE")
+        await self._cancel([t for t, app in self.tasks.items() if app == name])
+        self.apps.deploying.pop(name, None)
+        self.apps.starting.pop(name, None)
+        return await self.apps.delete(p, name, base_url)
+
+    @staticmethod
+    async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def close(self) -> None:
-        for t in list(self.tasks):
-            t.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self._cancel(list(self.tasks))

@@ -290,3 +290,20 @@ def test_a_second_app_of_the_same_name_is_refused(client):
 def test_no_compute_creates_a_stopped_app(client):
     r = client.post(APPS + "?no_compute=true", json={"name": uniq("app"), "description": "d"})
     assert r.json()["compute_status"]["state"] == "STOPPED" and r.json()["description"] == "d"
+
+
+def test_deleting_an_app_mid_deployment_ends_the_deployment(client, runner):
+    app = uniq("app")
+    client.post(APPS, json={"name": app})
+    upload(client, f"{HOME}/{app}/app.py", "")
+    runner.hold, runner.release = True, asyncio.Event()      # the runner never finishes this one
+    try:
+        dep = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}"}).json()
+        assert client.get(f"{APPS}/{app}").json()["pending_deployment"]["deployment_id"] == dep["deployment_id"]
+        r = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}"})
+        assert r.status_code == 409 and r.json()["error_code"] == "RESOURCE_CONFLICT"
+        assert client.delete(f"{APPS}/{app}").status_code == 200
+    finally:
+        runner.hold = False
+    assert client.get(f"{APPS}/{app}").status_code == 404
+    assert app not in runner.running and all(x.app_name != app for x in runner.launches)
