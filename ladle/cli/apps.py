@@ -51,7 +51,8 @@ def _pages(client: ApiClient, path: str, key: str, page_size: int | None) -> Ite
 
 
 def _table(rows: list[list[str]]) -> None:
-    """Columns padded like Go's tabwriter (min width 0, padding 2)."""
+    """Columns padded like Go's tabwriter (min width 0, padding 2). Hand-written: rich's tables
+    draw borders and wrap cells, which the Databricks CLI's plain tab-aligned output has not."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

@@ -1,4 +1,4 @@
-"""`ladle apps manifest` and `ladle apps init`, after the Databricks CLI's (cmd/apps/init.go):
+"""`ladle apps manifest` and `ladle apps init`, after the Databricks CLI's init:
 the same flags, `--set` rules and messages, and the same project layout (databricks.yml with
 the app and its resources as bundle variables set by the default target, app.yaml with a
 `valueFrom` entry per resource field, .env with the values for local runs). ladle's templates
@@ -36,7 +36,9 @@ def validate_name(name: str) -> None:
 
 
 def render(text: str, values: dict[str, str]) -> str:
-    """Replace `{{key}}`; a line holding only a placeholder that renders empty is dropped."""
+    """Replace `{{key}}`; a line holding only a placeholder that renders empty is dropped.
+    Hand-written (a dozen lines): string.Template's `${...}` would clash with the bundle's own
+    `${var.x}` references, and a template engine would be a dependency for eight placeholders."""
     out = []
     for line in text.splitlines(keepends=True):
         lone = _PLACEHOLDER.fullmatch(line.strip())

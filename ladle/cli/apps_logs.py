@@ -31,7 +31,8 @@ def fetch(client: ApiClient, name: str, tail_lines: int) -> list[str]:
 
 
 def new_lines(shown: list[str], tail: list[str]) -> list[str]:
-    """The lines of `tail` that come after what `shown` ends with (longest overlap wins)."""
+    """The lines of `tail` that come after what `shown` ends with (longest overlap wins).
+    Hand-written: the logs route answers a tail, not an offset, so new lines are found by overlap."""
     for k in range(min(len(shown), len(tail)), 0, -1):
         if shown[-k:] == tail[:k]:
             return tail[k:]

@@ -2,7 +2,7 @@
 plugin manifests (`appkit.plugins.json`, AppKit's format: plugins, each with required and
 optional resources keyed `resourceKey`, the permission the app needs and the env var each
 field sets), plus what `apps init` generates from them for databricks.yml, app.yaml and .env
-(the Databricks CLI's libs/apps/generator rules).
+(the rules the Databricks CLI's generator follows).
 """
 
 from __future__ import annotations
