@@ -18,13 +18,18 @@ from ladle.cli.serving_endpoints_lro import (
     update_config,
     update_provisioned_throughput_endpoint_config,
 )
+from ladle.cli.serving_endpoints_help import BodyHelpCommand
 from ladle.cli.serving_endpoints_query import query
 
 BASE = "/api/2.0/serving-endpoints"
 PERMISSIONS = "/api/2.0/permissions/serving-endpoints"
 
 
-@click.group("serving-endpoints", cls=LadleGroup, short_help="Create, manage and query model serving endpoints.")
+class _Group(LadleGroup):
+    command_class = BodyHelpCommand   # `-h` of a command with --json shows its body
+
+
+@click.group("serving-endpoints", cls=_Group, short_help="Create, manage and query model serving endpoints.")
 def serving_endpoints() -> None:
     """The Serving Endpoints API allows you to create, update, and delete model serving endpoints.
 

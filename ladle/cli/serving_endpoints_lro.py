@@ -15,7 +15,8 @@ from typing import Any
 import click
 
 from ladle.cli.client import ApiClient, from_context, seg
-from ladle.cli.options import LadleCommand, format_duration, json_option, require_json, wait_options
+from ladle.cli.options import format_duration, json_option, require_json, wait_options
+from ladle.cli.serving_endpoints_help import BodyHelpCommand
 from ladle.cli.output import emit_json
 
 BASE = "/api/2.0/serving-endpoints"
@@ -98,7 +99,7 @@ def _merge(body: dict[str, Any], **flags: Any) -> dict[str, Any]:
     return body
 
 
-@click.command("create", cls=LadleCommand)
+@click.command("create", cls=BodyHelpCommand)
 @click.argument("name", required=False)
 @json_option
 @wait_options
@@ -135,7 +136,7 @@ def create(
     _run(ctx, "POST", BASE, body, body["name"], no_wait, timeout)
 
 
-@click.command("create-provisioned-throughput-endpoint", cls=LadleCommand)
+@click.command("create-provisioned-throughput-endpoint", cls=BodyHelpCommand)
 @json_option
 @wait_options
 @click.option("--budget-policy-id", help="The budget policy associated with the endpoint.")
@@ -154,7 +155,7 @@ def create_provisioned_throughput_endpoint(
     _run(ctx, "POST", f"{BASE}/pt", body, body.get("name"), no_wait, timeout)
 
 
-@click.command("update-config", cls=LadleCommand)
+@click.command("update-config", cls=BodyHelpCommand)
 @click.argument("name")
 @json_option
 @wait_options
@@ -177,7 +178,7 @@ def update_config(
     _run(ctx, "PUT", f"{BASE}/{seg(name)}/config", body, name, no_wait, timeout)
 
 
-@click.command("update-provisioned-throughput-endpoint-config", cls=LadleCommand)
+@click.command("update-provisioned-throughput-endpoint-config", cls=BodyHelpCommand)
 @click.argument("name")
 @json_option
 @wait_options

@@ -17,12 +17,13 @@ import click
 import httpx
 
 from ladle.cli.client import ApiClient, from_context, seg
-from ladle.cli.options import LadleCommand, json_option, settings
+from ladle.cli.options import json_option, settings
+from ladle.cli.serving_endpoints_help import BodyHelpCommand
 from ladle.cli.output import emit_json, emit_text
 from ladle.support.sse import response_events
 
 
-@click.command("query", cls=LadleCommand)
+@click.command("query", cls=BodyHelpCommand)
 @click.argument("name")
 @json_option
 @click.option(
