@@ -69,7 +69,7 @@ def prepare(ctx: click.Context, target: str | None, variables: tuple[str, ...],
         raise BundleError(problems + exc.diagnostics) from None
     if server_checks:
         problems += checks.check(bundle, lambda name: endpoint_exists(client, name),
-                                 lambda key: app_source(bundle, key, bundle.resources["apps"][key]))
+                                 lambda key: app_source(bundle, key))
     if problems:
         raise BundleError(problems)
     return client, bundle

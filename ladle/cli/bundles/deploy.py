@@ -16,9 +16,11 @@ from ladle.cli.bundles.state import Entry, State
 from ladle.cli.client import ApiClient, ApiError
 
 
-def app_source(bundle: Bundle, key: str, spec: dict[str, Any]) -> Path:
+def app_source(bundle: Bundle, key: str) -> Path:
+    """The local folder of an app (source_code_path is relative to the file that declares it)."""
+    item = bundle.resources[APPS][key]
     loc = bundle.locs.of(("resources", APPS, key, "source_code_path")) or bundle.locs.of(("resources", APPS, key))
-    return app_api.local_source(bundle.root, loc.file if loc else ".", str(spec.get("source_code_path") or "."))
+    return app_api.local_source(bundle.root, loc.file if loc else ".", str(item.get("source_code_path") or "."))
 
 
 def desired(bundle: Bundle) -> dict[str, dict[str, dict[str, Any]]]:
@@ -28,7 +30,7 @@ def desired(bundle: Bundle) -> dict[str, dict[str, dict[str, Any]]]:
     apps = {}
     for key, item in bundle.resources.get(APPS, {}).items():
         spec = {k: v for k, v in item.items() if k != "lifecycle"}
-        local = app_source(bundle, key, item)
+        local = app_source(bundle, key)
         spec["source_code_path"] = app_api.workspace_source(bundle.root, bundle.file_path, local)
         spec["source_hash"] = app_api.source_hash(local, item.get("config"))
         apps[key] = spec
@@ -82,7 +84,7 @@ class Deployer:
         if rtype == ENDPOINTS:
             ident = self.endpoints.create(spec, created)
         else:
-            ident = self.apps.create(spec, app_source(self.bundle, key, spec), created)
+            ident = self.apps.create(spec, app_source(self.bundle, key), created)
         self.state.put(rtype, key, Entry(spec["name"], ident or None, spec))
 
     def _update(self, action: Action) -> None:
@@ -94,7 +96,7 @@ class Deployer:
         if action.rtype == ENDPOINTS:
             self.endpoints.update(entry.id or "", old, spec, action.fields)
         else:
-            self.apps.update(old, spec, app_source(self.bundle, action.key, spec), action.fields)
+            self.apps.update(old, spec, app_source(self.bundle, action.key), action.fields)
         self.state.put(action.rtype, action.key, Entry(spec["name"], entry.id, spec))
 
     def remove_files(self) -> None:
