@@ -101,6 +101,10 @@ def resolve(loaded: Loaded, target: str | None, user_name: str, overrides: dict[
         if repr(resources) == before:
             break
     _unresolved(resources, ("resources",), locs, problems)
+    for rtype in RESOURCE_TYPES:
+        for key, item in (resources.get(rtype) or {}).items():
+            if not isinstance(item, dict) or not item.get("name"):
+                problems.append(locs.diag(("resources", rtype, key), "missing required field: name"))
     if problems:
         raise BundleError(_unique(problems))
     return Bundle(bundle_name, name, loaded.root, user_name, root_path, file_path, mode,

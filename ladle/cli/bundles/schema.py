@@ -63,9 +63,11 @@ _VARIABLE = {"type": "object", "properties": {
 
 
 def _section(endpoint: dict[str, Any], top: bool) -> dict[str, Any]:
+    # a target overrides parts of resources declared elsewhere: nothing is required there
+    app = _APP if top else {k: v for k, v in _APP.items() if k != "required"}
     resources = {"type": "object", "properties": {
         "model_serving_endpoints": {"type": "object", "additionalProperties": endpoint},
-        "apps": {"type": "object", "additionalProperties": _APP}}}
+        "apps": {"type": "object", "additionalProperties": app}}}
     props: dict[str, Any] = {
         "bundle": {"type": "object", "properties": {
             "name": _STR, "uuid": _STR, "databricks_cli_version": _STR, "git": _ANY_MAP, "deployment": _ANY_MAP,
@@ -98,7 +100,9 @@ def bundle_schema() -> dict[str, Any]:
     endpoint["required"] = ["name"]
     root = _section({"$ref": "#/$defs/Endpoint"}, top=True)
     root["properties"]["targets"] = {"type": "object", "additionalProperties": {"$ref": "#/$defs/Target"}}
-    root["$defs"] = {**defs, "Endpoint": endpoint, "Target": _section({"$ref": "#/$defs/Endpoint"}, top=False)}
+    override = {k: v for k, v in endpoint.items() if k != "required"}
+    root["$defs"] = {**defs, "Endpoint": endpoint, "EndpointOverride": override,
+                     "Target": _section({"$ref": "#/$defs/EndpointOverride"}, top=False)}
     return _tolerant(_strict(copy.deepcopy(root)))["anyOf"][0]  # the file itself is a mapping
 
 
