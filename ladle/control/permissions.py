@@ -8,7 +8,7 @@ from collections import defaultdict
 from typing import Any
 
 from ladle.control.store import Store
-from ladle.schemas.errors import ApiError
+from ladle.schemas.errors import ApiError, endpoint_denied, not_found
 from ladle.schemas.principal import LEVELS, RANK, Principal
 
 Entry = tuple[str, str, str]    # (user_name | group_name | service_principal_name, name, level)
@@ -49,11 +49,9 @@ class PermissionService:
         lvl = self.level(p, endpoint_id)
         if lvl is None:
             # Do not reveal that an endpoint exists to someone who cannot see it.
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+            raise not_found(name)
         if RANK[lvl] < RANK[wanted]:
-            raise ApiError("PERMISSION_DENIED",
-                           f"Principal '{p.name}' does not have {wanted} permission on endpoint "
-                           f"'{name}' (has {lvl}).")
+            raise endpoint_denied(p.name, p.kind, wanted, name, lvl)
         return lvl
 
     # -- for async callers: store calls on the store's threads --------------------------------

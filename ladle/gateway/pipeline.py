@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable
+from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
 from starlette.requests import Request
@@ -31,7 +31,7 @@ from ladle.gateway.pool import ReplicaPool
 from ladle.gateway.ratelimit import MemoryLimiter, RateLimited, RateLimiter
 from ladle.runtimes.base import Reply
 from ladle.schemas import llm
-from ladle.schemas.errors import ApiError
+from ladle.schemas.errors import ApiError, endpoint_denied, not_found
 from ladle.schemas.principal import Principal, at_least
 from ladle.schemas.routing import EndpointRoute, EntityRoute
 from ladle.telemetry.metrics import EndpointMetrics, MetricsHub
@@ -64,10 +64,13 @@ class Gateway:
         self.recorder = recorder
         self.routes: dict[str, EndpointRoute] = {}
         self.policies: dict[str, GatewayPolicy] = {}
-        self.not_ready: frozenset[str] = frozenset()
+        self.not_ready: Mapping[str, tuple[str, tuple[str, ...]]] = {}
 
-    def publish(self, routes: dict[str, EndpointRoute], not_ready: frozenset[str] = frozenset()) -> None:
-        """`routes`: the endpoints that serve; `not_ready`: those that exist and serve nothing yet."""
+    def publish(self, routes: dict[str, EndpointRoute],
+                not_ready: Mapping[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
+        """`routes`: the endpoints that serve; `not_ready`: those that exist and serve nothing yet
+        (name -> its id and its served entities' names)."""
+        not_ready = not_ready or {}
         policies = {n: compile_policy(r) for n, r in routes.items()}
         # swapped together, with no await between: a request sees the old view or the new one
         self.routes, self.policies, self.not_ready = routes, policies, not_ready
@@ -76,17 +79,20 @@ class Gateway:
     def _route(self, p: Principal, name: str) -> EndpointRoute:
         route = self.routes.get(name)
         if route is None:
-            if name in self.not_ready:
-                raise ApiError("TEMPORARILY_UNAVAILABLE",
-                               f"Endpoint '{name}' is not ready yet; retry when its state is READY.",
-                               503, headers={"Retry-After": "2"})
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+            if name in self.not_ready and self.level_of(p, self.not_ready[name][0]) is not None:
+                entities = self.not_ready[name][1]
+                served = entities[0] if len(entities) == 1 else "<SERVED_MODEL>"
+                raise ApiError("RESOURCE_DOES_NOT_EXIST",
+                               f"Endpoint '{name}' is not ready: it may still be provisioning. Poll "
+                               f"`serving-endpoints get {name}` until state.ready is READY; if it stays "
+                               f"NOT_READY, read `serving-endpoints build-logs {name} {served}` (served "
+                               f"models: {', '.join(entities) or 'none'}).")
+            raise not_found(name)
         lvl = self.level_of(p, route.id)
         if lvl is None:
-            raise ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+            raise not_found(name)
         if not at_least(lvl, "CAN_QUERY"):
-            raise ApiError("PERMISSION_DENIED",
-                           f"Principal '{p.name}' does not have CAN_QUERY permission on endpoint '{name}'.")
+            raise endpoint_denied(p.name, p.kind, "CAN_QUERY", name, lvl)
         return route
 
     async def _body(self, request: Request) -> bytes:

@@ -262,7 +262,9 @@ async def admit(limiter: RateLimiter, pol: LimitPolicy, p: Principal, endpoint_n
     secs = max(1, math.ceil(wait - 1e-9))
     raise RateLimited("REQUEST_LIMIT_EXCEEDED",
                       f"Exceeded the rate limit of {what} on endpoint '{endpoint_name}'; "
-                      f"retry after {secs} seconds.", 429, headers={"Retry-After": str(secs)})
+                      f"retry after {secs} seconds. The endpoint's rate limits are its AI Gateway "
+                      "config (`serving-endpoints put-ai-gateway` changes them).", 429,
+                      headers={"Retry-After": str(secs)})
 
 
 class RateLimited(ApiError):

@@ -59,8 +59,24 @@ def invalid(message: str) -> ApiError:
     return ApiError("INVALID_PARAMETER_VALUE", message)
 
 
+NOT_FOUND_HINT = "Verify the name with `serving-endpoints list`."
+
+
 def not_found(name: str) -> ApiError:
-    return ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist.")
+    return ApiError("RESOURCE_DOES_NOT_EXIST", f"Endpoint with name '{name}' does not exist. {NOT_FOUND_HINT}")
+
+
+def endpoint_denied(principal: str, kind: str, wanted: str, name: str, has: str | None = None) -> ApiError:
+    """PERMISSION_DENIED on an endpoint, with what to do: who may grant it, and for an app's
+    service principal the resource its app declares."""
+    held = f" (has {has})" if has else ""
+    message = (f"Principal '{principal}' does not have {wanted} permission on endpoint '{name}'{held}. "
+               f"A user with CAN_MANAGE on it can grant {wanted} (`serving-endpoints update-permissions "
+               "<ENDPOINT_ID>`).")
+    if kind == "service_principal" and wanted == "CAN_QUERY":
+        message += (" For an app, declare the endpoint as a `serving_endpoint` resource of the app with "
+                    "permission CAN_QUERY.")
+    return ApiError("PERMISSION_DENIED", message)
 
 
 def conflict(message: str) -> ApiError:

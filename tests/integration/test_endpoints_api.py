@@ -25,7 +25,7 @@ def test_create_get_list_delete(client):
     assert client.delete(f"{API}/ep").json() == {}
     r = client.get(f"{API}/ep")
     assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
-    assert r.json()["message"] == "Endpoint with name 'ep' does not exist."
+    assert r.json()["message"] == "Endpoint with name 'ep' does not exist. Verify the name with `serving-endpoints list`."
 
 
 def test_query_routes_and_header(client):
