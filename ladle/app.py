@@ -27,7 +27,8 @@ from ladle.api.mlflow_authz import Lookups
 from ladle.api import oauth_secrets as oauth_secrets_api
 from ladle.api import oidc
 from ladle.api import apps as apps_api
-from ladle.api import app_logs, app_proxy
+from ladle.api import app_logs, app_proxy, app_ws
+from ladle.api.app_gate import AppGate
 from ladle.api import workspace as workspace_api
 from ladle.api import openapi_own
 from ladle.api import usage as usage_api
@@ -207,6 +208,9 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     async def require_app(p: Principal, name: str, level: str) -> None:
         await store.call(apps.row, p, name, level)      # ApiError: no such app (for p), or too low a level
 
+    app_gate = AppGate(lambda name: apps.runner.port(name), authenticator.authenticate, authenticator.verify,
+                       signing_keys, lambda p, name: require_app(p, name, "CAN_USE"))
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if tracking is not None:
@@ -256,8 +260,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         *oauth_secrets_api.routes(oauth_secrets),
         *apps_api.routes(apps, app_deployer), *workspace_api.routes(workspace_files),
         *app_logs.routes(lambda name: apps.runner.log_path(name), require_app),
-        *app_proxy.routes(app_http, lambda name: apps.runner.port(name), authenticator.authenticate,
-                          authenticator.verify, signing_keys, lambda p, name: require_app(p, name, "CAN_USE")),
+        *app_proxy.routes(app_http, app_gate), *app_ws.routes(app_gate),
         *usage_api.routes(svc, tables, settings.tables_dir),
         *metrics_history_api.routes(svc, history), *openapi_own.routes(),
     ]

@@ -8,16 +8,14 @@ X-Forwarded-Email, -User, -Preferred-Username (the signed-in principal's name) a
 -Access-Token (a short-lived ladle JWT acting as that principal), plus -Host, -Proto, -For and
 -Prefix. The caller's Authorization header, ladle's session cookie and any X-Forwarded-* header
 it sent never reach the app. Bodies stream both ways; a redirect the app answers with an
-absolute path is kept inside its prefix. WebSockets are not proxied.
+absolute path is kept inside its prefix. Who the caller is and what the app is told:
+api/app_gate.py; WebSockets: api/app_ws.py.
 
 The gateway's AuthMiddleware lets `/apps/` through unauthenticated: this module authenticates.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
-from typing import Any, Awaitable, Callable
 from urllib.parse import parse_qsl
 
 import httpx
@@ -27,18 +25,13 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from ladle.api import app_sign_in
-from ladle.control.oauth_keys import SigningKeys
+from ladle.api.app_gate import AppGate, is_forwarded
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 
 HOP = {"host", "connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
        "proxy-authorization", "proxy-authenticate", "authorization", "cookie"}
-ACCESS_TTL_S = 900
 MAX_SIGN_IN_FORM = 16 * 1024
-
-Authenticate = Callable[[str], Awaitable[Principal | None]]
-Verify = Callable[[str], Awaitable[dict[str, Any] | None]]
-RequireUse = Callable[[Principal, str], Awaitable[None]]   # raises ApiError (missing app, no CAN_USE)
 
 
 def upstream_client() -> httpx.AsyncClient:
@@ -50,42 +43,7 @@ def _error(e: ApiError) -> Response:
     return JSONResponse(e.body(), status_code=e.status, headers=e.headers)
 
 
-def routes(client: httpx.AsyncClient, port: Callable[[str], int | None], authenticate: Authenticate,
-           verify: Verify, keys: SigningKeys, require_use: RequireUse) -> list[Route]:
-    tokens: dict[tuple[str, str, str], tuple[str, float]] = {}
-
-    def access_token(request: Request, name: str, p: Principal) -> str:
-        """A short-lived token acting as the signed-in principal, reused until near its expiry."""
-        key = (name, p.kind, p.name)
-        hit = tokens.get(key)
-        if hit is None or hit[1] - 60 < time.time():
-            if len(tokens) > 10_000:
-                tokens.clear()
-            claims = {"iss": str(request.base_url).rstrip("/") + "/oidc", "sub": p.name, "ladle_kind": p.kind,
-                      "client_id": f"app:{name}", "scope": "all-apis"}
-            hit = (keys.issue(claims, ACCESS_TTL_S), time.time() + ACCESS_TTL_S)
-            tokens[key] = hit
-        return hit[0]
-
-    async def caller(request: Request, name: str) -> Principal | None:
-        auth = request.headers.get("authorization", "")
-        if auth[:7].lower() == "bearer ":
-            p = await authenticate(auth[7:].strip())
-            if p is None:
-                raise ApiError("UNAUTHENTICATED", "Invalid access token.", 401)
-            if p.endpoints is not None:
-                raise ApiError("PERMISSION_DENIED", "This token is scoped to querying serving endpoints; "
-                               "it cannot open an app.")
-            return p
-        session = request.cookies.get(app_sign_in.COOKIE)
-        if session:
-            claims = await verify(session)
-            if claims and claims.get("ladle_app") == name:
-                p = await authenticate(session)
-                if p is not None:
-                    return dataclasses.replace(p, endpoints=None, auth_type="app-session")
-        return None
-
+def routes(client: httpx.AsyncClient, gate: AppGate) -> list[Route]:
     async def sign_in_page(request: Request) -> Response:
         name = request.path_params["name"]
         return app_sign_in.page(name, app_sign_in.safe_next(name, request.query_params.get("next")))
@@ -101,16 +59,16 @@ def routes(client: httpx.AsyncClient, port: Callable[[str], int | None], authent
         next_path = app_sign_in.safe_next(name, form.get("next"))
         token = form.get("token", "").strip()
         try:
-            p = await authenticate(token) if token else None
+            p = await gate.authenticate(token) if token else None
         except ApiError as e:
             return app_sign_in.page(name, next_path, e.message, e.status)
         if p is None or p.endpoints is not None:
             return app_sign_in.page(name, next_path, "Invalid access token.", 401)
         try:
-            await require_use(p, name)
+            await gate.require_use(p, name)
         except ApiError as e:
             return app_sign_in.page(name, next_path, e.message, e.status)
-        session = keys.issue({"sub": p.name, "ladle_kind": p.kind, "ladle_app": name, "ladle_endpoints": [],
+        session = gate.keys.issue({"sub": p.name, "ladle_kind": p.kind, "ladle_app": name, "ladle_endpoints": [],
                               "scope": "app-session"}, app_sign_in.SESSION_TTL_S)
         return app_sign_in.signed_in(name, next_path, session, request.url.scheme == "https")
 
@@ -120,15 +78,15 @@ def routes(client: httpx.AsyncClient, port: Callable[[str], int | None], authent
     async def proxy(request: Request) -> Response:
         name = request.path_params["name"]
         try:
-            p = await caller(request, name)
+            p = await gate.caller(request, name)
             if p is None:
                 if request.method == "GET" and "text/html" in request.headers.get("accept", ""):
                     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                     return RedirectResponse(app_sign_in.sign_in_url(name, path), status_code=302)
                 raise ApiError("UNAUTHENTICATED", "Missing credentials: send 'Authorization: Bearer <token>' "
                                f"or sign in at {app_sign_in.prefix(name)}{app_sign_in.SIGN_IN}.", 401)
-            await require_use(p, name)
-            upstream = port(name)
+            await gate.require_use(p, name)
+            upstream = gate.port(name)
             if upstream is None:
                 raise ApiError("TEMPORARILY_UNAVAILABLE", f"App '{name}' is not running: see its app_status "
                                "and its logs.", 503, headers={"Retry-After": "5"})
@@ -138,19 +96,11 @@ def routes(client: httpx.AsyncClient, port: Callable[[str], int | None], authent
 
     async def _forward(request: Request, name: str, p: Principal, upstream: int) -> Response:
         pfx = f"/apps/{name}"
-        headers = [(k, v) for k, v in request.headers.items()
-                   if k.lower() not in HOP and not k.lower().startswith("x-forwarded-")
-                   and k.lower() != "x-real-ip"]
-        cookies = "; ".join(c for c in request.headers.get("cookie", "").split("; ")
-                            if c and not c.startswith(app_sign_in.COOKIE + "="))
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP and not is_forwarded(k)]
+        cookies = gate.app_cookies(request)
         if cookies:
             headers.append(("cookie", cookies))
-        client_ip = request.client.host if request.client else ""
-        headers += [("x-forwarded-email", p.name), ("x-forwarded-user", p.name),
-                    ("x-forwarded-preferred-username", p.name),
-                    ("x-forwarded-access-token", access_token(request, name, p)),
-                    ("x-forwarded-host", request.headers.get("host", "")), ("x-forwarded-proto", request.url.scheme),
-                    ("x-forwarded-for", client_ip), ("x-real-ip", client_ip), ("x-forwarded-prefix", pfx)]
+        headers += gate.forwarded(request, name, p, request.url.scheme)
         path = "/" + request.path_params.get("path", "")
         query = request.url.query
         url = httpx.URL(f"http://127.0.0.1:{upstream}{path}", query=query.encode()) if query else \

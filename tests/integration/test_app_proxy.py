@@ -13,6 +13,7 @@ import pytest
 from starlette.applications import Starlette
 
 from ladle.api import app_logs, app_proxy
+from ladle.api.app_gate import ACCESS_TTL_S, AppGate
 from ladle.api.app_sign_in import COOKIE
 from ladle.api.errors import api_error
 from ladle.gateway.auth import AuthMiddleware
@@ -58,11 +59,15 @@ async def require(p, name, level):
         raise ApiError("PERMISSION_DENIED", f"Principal {p.name} does not have {level} on app {name}.", 403)
 
 
+def gate(port) -> AppGate:
+    return AppGate(port, authenticate, verify, Keys(), lambda p, n: require(p, n, "CAN_USE"))
+
+
 @pytest.fixture
 async def proxied(runner):  # noqa: F811
     upstream = app_proxy.upstream_client()
     app = AuthMiddleware(Starlette(routes=[
-        *app_proxy.routes(upstream, runner.port, authenticate, verify, Keys(), lambda p, n: require(p, n, "CAN_USE")),
+        *app_proxy.routes(upstream, gate(runner.port)),
         *app_logs.routes(runner.log_path, require)], exception_handlers={ApiError: api_error}), authenticate)
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://ladle.test")
     yield client
@@ -87,7 +92,7 @@ async def test_the_app_sees_who_calls_and_never_the_callers_credentials(runner, 
     assert h["x-forwarded-proto"] == "http"
     assert "authorization" not in h and h["cookie"] == "theirs=1"
     token = jwt.decode(h["x-forwarded-access-token"], KEY, algorithms=["HS256"])
-    assert token["sub"] == "alice@example.com" and token["exp"] - token["iat"] == app_proxy.ACCESS_TTL_S
+    assert token["sub"] == "alice@example.com" and token["exp"] - token["iat"] == ACCESS_TTL_S
 
     # a body goes up and the answer comes back, the app's redirect kept inside its prefix
     r = await proxied.post("/apps/demo/redirect", content=b"hello" * 1000,
