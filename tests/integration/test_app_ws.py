@@ -26,6 +26,9 @@ def echo():
         conn.send(f"{conn.request.path} {h.get('x-forwarded-email')} {h.get('authorization')} "
                   f"{h.get('cookie')} {h.get('x-forwarded-prefix')}")
         for msg in conn:
+            if msg == "bye":
+                conn.close(4001, "app says bye")
+                return
             conn.send(msg)
 
     with serve(handler, "127.0.0.1", 0) as server:
@@ -48,6 +51,10 @@ def test_messages_go_both_ways_with_the_callers_identity(echo):
         assert ws.receive_text() == "hello"
         ws.send_bytes(b"\x00\x01")
         assert ws.receive_bytes() == b"\x00\x01"
+        ws.send_text("bye")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 4001      # the app's close code reaches the caller
 
 
 def test_a_session_cookie_works_from_this_origin_only(echo):
