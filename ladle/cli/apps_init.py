@@ -94,7 +94,8 @@ def manifest(template: str | None, branch: str | None, version_: str | None) -> 
               help="Set resource values (format: plugin.resourceKey.field=value, can specify multiple).")
 @click.option("--description", help="App description.")
 @click.option("--output-dir", type=click.Path(file_okay=False), help="Directory to write the project to.")
-@click.option("--deploy", is_flag=True, default=False, help="Deploy the app after creation (ladle bundle deploy).")
+@click.option("--deploy", is_flag=True, default=False,
+              help="Deploy the app after creation (ladle bundle deploy, then ladle bundle run app).")
 @click.option("--run", "run_mode", default="none",
               help="Run the app after creation (none, dev: on 127.0.0.1, port DATABRICKS_APP_PORT or 8000).")
 @click.option("--auto-approve", is_flag=True, default=False, help="Skip confirmation prompts.")
@@ -173,13 +174,15 @@ def _workspace_host(ctx: click.Context) -> str:
 
 
 def _deploy(project: Path, profile: str | None) -> None:
-    """`ladle bundle deploy` in the new project, as the Databricks CLI runs `apps deploy` there."""
-    cmd = [sys.executable, "-c", "from ladle.cli.main import main; main()", "bundle", "deploy"]
-    if profile:
-        cmd += ["--profile", profile]
+    """`ladle bundle deploy`, then `ladle bundle run app`, in the new project (the Databricks CLI
+    runs `apps deploy` there, which deploys the bundle and starts the app)."""
+    ladle = [sys.executable, "-c", "from ladle.cli.main import main; main()"]
+    flags = ["--profile", profile] if profile else []
     click.echo("", err=True)
-    rc = subprocess.run(cmd, cwd=project, check=False).returncode
-    if rc != 0:
-        click.echo(f"⚠ Deploy failed (exit code {rc})\n  You can deploy manually with: ladle bundle deploy", err=True)
-    else:
-        click.echo("✔ Deploy complete", err=True)
+    for step in (["bundle", "deploy"], ["bundle", "run", "app"]):
+        rc = subprocess.run([*ladle, *step, *flags], cwd=project, check=False).returncode
+        if rc != 0:
+            click.echo(f"⚠ Deploy failed (exit code {rc})\n  You can deploy manually with: "
+                       f"ladle bundle deploy && ladle bundle run app", err=True)
+            return
+    click.echo("✔ Deploy complete", err=True)

@@ -177,3 +177,35 @@ def test_init_run_dev_prepares_and_runs_the_new_app(tmp_path: Path, monkeypatch:
     assert (env["DATABRICKS_APP_PORT"], env["UVICORN_HOST"]) == ("18123", "127.0.0.1")
     assert env["PATH"].startswith(str(project / ".venv" / "bin"))
     assert env["DATABRICKS_HOST"] == HOST and env["DATABRICKS_TOKEN"] == TOKEN
+
+
+def test_init_deploy_runs_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--deploy`: `ladle bundle deploy` then `ladle bundle run app` in the new project, with the
+    profile given to init; a failing step stops there and says how to retry."""
+    from ladle.cli import apps_init
+
+    calls: list[tuple[list[str], Path]] = []
+
+    class Done:
+        def __init__(self, rc: int) -> None:
+            self.returncode = rc
+
+    def fake_run(cmd: list[str], cwd: Path, check: bool) -> Done:
+        calls.append((cmd[3:], cwd))
+        return Done(0)
+
+    monkeypatch.setattr(apps_init.subprocess, "run", fake_run)
+    cfg = tmp_path / "cfg"
+    cfg.write_text(f"[dev]\nhost = {HOST}\ntoken = {TOKEN}\n")
+    result = run_apps([*INIT, "--deploy", "--output-dir", str(tmp_path), "-p", "dev"], tmp_path,
+                      DATABRICKS_HOST=None, DATABRICKS_TOKEN=None, DATABRICKS_CONFIG_FILE=str(cfg))
+    assert result.exit_code == 0, result.stderr
+    project = (tmp_path / "my-app").resolve()
+    assert calls == [(["bundle", "deploy", "--profile", "dev"], project),
+                     (["bundle", "run", "app", "--profile", "dev"], project)]
+    assert "Deploy complete" in result.stderr
+
+    calls.clear()
+    monkeypatch.setattr(apps_init.subprocess, "run", lambda cmd, cwd, check: calls.append(cmd) or Done(1))
+    failed = run_apps(["init", "--name", "other", "--deploy", "--output-dir", str(tmp_path)], tmp_path)
+    assert failed.exit_code == 0 and len(calls) == 1 and "Deploy failed (exit code 1)" in failed.stderr
