@@ -3,6 +3,7 @@ development-mode prefix, and schema problems named by file, line and field."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,14 @@ resources:
     assert any(f.startswith("databricks.yml:6: resources.apps.web.source_code_path: source folder ") and
                f.endswith("has no requirements.txt (ladle builds the app's environment from it)") for f in found)
     assert len(found) == 4
+
+
+def test_a_user_supplied_schema_is_checked_too(shop, tmp_path, monkeypatch):
+    """LADLE_BUNDLE_SCHEMA (e.g. `databricks bundle schema`'s output, Go-style \\p{L} patterns)."""
+    own = tmp_path / "schema.json"
+    own.write_text(json.dumps({"type": "object", "properties": {"bundle": {"type": "object", "properties": {
+        "name": {"type": "string", "pattern": r"^\p{Lu}\p{L}*$"}}}}}))
+    monkeypatch.setenv("LADLE_BUNDLE_SCHEMA", str(own))
+    assert problems(shop) == [r"databricks.yml:2: bundle.name: 'shop' does not match '^\\p{Lu}\\p{L}*$'"]
+    write(shop, {"databricks.yml": ROOT.replace("name: shop", "name: Shöp")})
+    assert problems(shop) == []

@@ -4,8 +4,10 @@ ladle builds the schema of what it deploys: the serving-endpoint part is generat
 server's own request models (ladle.schemas.endpoints), so the CLI and the server agree on every
 field; apps, permissions, targets and variables are written out below. Every object refuses
 unknown keys (a typo is named, with the closest known key), and every non-string value may also
-be a `${...}` reference, as in the Databricks CLI's published schema. (That schema itself is not
-shipped with ladle: its licence allows its use only with Databricks services.)
+be a `${...}` reference, as in the Databricks CLI's published schema. That schema itself is not
+shipped with ladle (its licence allows its use only with Databricks services); a user who has it
+(`databricks bundle schema > schema.json`) names the file in LADLE_BUNDLE_SCHEMA and each file
+is checked against it too.
 """
 
 from __future__ import annotations
@@ -13,10 +15,14 @@ from __future__ import annotations
 import copy
 import difflib
 import functools
+import json
+import os
+from pathlib import Path
 from typing import Any
 
 from ladle.cli.bundles.diagnostics import Diagnostic, Locations, Path_
 
+SCHEMA_ENV = "LADLE_BUNDLE_SCHEMA"
 INTERPOLATION = {"type": "string", "pattern": r"\$\{[^}]+\}"}
 DATABRICKS_ONLY = ("jobs", "pipelines", "experiments", "models", "registered_models", "quality_monitors",
                    "schemas", "volumes", "clusters", "dashboards", "secret_scopes", "sql_warehouses",
@@ -137,14 +143,50 @@ def _tolerant(node: Any) -> Any:
     return out
 
 
+@functools.cache
+def _external_schema(path: str) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        import click
+
+        raise click.ClickException(f"{SCHEMA_ENV}={path}: cannot read the schema: {exc}") from None
+
+
 def check_document(data: dict[str, Any], locs: Locations) -> list[Diagnostic]:
-    """Each schema problem of one file, with its line."""
+    """Each schema problem of one file, with its line (ladle's schema, then the user's own)."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(bundle_schema())
-    problems = [d for error in validator.iter_errors(data) for e in _expand(error) for d in _diagnostics(e, locs)]
+    schemas = [bundle_schema()]
+    if os.environ.get(SCHEMA_ENV):
+        schemas.append(_external_schema(os.environ[SCHEMA_ENV]))
+    problems: list[Diagnostic] = []
+    seen: set[tuple[Any, ...]] = set()
+    for schema in schemas:
+        cls = jsonschema.validators.validator_for(schema, jsonschema.Draft202012Validator)
+        validator = jsonschema.validators.extend(cls, {"pattern": _pattern})(schema)
+        for error in validator.iter_errors(data):
+            for e in _expand(error):
+                for d in _diagnostics(e, locs):
+                    if (d.path, d.loc) not in seen:  # one problem per field, ladle's wording first
+                        seen.add((d.path, d.loc))
+                        problems.append(d)
     problems.sort(key=lambda d: (d.loc.file if d.loc else "", d.loc.line if d.loc else 0, str(d)))
     return problems
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
+    """`pattern` with the `regex` library, which reads the Unicode classes (`\\p{L}`) of the Go
+    expressions in the Databricks schema (hand-written: jsonschema's own uses `re`)."""
+    import regex
+
+    from jsonschema.exceptions import ValidationError
+
+    if not validator.is_type(instance, "string"):
+        return
+    found = regex.search(pattern, instance)
+    if not found:
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
 def _expand(error: Any) -> list[Any]:
