@@ -171,6 +171,8 @@ def test_a_clean_bundle_has_no_problems(shop):
 
 
 def test_target_selection(tmp_path):
+    write(tmp_path, {"databricks.yml": "bundle: {name: t}\ntargets:\n  dev:\n  prod:\n    default: true\n"})
+    assert problems(tmp_path) == [] and resolve(load(tmp_path), None, USER, {}, {}).target == "prod"
     two = ROOT.replace("    default: true\n", "")
     write(tmp_path, {"databricks.yml": two, "resources/shop.yml": ENDPOINT})
     with pytest.raises(BundleError, match="please specify target"):

@@ -105,7 +105,8 @@ def bundle_schema() -> dict[str, Any]:
     endpoint["properties"]["lifecycle"] = _ANY_MAP
     endpoint["required"] = ["name"]
     root = _section({"$ref": "#/$defs/Endpoint"}, top=True)
-    root["properties"]["targets"] = {"type": "object", "additionalProperties": {"$ref": "#/$defs/Target"}}
+    root["properties"]["targets"] = {"type": "object", "additionalProperties": {  # `prod:` alone is a target
+        "anyOf": [{"$ref": "#/$defs/Target"}, {"type": "null"}]}}
     override = {k: v for k, v in endpoint.items() if k != "required"}
     root["$defs"] = {**defs, "Endpoint": endpoint, "EndpointOverride": override,
                      "Target": _section({"$ref": "#/$defs/EndpointOverride"}, top=False)}
