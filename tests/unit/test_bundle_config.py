@@ -138,6 +138,8 @@ def test_undefined_and_unassigned_variables_are_named_with_their_line(shop):
     assert ("resources/shop.yml:8: resources.model_serving_endpoints.ep.config.served_entities[0].entity_version: "
             "reference does not exist: ${var.versoin}") in found
     assert any(p.startswith("variable nope has not been defined") for p in found)
+    write(shop, {"databricks.yml": ROOT.replace('default: "1"', 'default: "${var.nothing}"')})
+    assert "databricks.yml:6: variables.version: reference does not exist: ${var.nothing}" in problems(shop)
     write(shop, {"databricks.yml": ROOT.replace("      size: Small\n", "      other: x\n")})
     found = problems(shop, "dev")
     assert any(p.startswith("databricks.yml:8: variables.size: no value assigned to required variable size")

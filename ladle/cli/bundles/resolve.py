@@ -69,6 +69,8 @@ def resolve(loaded: Loaded, target: str | None, user_name: str, overrides: dict[
     # variables may use other variables and bundle.* (a few passes settle chains)
     for _ in range(5):
         values.update(substitute(values, ("variables",), lookup, locs, []))
+    values.update(substitute(values, ("variables",), lookup, locs, problems))  # what is still undefined
+    ctx["variables"] = {k: {"value": v} for k, v in values.items()}
     workspace = substitute(merged.get("workspace") or {}, ("workspace",), lookup, locs, problems)
     home = f"/Workspace/Users/{user_name}"
     root_path = str(workspace.get("root_path") or f"~/.bundle/{bundle_name}/{name}")
