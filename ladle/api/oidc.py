@@ -97,7 +97,10 @@ def routes(keys: SigningKeys, grants: OAuthGrants, dispatch: dict[str, Grant],
                                  f"of {', '.join(sorted(dispatch))}")
             answer = await grant(TokenRequest(form, client_id, client_secret, _base(request) + "/oidc"))
         except OAuthError as e:
-            return _oauth_error(e)
+            r = _oauth_error(e)
+            if e.status == 401 and request.headers.get("authorization", "")[:6].lower() == "basic ":
+                r.headers["WWW-Authenticate"] = 'Basic realm="ladle"'    # RFC 6749 section 5.2
+            return r
         return JSONResponse(answer, headers=NO_STORE)
 
     async def authorize_page(request: Request) -> Response:

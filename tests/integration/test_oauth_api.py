@@ -119,6 +119,7 @@ def test_bad_client_credentials_are_invalid_client(client, caplog, case):
     headers = _basic(cid, secret) if cid else {"Authorization": ""}
     r = client.post(TOKEN, data={"grant_type": "client_credentials"}, headers=headers)
     _oauth_error(r, 401, "invalid_client")
+    assert ("www-authenticate" in r.headers) == bool(cid)       # answered when Basic was tried
     assert not secret or (secret not in r.text and secret not in caplog.text)
 
 
