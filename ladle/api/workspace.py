@@ -69,7 +69,7 @@ def routes(files: WorkspaceFiles) -> list[Route]:
     async def export(request: Request) -> Response:
         q = validate(s.ExportQuery, dict(request.query_params))
         data = await asyncio.to_thread(files.read, principal(request), q.path)
-        if (q.direct_download or "").lower() in TRUE:
+        if request.query_params.get("direct_download", "").lower() in TRUE:
             return Response(data, media_type="application/octet-stream")
         ext = q.path.rsplit(".", 1)[-1] if "." in q.path.rsplit("/", 1)[-1] else ""
         return JSONResponse({"content": base64.b64encode(data).decode(), "file_type": ext})

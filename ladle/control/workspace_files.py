@@ -21,6 +21,7 @@ from ladle.schemas.principal import Principal
 
 MAX_IMPORT_BYTES = 10 * 1024 * 1024      # Databricks' limit on one import
 PREFIX = "/Workspace"
+MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 2048     # what every Linux file system takes
 
 
 def canonical(path: str, field: str = "path") -> str:
@@ -29,7 +30,13 @@ def canonical(path: str, field: str = "path") -> str:
         raise invalid(f"{field}: a workspace path is absolute (starts with /), got '{path}'")
     if "\\" in path or "\x00" in path:
         raise invalid(f"{field}: '{path}' holds a character a workspace path cannot hold")
+    try:
+        size = len(path.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise invalid(f"{field}: not valid Unicode") from None
     parts = path.split("/")[1:]
+    if size > MAX_PATH_BYTES or any(len(p.encode()) > MAX_NAME_BYTES for p in parts):
+        raise invalid(f"{field}: too long (at most {MAX_NAME_BYTES} bytes a name, {MAX_PATH_BYTES} in all)")
     if parts and parts[-1] == "":
         parts = parts[:-1]            # a trailing slash
     if any(p in ("", ".", "..") for p in parts):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from typing import Annotated
+
 from pydantic import Field, field_validator, model_validator
 
 from ladle.schemas.permissions import PrincipalGrant
@@ -31,6 +33,8 @@ class AppLaunch:
 # Databricks' rule: lowercase letters, digits and dashes, 2 to 30 characters (no dash at either end).
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,28}[a-z0-9]$")
 APP_LEVELS = ("CAN_USE", "CAN_MANAGE")
+# A workspace path (control/workspace_files.py checks its form and its bytes on disk).
+WsPath = Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^[^\x00]*$")]
 SERVING_LEVELS = ("CAN_VIEW", "CAN_QUERY", "CAN_MANAGE")
 SECRET_LEVELS = ("READ", "WRITE", "MANAGE")
 
@@ -98,7 +102,7 @@ class CreateApp(AppBody):
 
 
 class CreateDeployment(Body):
-    source_code_path: Text | None = None
+    source_code_path: WsPath | None = None
     mode: Literal["SNAPSHOT", "AUTO_SYNC"] | None = None
     deployment_id: str | None = None
 
@@ -113,14 +117,14 @@ class AppPermissionsRequest(Body):
 
 # -- workspace files ------------------------------------------------------------------------------
 class WorkspacePath(Body):
-    path: Text
+    path: WsPath
 
 
 class ImportBody(Body):
     """JSON import: `content` is base64 (the SDK's `w.workspace.import_`); the multipart form
     (`w.workspace.upload`) carries the same fields as form fields."""
 
-    path: Text
+    path: WsPath
     content: str | None = None
     format: Literal["SOURCE", "HTML", "JUPYTER", "DBC", "R_MARKDOWN", "AUTO", "RAW"] | None = None
     language: str | None = None
@@ -128,14 +132,16 @@ class ImportBody(Body):
 
 
 class DeleteBody(Body):
-    path: Text
+    path: WsPath
     recursive: bool = False
 
 
 class ExportQuery(Body):
-    path: Text
-    format: str | None = None
-    direct_download: str | None = None
+    """`direct_download=true` (what `w.workspace.download` sends) answers the raw bytes instead:
+    left out of the document, which can give an operation one answer type only."""
+
+    path: WsPath
+    format: Literal["SOURCE", "HTML", "JUPYTER", "DBC", "R_MARKDOWN", "AUTO", "RAW"] | None = None
 
 
 # -- answers (the document describes what a client can rely on) ------------------------------------

@@ -71,3 +71,11 @@ def test_write_list_read_delete_in_ones_own_folder(tmp_path):
     assert files.status(ALICE, me)["object_type"] == "DIRECTORY"     # one's own folder always exists
     files.write(ADMIN, "/Shared/x.txt", b"admins write anywhere", overwrite=False)
     assert files.read(ADMIN, "/Shared/x.txt") == b"admins write anywhere"
+
+
+@pytest.mark.parametrize("path", ["/Users/a/" + "x" * 256, "/Users/a/" + "/".join(["y" * 200] * 12),
+                                  "/Users/a/\ud800"])
+def test_names_the_disk_cannot_hold_are_400s(path):
+    with pytest.raises(ApiError) as e:
+        canonical(path)
+    assert e.value.status == 400 and e.value.message.startswith("path:")
