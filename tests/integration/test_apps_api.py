@@ -307,3 +307,40 @@ def test_deleting_an_app_mid_deployment_ends_the_deployment(client, runner):
         runner.hold = False
     assert client.get(f"{APPS}/{app}").status_code == 404
     assert app not in runner.running and all(x.app_name != app for x in runner.launches)
+
+
+def test_a_secret_resource_grants_read_and_feeds_value_from(client, runner):
+    scope, app = uniq("scope"), uniq("app")
+    assert client.post("/api/2.0/secrets/scopes/create", json={"scope": scope}).status_code == 200
+    client.post("/api/2.0/secrets/put", json={"scope": scope, "key": "k", "string_value": "s3cret"})
+    res = {"name": "api-key", "secret": {"scope": scope, "key": "k", "permission": "READ"}}
+    r = client.post(APPS, json={"name": app, "resources": [{**res, "secret": {**res["secret"], "key": "nokey"}}]})
+    assert r.status_code == 400 and r.json()["message"].startswith("resources[0].secret.key:")
+    cid = client.post(APPS, json={"name": app, "resources": [res]}).json()["service_principal_client_id"]
+    acls = client.get("/api/2.0/secrets/acls/list", params={"scope": scope}).json()["items"]
+    assert {"principal": cid, "permission": "READ"} in acls
+    upload(client, f"{HOME}/{app}/app.yaml", "env:\n  - {name: API_KEY, valueFrom: api-key}\n")
+    dep = client.post(f"{APPS}/{app}/deployments", json={"source_code_path": f"{HOME}/{app}"}).json()
+    assert wait_deployment(client, app, dep["deployment_id"])["status"]["state"] == "SUCCEEDED"
+    assert runner.launches[-1].env["API_KEY"] == "s3cret"
+    assert client.patch(f"{APPS}/{app}", json={"resources": []}).status_code == 200
+    acls = client.get("/api/2.0/secrets/acls/list", params={"scope": scope}).json()["items"]
+    assert all(a["principal"] != cid for a in acls)
+
+
+def test_after_a_restart_an_app_runs_its_active_deployment_again(tmp_path):
+    settings = Settings(home=tmp_path, admin_token=ADMIN, reconcile_interval_s=0.05)
+    first, second = FakeRunner(), FakeRunner()
+    with TestClient(build_app(settings, backend=FakeBackend(), registry=FakeRegistry({}), app_runner=first),
+                    headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        c.post(APPS, json={"name": "kept"})
+        upload(c, f"{HOME}/kept/app.py", "")
+        dep = c.post(f"{APPS}/kept/deployments", json={"source_code_path": f"{HOME}/kept"}).json()
+        assert wait_deployment(c, "kept", dep["deployment_id"])["status"]["state"] == "SUCCEEDED"
+    with TestClient(build_app(settings, backend=FakeBackend(), registry=FakeRegistry({}), app_runner=second),
+                    headers={"Authorization": f"Bearer {ADMIN}"}) as c:
+        deadline = time.monotonic() + 5
+        while c.get(f"{APPS}/kept").json()["compute_status"]["state"] != "ACTIVE":
+            assert time.monotonic() < deadline, c.get(f"{APPS}/kept").json()
+            time.sleep(0.02)
+        assert second.running["kept"] == dep["deployment_id"]
