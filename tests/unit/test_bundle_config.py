@@ -250,3 +250,19 @@ def test_a_user_supplied_schema_is_checked_too(shop, tmp_path, monkeypatch):
     assert problems(shop) == [r"databricks.yml:2: bundle.name: 'shop' does not match '^\\p{Lu}\\p{L}*$'"]
     write(shop, {"databricks.yml": ROOT.replace("name: shop", "name: Shöp")})
     assert problems(shop) == []
+
+
+def test_bundle_permissions_reach_every_resource_in_its_own_levels(shop):
+    write(shop, {"databricks.yml": ROOT + """\
+permissions:
+  - {level: CAN_RUN, group_name: analysts}
+  - {level: CAN_VIEW, user_name: "${workspace.current_user.userName}"}
+  - {level: CAN_MANAGE, group_name: admins}
+"""})
+    assert problems(shop) == []
+    b = resolve(load(shop), None, USER, {}, {})
+    assert b.resources["model_serving_endpoints"]["ep"]["permissions"] == [
+        {"level": "CAN_QUERY", "group_name": "analysts"}, {"level": "CAN_VIEW", "user_name": USER},
+        {"level": "CAN_MANAGE", "group_name": "admins"}]
+    assert b.resources["apps"]["web"]["permissions"] == [  # apps have no CAN_RUN
+        {"level": "CAN_USE", "user_name": USER}, {"level": "CAN_MANAGE", "group_name": "admins"}]

@@ -81,6 +81,8 @@ def resolve(loaded: Loaded, target: str | None, user_name: str, overrides: dict[
                              "state_path": f"{root_path}/state"})
     resources = merged.get("resources") if isinstance(merged.get("resources"), dict) else {}
     resources = substitute(resources, ("resources",), lookup, locs, problems)
+    top = substitute(merged.get("permissions") or [], ("permissions",), lookup, locs, problems)
+    _apply_bundle_permissions(resources, top if isinstance(top, list) else [])
     mode = tsettings.get("mode")
     presets = merged.get("presets") if isinstance(merged.get("presets"), dict) else {}
     prefix = presets.get("name_prefix") or (f"[dev {short}] " if mode == "development" else "")
@@ -111,6 +113,32 @@ def resolve(loaded: Loaded, target: str | None, user_name: str, overrides: dict[
         raise BundleError(_unique(problems))
     return Bundle(bundle_name, name, loaded.root, user_name, root_path, file_path, mode,
                   {t: dict(resources.get(t) or {}) for t in RESOURCE_TYPES}, locs, values)
+
+
+# Top-level permissions, as each resource type names them (the Databricks CLI's mapping)
+BUNDLE_LEVELS = {
+    "model_serving_endpoints": {"CAN_MANAGE": "CAN_MANAGE", "CAN_VIEW": "CAN_VIEW", "CAN_RUN": "CAN_QUERY"},
+    "apps": {"CAN_MANAGE": "CAN_MANAGE", "CAN_VIEW": "CAN_USE"},
+}
+PRINCIPALS = ("user_name", "group_name", "service_principal_name")
+
+
+def _apply_bundle_permissions(resources: dict[str, Any], top: list[Any]) -> None:
+    """Add the bundle's `permissions` to each resource, unless it names that principal itself."""
+    for rtype, levels in BUNDLE_LEVELS.items():
+        for item in (resources.get(rtype) or {}).values():
+            if not isinstance(item, dict):
+                continue
+            own = item.get("permissions") if isinstance(item.get("permissions"), list) else []
+            named = {(k, p.get(k)) for p in own if isinstance(p, dict) for k in PRINCIPALS if p.get(k)}
+            added = []
+            for p in top:
+                who = next(((k, p.get(k)) for k in PRINCIPALS if isinstance(p, dict) and p.get(k)), None)
+                level = levels.get(p.get("level")) if isinstance(p, dict) else None
+                if who and level and who not in named:
+                    added.append({"level": level, who[0]: who[1]})
+            if added:
+                item["permissions"] = own + added
 
 
 def _unresolved(value: Any, path: tuple, locs: Locations, problems: list[Diagnostic]) -> None:
