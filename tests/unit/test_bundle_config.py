@@ -228,6 +228,8 @@ resources:
       resources:
         - name: model
           serving_endpoint: {name: gone, permission: CAN_QUERY}
+        - name: warehouse
+          sql_warehouse: {id: abc, permission: CAN_USE}
 """, "web/app.py": "print()\n"})
     b = resolve(load(tmp_path), None, USER, {}, {})
     found = [str(d) for d in check(b, lambda name: False, lambda key: app_source(b, key))]
@@ -235,10 +237,12 @@ resources:
     assert ("databricks.yml:12: resources.apps.web.resources[0].serving_endpoint.name: serving endpoint gone does "
             "not exist: create it first or declare it under resources.model_serving_endpoints") in found
     assert ("databricks.yml:9: resources.apps.web.config.env[0]: valueFrom 'serving-endpoint' names no resource "
-            "of app web (its resources: model)") in found
+            "of app web (its resources: model, warehouse)") in found
     assert any(f.startswith("databricks.yml:6: resources.apps.web.source_code_path: source folder ") and
                f.endswith("has no requirements.txt (ladle builds the app's environment from it)") for f in found)
-    assert len(found) == 4
+    assert ("databricks.yml:13: resources.apps.web.resources[1]: resource warehouse: ladle apps take exactly one "
+            "serving_endpoint or secret (found: sql_warehouse)") in found
+    assert len(found) == 5
 
 
 def test_a_user_supplied_schema_is_checked_too(shop, tmp_path, monkeypatch):

@@ -28,6 +28,11 @@ def check(bundle: Bundle, endpoint_exists: Callable[[str], bool],
         keys = set()
         for i, res in enumerate(app.get("resources") or []):
             keys.add(res.get("name"))
+            kinds = [k for k in res if k not in ("name", "description")]
+            if kinds != ["serving_endpoint"] and kinds != ["secret"]:
+                problems.append(bundle.locs.diag((*base, "resources", i), (
+                    f"resource {res.get('name')}: ladle apps take exactly one serving_endpoint or secret "
+                    f"(found: {', '.join(kinds) or 'none'})")))
             endpoint = (res.get("serving_endpoint") or {}).get("name")
             if endpoint and endpoint not in declared and not endpoint_exists(str(endpoint)):
                 problems.append(bundle.locs.diag((*base, "resources", i, "serving_endpoint", "name"), (
