@@ -121,6 +121,15 @@ def test_an_app_deployed_with_the_sdk_queries_what_it_was_granted(workspace, adm
             w.apps.deploy(APP, AppDeployment(source_code_path=bad)).result(timeout=wait_timeout)
         assert w.apps.get(APP).active_deployment.deployment_id == dep.deployment_id
         assert admin.get(got.url).json()["status"] == 200           # the last good deployment serves
+        states = {d.deployment_id: d.status.state.value for d in w.apps.list_deployments(APP)}
+        assert states[dep.deployment_id] == "SUCCEEDED" and sorted(states.values()) == ["FAILED", "SUCCEEDED"]
+
+        assert w.apps.stop(APP).result(timeout=wait_timeout).compute_status.state.value == "STOPPED"
+        stopped = admin.get(got.url)
+        assert stopped.status_code == 503 and stopped.json()["error_code"] == "TEMPORARILY_UNAVAILABLE", stopped.text
+        assert w.apps.start(APP).result(timeout=wait_timeout).compute_status.state.value == "ACTIVE"
+        assert admin.get(got.url).json()["status"] == 200
+        assert APP in {a.name for a in w.apps.list()}
     finally:
         w.apps.delete(APP)
     with pytest.raises(NotFound):
