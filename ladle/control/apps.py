@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -55,8 +56,12 @@ class AppService:
         self.principals = principals
         self.oauth_secrets = oauth_secrets
         self.grants = grants
-        self._make_runner = runner     # made on first use: a server with no apps starts no sandbox
+        # Made on first use, off the event loop (it probes the sandbox with subprocesses): by the
+        # first app's render on the store's threads, or at start when apps exist. A server with
+        # no apps makes none.
+        self._make_runner = runner
         self._runner: Runner | None = None
+        self._runner_lock = threading.Lock()
         self.apps_dir = apps_dir
         self.seal = seal
         self.unseal = unseal
@@ -67,7 +72,9 @@ class AppService:
     @property
     def runner(self) -> Runner:
         if self._runner is None:
-            self._runner = self._make_runner()
+            with self._runner_lock:
+                if self._runner is None:
+                    self._runner = self._make_runner()
         return self._runner
 
     async def close(self) -> None:

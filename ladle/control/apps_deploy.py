@@ -157,7 +157,10 @@ class AppDeployer:
         """At server start: deployments in progress when the server stopped failed (with one
         server: with several, another may be running them); apps whose compute is on run their
         active deployment again."""
-        for app in await self.store.call(self.store.apps):
+        apps = await self.store.call(self.store.apps)
+        if apps:
+            await asyncio.to_thread(getattr, self.apps, "runner")     # made off the event loop
+        for app in apps:
             for d in await self.store.call(self.store.deployments, app["name"]):
                 if d["state"] == "IN_PROGRESS" and not self.store.shared:   # shared: another server's
                     await self.store.call(self._finish, app["name"], d["deployment_id"], "FAILED",
