@@ -46,7 +46,7 @@ def bundle() -> None:
     """
 
 
-@bundle.command("validate")
+@bundle.command("validate", short_help="Validate the bundle's configuration.")
 @target_options
 @click.pass_context
 def validate(ctx: click.Context, target: str | None, variables: tuple[str, ...]) -> None:
@@ -58,7 +58,7 @@ def validate(ctx: click.Context, target: str | None, variables: tuple[str, ...])
     click.echo("\n".join([*_header(b), "", "Validation OK!"]))
 
 
-@bundle.command("deploy")
+@bundle.command("deploy", short_help="Deploy the bundle (plan, apply, wait).")
 @target_options
 @_timeout_option
 @click.option("--auto-approve", is_flag=True, help="Skip interactive approvals (accepted for compatibility).")
@@ -86,7 +86,7 @@ def deploy(ctx: click.Context, target: str | None, variables: tuple[str, ...], t
     click.echo("Deployment complete!")
 
 
-@bundle.command("destroy")
+@bundle.command("destroy", short_help="Delete what the bundle deployed.")
 @target_options
 @_timeout_option
 @click.option("--auto-approve", is_flag=True, help="Skip the confirmation.")
@@ -118,7 +118,7 @@ def destroy(ctx: click.Context, target: str | None, variables: tuple[str, ...], 
     click.echo("Destroy complete!")
 
 
-@bundle.command("run")
+@bundle.command("run", short_help="Start and deploy an app of the bundle.")
 @click.argument("key")
 @target_options
 @_timeout_option
@@ -139,7 +139,7 @@ def run(ctx: click.Context, key: str, target: str | None, variables: tuple[str, 
     click.echo(f"You can access the app at {url}")
 
 
-@bundle.command("summary")
+@bundle.command("summary", short_help="Show the bundle's resources and URLs.")
 @target_options
 @click.pass_context
 def summary(ctx: click.Context, target: str | None, variables: tuple[str, ...]) -> None:
