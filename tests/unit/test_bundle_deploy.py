@@ -235,3 +235,25 @@ def test_a_failed_create_is_recorded_so_destroy_removes_it(server, tmp_path):
     assert load_state(b.state_dir, b.name, b.target).get("model_serving_endpoints", "ep").spec is None
     assert destroy(server, b) == ["delete   model_serving_endpoints.ep scorer"]
     assert server.endpoints == {}
+
+
+def test_an_update_refused_half_way_is_applied_again_not_recreated(server, tmp_path):
+    deploy(server, bundle_at(tmp_path))
+    changed = YML.replace("{key: team, value: ml}", "{key: owner, value: jane}")
+    original = server._endpoint
+
+    def refuse_tags(method, rest, body):
+        if rest[1:] == ["tags"]:
+            raise ApiError(400, "tags: refused", "INVALID_PARAMETER_VALUE")
+        return original(method, rest, body)
+
+    server._endpoint = refuse_tags
+    with pytest.raises(ApiError, match="tags: refused"):
+        deploy(server, bundle_at(tmp_path, changed, {"version": "2"}))
+    server._endpoint = original
+    server.writes.clear()
+    assert deploy(server, bundle_at(tmp_path, changed, {"version": "2"})) == [
+        "update   model_serving_endpoints.ep scorer (config, tags)"]
+    assert ("DELETE", "/api/2.0/serving-endpoints/scorer") not in server.writes
+    assert server.endpoints["scorer"]["tags"] == [{"key": "owner", "value": "jane"}]
+    assert deploy(server, bundle_at(tmp_path, changed, {"version": "2"})) == []

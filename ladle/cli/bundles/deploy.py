@@ -10,7 +10,7 @@ import click
 
 from ladle.cli.bundles import apps as app_api
 from ladle.cli.bundles import endpoints as endpoint_api
-from ladle.cli.bundles.planner import APPS, ENDPOINTS, Action, plan
+from ladle.cli.bundles.planner import APPS, ENDPOINTS, PENDING, Action, plan
 from ladle.cli.bundles.resolve import Bundle
 from ladle.cli.bundles.state import Entry, State
 from ladle.cli.client import ApiClient, ApiError
@@ -91,7 +91,9 @@ class Deployer:
         spec = self.specs[action.rtype][action.key]
         entry = self.state.get(action.rtype, action.key)
         assert entry is not None  # the planner updates only what the state holds
-        old, entry.spec = entry.spec, None
+        old = {k: v for k, v in (entry.spec or {}).items() if k != PENDING}
+        # until every field is applied, the next deploy applies these again (not a recreate)
+        entry.spec = {**old, PENDING: sorted(set(action.fields) | set((entry.spec or {}).get(PENDING, [])))}
         self.state.put(action.rtype, action.key, entry)
         if action.rtype == ENDPOINTS:
             self.endpoints.update(entry.id or "", old, spec, action.fields)

@@ -32,10 +32,15 @@ class Action:
         return f"{self.verb:<8} {self.rtype}.{self.key} {self.name}{what}"
 
 
+PENDING = "_pending"  # in a state spec: fields an interrupted update may not have applied
+
+
 def changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     if old is None:
         return sorted(new)
-    return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    pending = set(old.get(PENDING) or [])
+    old = {k: v for k, v in old.items() if k != PENDING}
+    return sorted(k for k in set(old) | set(new) | pending if k in pending or old.get(k) != new.get(k))
 
 
 def plan(desired: dict[str, dict[str, dict[str, Any]]], state: State,
