@@ -177,7 +177,7 @@ class AppService:
         data = {k: v for k, v in app.items() if k not in ("name", "id", "created_ms")}
         if body.resources is not None:
             resources = [r.model_dump(exclude_none=True) for r in body.resources]
-            self.grants.check(p, resources)
+            self.grants.check(p, resources, app.get("resources", []))
             self.grants.apply(app["client_id"], app.get("resources", []), resources)
             data["resources"] = resources
         if body.description is not None:

@@ -6,7 +6,7 @@ grant revoked). Every method blocks (store calls): run them off the event loop."
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from ladle.control.permissions import PermissionService
 from ladle.control.secrets import SecretStore
@@ -37,10 +37,15 @@ class AppGrants:
         self.perms = perms
         self.secrets = secrets
 
-    def check(self, caller: Principal, resources: list[dict[str, Any]]) -> None:
+    def check(self, caller: Principal, resources: list[dict[str, Any]],
+              granted: Sequence[dict[str, Any]] = ()) -> None:
         """Every endpoint exists and the caller manages it; every secret scope exists and the
-        caller manages it (granting is managing)."""
+        caller manages it (granting is managing). Resources in `granted` (the app has them
+        already, unchanged) are not checked again: who edits the app's description need not
+        manage its endpoints."""
         for i, r in enumerate(resources):
+            if r in granted:
+                continue
             if r.get("serving_endpoint"):
                 name = r["serving_endpoint"]["name"]
                 field = f"resources[{i}].serving_endpoint.name"

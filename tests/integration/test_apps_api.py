@@ -344,3 +344,18 @@ def test_after_a_restart_an_app_runs_its_active_deployment_again(tmp_path):
             assert time.monotonic() < deadline, c.get(f"{APPS}/kept").json()
             time.sleep(0.02)
         assert second.running["kept"] == dep["deployment_id"]
+
+
+def test_a_manager_of_the_app_keeps_resources_they_could_not_grant(client):
+    ep, other, app, name = uniq("ep"), uniq("ep"), uniq("app"), uniq("dana")
+    create(client, ep)
+    create(client, other)
+    body = client.post(APPS, json={"name": app, "resources": [ep_resource(ep)]}).json()
+    client.patch(f"/api/2.0/permissions/apps/{app}",
+                 json={"access_control_list": [{"user_name": name, "permission_level": "CAN_MANAGE"}]})
+    dana = user(client, name)
+    r = client.patch(f"{APPS}/{app}", headers=dana, json={"description": "new", "resources": [ep_resource(ep)]})
+    assert r.status_code == 200 and r.json()["description"] == "new", r.text
+    r = client.patch(f"{APPS}/{app}", headers=dana, json={"resources": [ep_resource(ep), ep_resource(other, key="b")]})
+    assert r.status_code == 400 and "resources[1].serving_endpoint.name" in r.json()["message"]
+    assert grants(client, ep) == {body["service_principal_client_id"]: "CAN_QUERY"} and grants(client, other) == {}
