@@ -270,3 +270,21 @@ permissions:
         {"level": "CAN_MANAGE", "group_name": "admins"}]
     assert b.resources["apps"]["web"]["permissions"] == [  # apps have no CAN_RUN
         {"level": "CAN_USE", "user_name": USER}, {"level": "CAN_MANAGE", "group_name": "admins"}]
+
+
+def test_a_target_merges_app_resources_by_name(shop):
+    write(shop, {"databricks.yml": ROOT + """\
+  staging:
+    resources:
+      apps:
+        web:
+          resources:
+            - name: model
+              serving_endpoint: {permission: CAN_MANAGE}
+            - name: token
+              secret: {scope: s, key: k, permission: READ}
+"""})
+    assert problems(shop, "staging", {"size": "Small"}) == []
+    resources = resolve(load(shop), "staging", USER, {"size": "Small"}, {}).resources["apps"]["web"]["resources"]
+    assert resources == [{"name": "model", "serving_endpoint": {"name": "scorer", "permission": "CAN_MANAGE"}},
+                         {"name": "token", "secret": {"scope": "s", "key": "k", "permission": "READ"}}]

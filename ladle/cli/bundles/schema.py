@@ -69,11 +69,9 @@ _VARIABLE = {"type": "object", "properties": {
 
 
 def _section(endpoint: dict[str, Any], top: bool) -> dict[str, Any]:
-    # a target overrides parts of resources declared elsewhere: nothing is required there
-    app = _APP if top else {k: v for k, v in _APP.items() if k != "required"}
     resources = {"type": "object", "properties": {
         "model_serving_endpoints": {"type": "object", "additionalProperties": endpoint},
-        "apps": {"type": "object", "additionalProperties": app}}}
+        "apps": {"type": "object", "additionalProperties": _APP}}}
     props: dict[str, Any] = {
         "bundle": {"type": "object", "properties": {
             "name": _STR, "uuid": _STR, "databricks_cli_version": _STR, "git": _ANY_MAP, "deployment": _ANY_MAP,
@@ -107,10 +105,30 @@ def bundle_schema() -> dict[str, Any]:
     root = _section({"$ref": "#/$defs/Endpoint"}, top=True)
     root["properties"]["targets"] = {"type": "object", "additionalProperties": {  # `prod:` alone is a target
         "anyOf": [{"$ref": "#/$defs/Target"}, {"type": "null"}]}}
-    override = {k: v for k, v in endpoint.items() if k != "required"}
-    root["$defs"] = {**defs, "Endpoint": endpoint, "EndpointOverride": override,
-                     "Target": _section({"$ref": "#/$defs/EndpointOverride"}, top=False)}
+    shared = {**defs, "Endpoint": endpoint}
+    # a target overrides parts of what is declared elsewhere: nothing is required in it
+    optional = {f"Opt{name}": _optional(d) for name, d in shared.items()}
+    root["$defs"] = {**shared, **optional, "Target": _optional(_section({"$ref": "#/$defs/Endpoint"}, top=False))}
     return _tolerant(_strict(copy.deepcopy(root)))["anyOf"][0]  # the file itself is a mapping
+
+
+def _optional(node: Any) -> Any:
+    """A copy with no `required` lists, its references pointing at the optional copies."""
+    if isinstance(node, list):
+        return [_optional(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {}
+    for key, value in node.items():
+        if key == "required" and isinstance(value, list):
+            continue
+        if key == "$ref" and isinstance(value, str) and value.startswith("#/$defs/"):
+            out[key] = "#/$defs/Opt" + value[len("#/$defs/"):]
+        elif key == "properties" and isinstance(value, dict):
+            out[key] = {k: _optional(v) for k, v in value.items()}
+        else:
+            out[key] = _optional(value)
+    return out
 
 
 def _strict(node: Any) -> Any:
