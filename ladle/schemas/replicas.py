@@ -43,6 +43,8 @@ class GroupObs:
     target: int
     in_flight: int
     last_used: float
+    waiting: int = 0   # requests waiting for a replica of the group (none ready yet)
+    queued: int = 0    # requests not yet being served: waiting, or beyond a replica's concurrency
 
 
 @dataclass
