@@ -30,7 +30,7 @@ def test_root_redirects_to_the_ui_without_a_token():
 def test_deep_links_serve_the_shell_with_a_strict_csp():
     c = _client()
     for path in ("/ui", "/ui/endpoints", "/ui/endpoints/iris/query", "/ui/usage", "/ui/me",
-                 "/ui/admin/groups"):
+                 "/ui/admin/groups", "/ui/apps", "/ui/apps/my-app"):
         r = c.get(path)
         assert r.status_code == 200, path
         assert r.headers["content-type"].startswith("text/html")

@@ -11,6 +11,8 @@ const ROUTES = [
   { re: /^\/ui\/endpoints\/([^/]+)(?:\/([a-z-]+))?\/?$/, page: "endpoint", keys: ["name", "tab"],
     load: () => import("./pages/endpoint.js") },
   { re: /^\/ui\/usage$/, page: "usage", load: () => import("./pages/usage.js") },
+  { re: /^\/ui\/apps\/?$/, page: "apps", load: () => import("./pages/apps.js") },
+  { re: /^\/ui\/apps\/([^/]+)\/?$/, page: "app", keys: ["name"], load: () => import("./pages/app.js") },
   { re: /^\/ui\/me$/, page: "me", load: () => import("./pages/me.js") },
   { re: /^\/ui\/admin\/?$/, page: "admin", load: () => import("./pages/admin.js") },
   { re: /^\/ui\/admin\/(users|service-principals|groups)$/, page: "admin", keys: ["section"],
@@ -47,7 +49,8 @@ function updateChrome(page) {
   document.getElementById("nav").hidden = !signedIn;
   document.getElementById("signout").hidden = !signedIn;
   document.querySelectorAll("[data-nav]").forEach((a) => {
-    const on = a.dataset.nav === page || (a.dataset.nav === "endpoints" && ["endpoint", "create", "edit"].includes(page));
+    const on = a.dataset.nav === page || (a.dataset.nav === "endpoints" && ["endpoint", "create", "edit"].includes(page))
+      || (a.dataset.nav === "apps" && page === "app");
     if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
   });
   const who = document.getElementById("whoami");

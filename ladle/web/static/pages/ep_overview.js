@@ -1,8 +1,9 @@
 // Overview tab: details, pending update with progress, served entities with their
-// deployment state, and tags (editable by managers).
+// deployment state, tags (editable by managers) and the apps that use the endpoint.
 import { api, epPath } from "../api.js";
 import { copyButton, field, fmtTime, h, relTime, replace } from "../dom.js";
 import { deploymentBadge, entityLabel } from "../states.js";
+import { usedByApps } from "./ep_apps.js";
 
 function trafficOf(cfg) {
   const m = new Map();
@@ -99,7 +100,8 @@ export function mount(panel, ctx) {
       h("div", {}, h("div", { class: "panel" }, h("h2", {}, "Served entities"), entities)),
       h("div", {},
         h("div", { class: "panel" }, h("h2", {}, "Details"), details),
-        h("div", { class: "panel" }, h("h2", {}, "Tags"), tagErr, chips, h("div", { style: { marginTop: ".75rem" } }, tagForm)))));
+        h("div", { class: "panel" }, h("h2", {}, "Tags"), tagErr, chips, h("div", { style: { marginTop: ".75rem" } }, tagForm)),
+        usedByApps(ctx.name))));
   if (ctx.ep) paint(ctx.ep);
   return { cleanup: ctx.onEndpoint(paint) };
 }
