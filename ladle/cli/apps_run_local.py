@@ -8,7 +8,9 @@ signs in as you. app.yaml's `value` entries are set as they are; a `valueFrom` e
 resource only a deployment can resolve) is taken from `--env NAME=VALUE`, then your
 environment, then the app's `.env` file (which `apps init` writes), else it is an error naming
 it, like the Databricks CLI's. `--prepare-environment` builds `.venv` in the app folder with uv
-from requirements.txt and runs the command with that `.venv/bin` first on PATH.
+from requirements.txt and runs the command with that `.venv/bin` first on PATH. `run-local`
+puts a proxy on --port in front of the app that adds your identity as X-Forwarded-* headers
+(apps_local_proxy.py); `init --run dev` runs the app alone, as the Databricks CLI does.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ import click
 import yaml
 from dotenv import dotenv_values
 
+from ladle.cli.apps_upload import ME
+from ladle.cli.client import from_context
 from ladle.cli.options import LadleCommand, settings
 
 DEFAULT_APP_PORT = 8000
+DEFAULT_PROXY_PORT = 8001
 PORT_ENV = "DATABRICKS_APP_PORT"
 HOST = "127.0.0.1"
 SHUTDOWN_TIMEOUT_S = 15.0
@@ -125,8 +130,10 @@ def default_port() -> int:
 
 
 def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PORT, prepare: bool = False,
-            custom_env: tuple[str, ...] = (), entry_point: str | None = None) -> None:
-    """Run the app in the foreground until it exits or the user interrupts it."""
+            custom_env: tuple[str, ...] = (), entry_point: str | None = None,
+            proxy_port: int | None = None) -> None:
+    """Run the app in the foreground until it exits or the user interrupts it; with
+    `proxy_port`, behind the header-injecting proxy (apps_local_proxy.py)."""
     spec_name, spec = read_spec(app_dir, entry_point)
     environ = dict(os.environ)
     env = environ | base_env(app_port)
@@ -138,28 +145,51 @@ def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PO
         bin_dir = prepare_environment(app_dir)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(bin_dir.parent)
+    from ladle.cli.apps_local_proxy import LocalProxy, identity_headers   # uvicorn: only when it runs
+
+    inject = identity_headers(from_context(ctx).call("GET", ME) or {}) if proxy_port else {}
     command = command_of(spec, app_port)
     click.echo("Running command: " + " ".join(command), err=True)
-    click.echo(f"To access your app go to http://{HOST}:{app_port}", err=True)
     try:
         proc = subprocess.Popen(command, cwd=app_dir, env=env)
     except OSError as exc:
         raise click.ClickException(f"cannot start {command[0]}: {exc.strerror or exc}") from exc
-    try:
-        rc = proc.wait()
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+    proxy = None
+    if proxy_port:
         try:
-            rc = proc.wait(SHUTDOWN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
+            proxy = LocalProxy(proxy_port, app_port, inject)
+            proxy.start()
+        except Exception as exc:  # noqa: BLE001 - the app must not outlive a proxy that failed
             proc.kill()
             proc.wait()
-            raise click.ClickException("process killed after timeout") from None
+            raise click.ClickException(f"failed to start app proxy: {exc}") from exc
+    click.echo(f"To access your app go to http://localhost:{proxy_port or app_port}", err=True)
+    try:
+        rc = _wait(proc)
+    finally:
+        if proxy is not None:
+            proxy.stop()
     if rc not in (0, -signal.SIGINT, 130):
         raise click.ClickException(f"the app exited with code {rc}")
 
 
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """The app's exit code; Ctrl-C sends it SIGINT and waits SHUTDOWN_TIMEOUT_S before killing it."""
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            return proc.wait(SHUTDOWN_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise click.ClickException("process killed after timeout") from None
+
+
 @click.command("run-local", cls=LadleCommand)
+@click.option("--port", type=int, default=DEFAULT_PROXY_PORT, show_default=True,
+              help="Port on which to run the app proxy")
 @click.option("--app-port", type=int, default=DEFAULT_APP_PORT, show_default=True, envvar=PORT_ENV,
               help=f"Port on which to run the app (env {PORT_ENV})")
 @click.option("--prepare-environment", is_flag=True, default=False,
@@ -169,12 +199,15 @@ def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PO
 @click.option("--source-dir", type=click.Path(file_okay=False, exists=True), default=".",
               help="The app's folder (default: the current directory).")
 @click.pass_context
-def run_local(ctx: click.Context, app_port: int, prepare_environment: bool, custom_env: tuple[str, ...],
+def run_local(ctx: click.Context, port: int, app_port: int, prepare_environment: bool, custom_env: tuple[str, ...],
               entry_point: str | None, source_dir: str) -> None:
     """Run an app locally.
 
     Starts the app in the current directory with app.yaml's command (default: python
-    app.py), listening on 127.0.0.1:--app-port, signed in as you.
+    app.py) on 127.0.0.1:--app-port, signed in as you, behind a proxy on --port that adds
+    the X-Forwarded-* headers (your identity) a deployed app receives.
     """
+    if port == app_port:
+        raise click.ClickException("--port and --app-port must differ (the proxy and the app each need one)")
     run_app(ctx, Path(source_dir).resolve(), app_port=app_port, prepare=prepare_environment,
-            custom_env=custom_env, entry_point=entry_point)
+            custom_env=custom_env, entry_point=entry_point, proxy_port=port)

@@ -1,7 +1,7 @@
 """The app `ladle apps init --features serving` writes, run for real by `ladle apps run-local`
-against a recording server that plays the workspace: it queries the endpoint named in .env
-with the caller's credentials, answers the prediction as a page and as JSON, and shows
-PERMISSION_DENIED clearly when the endpoint refuses it."""
+(behind its header-injecting proxy) against a recording server that plays the workspace: it
+queries the endpoint named in .env with the caller's credentials, answers the prediction as a
+page and as JSON, and shows PERMISSION_DENIED clearly when the endpoint refuses it."""
 
 from __future__ import annotations
 
@@ -32,6 +32,8 @@ def fake_workspace() -> Iterator[RecordingServer]:
     srv = RecordingServer().start()
     srv.on("GET", f"/api/2.0/serving-endpoints/{EP}/openapi", Reply(body=OPENAPI))
     srv.on("POST", INVOCATIONS, Reply(body={"predictions": [0.87]}))
+    srv.on("GET", "/api/2.0/preview/scim/v2/Me", Reply(body={
+        "userName": "ana", "displayName": "Ana", "emails": [{"value": "ana@example.com", "primary": True}]}))
     yield srv
     srv.stop()
 
@@ -45,11 +47,12 @@ def running_app(tmp_path: Path, fake_workspace: RecordingServer) -> Iterator[str
     subprocess.run([*ladle, "apps", "init", "--name", "churn-app", "--features", "serving",
                     "--set", f"serving.serving-endpoint.name={EP}", "--run", "none"],
                    cwd=tmp_path, env=env, check=True, capture_output=True)
-    port = free_port()
+    port, app_port = free_port(), free_port()
     log = (tmp_path / "run-local.log").open("wb")
-    proc = subprocess.Popen([*ladle, "apps", "run-local", "--app-port", str(port)], cwd=tmp_path / "churn-app",
-                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([*ladle, "apps", "run-local", "--port", str(port), "--app-port", str(app_port)],
+                            cwd=tmp_path / "churn-app", env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}"                     # the proxy, which adds the X-Forwarded-* headers
 
     def up() -> bool:
         assert proc.poll() is None, (tmp_path / "run-local.log").read_text()
@@ -76,8 +79,9 @@ def test_the_scaffold_queries_the_endpoint_and_shows_permission_denied(
     assert call.json == {"dataframe_records": [{"tenure": 1.0, "plan": "a"}]}   # from the model's signature
     assert call.headers["authorization"] == f"Bearer {TOKEN}"                  # the caller's credentials
 
-    page = httpx.get(running_app + "/", headers={"X-Forwarded-Email": "ana@example.com"}, timeout=30)
-    assert page.status_code == 200 and "0.87" in page.text and "Signed in as ana@example.com" in page.text
+    page = httpx.get(running_app + "/", headers={"X-Forwarded-Email": "mallory@example.com"}, timeout=30)
+    assert page.status_code == 200 and "0.87" in page.text
+    assert "Signed in as ana@example.com" in page.text                          # from /Me, not the caller
 
     mine = httpx.post(running_app + "/api/prediction", json={"inputs": [[3]]}, timeout=30)
     assert mine.status_code == 200 and fake_workspace.calls("POST", INVOCATIONS)[-1].json == {"inputs": [[3]]}

@@ -209,3 +209,13 @@ def test_init_deploy_runs_the_bundle(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(apps_init.subprocess, "run", lambda cmd, cwd, check: calls.append(cmd) or Done(1))
     failed = run_apps(["init", "--name", "other", "--deploy", "--output-dir", str(tmp_path)], tmp_path)
     assert failed.exit_code == 0 and len(calls) == 1 and "Deploy failed (exit code 1)" in failed.stderr
+
+
+def test_run_local_proxy_headers_and_ports(tmp_path: Path) -> None:
+    from ladle.cli.apps_local_proxy import identity_headers
+
+    sp = identity_headers({"userName": "c7cc13f8-app", "displayName": "seed-app"})
+    assert (sp["X-Forwarded-User"], sp["X-Forwarded-Email"], sp["X-Forwarded-Preferred-Username"]) == (
+        "c7cc13f8-app", "c7cc13f8-app", "seed-app")
+    same = run_apps(["run-local", "--port", "9000", "--app-port", "9000", "--source-dir", str(tmp_path)], tmp_path)
+    assert same.exit_code == 1 and "--port and --app-port must differ" in same.stderr
