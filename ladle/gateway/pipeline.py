@@ -89,11 +89,18 @@ class Gateway:
                                f"models: {', '.join(entities) or 'none'}).")
             raise not_found(name)
         lvl = self.level_of(p, route.id)
-        if lvl is None:
-            raise not_found(name)
+        # No level at all is PERMISSION_DENIED too, as Databricks answers a query: its message
+        # says how to get CAN_QUERY (for an app: declare the `serving_endpoint` resource).
         if not at_least(lvl, "CAN_QUERY"):
             raise endpoint_denied(p.name, p.kind, "CAN_QUERY", name, lvl)
         return route
+
+    async def authorized_route(self, p: Principal, name: str) -> EndpointRoute:
+        """The route of an endpoint `p` may query (404/403 as `invoke` answers them), for
+        routes that shape the request by what the endpoint serves."""
+        if self.on_miss is not None and name not in self.routes and name not in self.not_ready:
+            await self.on_miss(name)
+        return self._route(p, name)
 
     async def _body(self, request: Request) -> bytes:
         cl = request.headers.get("content-length")

@@ -73,7 +73,8 @@ def test_user_needs_a_grant_to_see_and_query(server, iris_endpoint, bob, workspa
         assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
         assert "iris" not in [e["name"] for e in b.get("/api/2.0/serving-endpoints").json()["endpoints"]]
         r = b.post("/serving-endpoints/iris/invocations", json=records)
-        assert r.status_code in (403, 404), r.text
+        assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED", r.text
+        assert "CAN_QUERY" in r.json()["message"]
 
         perms = workspace.serving_endpoints.set_permissions(iris_endpoint["id"], access_control_list=[
             ServingEndpointAccessControlRequest(user_name="bob",
