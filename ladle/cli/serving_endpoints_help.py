@@ -6,20 +6,18 @@ help and the server cannot drift apart."""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from pydantic import BaseModel
 
 from ladle.cli.options import LadleCommand
-from ladle.schemas import endpoints as s
-from ladle.schemas.gateway import AiGatewayConfig
-from ladle.schemas.permissions import PermissionsRequest
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 MAX_DEPTH = 4
-# Checked by the server outside the model's types: their allowed values, shown in the help.
-EXTRA_ENUMS = {"workload_size": s.WORKLOAD_SIZES, "workload_type": s.WORKLOAD_TYPES}
 
 _IRIS = {"entity_name": "main.default.iris", "entity_version": "1", "workload_size": "Small",
          "scale_to_zero_enabled": True}
@@ -33,9 +31,9 @@ EXTERNAL = {"served_entities": [{"name": "gpt", "external_model": {
     "name": "gpt-4o-mini", "provider": "openai", "task": "llm/v1/chat",
     "openai_config": {"openai_api_key": "{{secrets/my-scope/openai-key}}"}}}]}
 
-# command -> (the model its body is validated with, a note, [(title, example body)])
-BODIES: dict[str, tuple[type[BaseModel] | None, str, list[tuple[str, dict[str, Any]]]]] = {
-    "create": (s.CreateEndpointRequest,
+# command -> (the name of the model its body is validated with, a note, [(title, example body)])
+BODIES: dict[str, tuple[str | None, str, list[tuple[str, dict[str, Any]]]]] = {
+    "create": ("CreateEndpointRequest",
                "served_entities, served_models, traffic_config and auto_capture_config may also be given "
                "at the top level, beside name (the same fields as inside config; not both).",
                [("custom model (an MLflow model of the registry)", CUSTOM_MODEL),
@@ -43,24 +41,24 @@ BODIES: dict[str, tuple[type[BaseModel] | None, str, list[tuple[str, dict[str, A
                 ("provisioned throughput (dedicated capacity)", PROVISIONED),
                 ("external model (a provider's API, its key in a secret)", EXTERNAL)]),
     "create-provisioned-throughput-endpoint": (
-        s.CreatePtEndpointRequest, "", [("provisioned throughput", {"name": "my-pt", "config": PROVISIONED})]),
-    "update-config": (s.EndpointCoreConfigInput, "", [("custom model", CUSTOM_MODEL)]),
+        "CreatePtEndpointRequest", "", [("provisioned throughput", {"name": "my-pt", "config": PROVISIONED})]),
+    "update-config": ("EndpointCoreConfigInput", "", [("custom model", CUSTOM_MODEL)]),
     "update-provisioned-throughput-endpoint-config": (
-        s.UpdatePtConfigRequest, "", [("provisioned throughput", {"config": PROVISIONED})]),
-    "put-ai-gateway": (AiGatewayConfig, "", [("rate limit and usage tracking", {
+        "UpdatePtConfigRequest", "", [("provisioned throughput", {"config": PROVISIONED})]),
+    "put-ai-gateway": ("AiGatewayConfig", "", [("rate limit and usage tracking", {
         "rate_limits": [{"calls": 100, "key": "user", "renewal_period": "minute"}],
         "usage_tracking_config": {"enabled": True}})]),
-    "put": (s.PutRateLimitsRequest, "", [("rate limit", {
+    "put": ("PutRateLimitsRequest", "", [("rate limit", {
         "rate_limits": [{"calls": 100, "key": "endpoint", "renewal_period": "minute"}]})]),
-    "patch": (s.PatchTagsRequest, "", [("tags", {"add_tags": [{"key": "team", "value": "ml"}],
+    "patch": ("PatchTagsRequest", "", [("tags", {"add_tags": [{"key": "team", "value": "ml"}],
                                                  "delete_tags": ["old"]})]),
-    "update-notifications": (s.UpdateNotificationsRequest, "", [("notifications", {
+    "update-notifications": ("UpdateNotificationsRequest", "", [("notifications", {
         "email_notifications": {"on_update_failure": ["me@example.com"]}})]),
-    "patch-telemetry-config": (s.PatchTelemetryRequest, "", [("telemetry", {
+    "patch-telemetry-config": ("PatchTelemetryRequest", "", [("telemetry", {
         "telemetry_config": {"enabled_telemetry_features": ["TELEMETRY_FEATURE_LOGS"]}})]),
-    "set-permissions": (PermissionsRequest, "", [("grant", {
+    "set-permissions": ("PermissionsRequest", "", [("grant", {
         "access_control_list": [{"user_name": "me@example.com", "permission_level": "CAN_QUERY"}]})]),
-    "update-permissions": (PermissionsRequest, "", [("grant", {
+    "update-permissions": ("PermissionsRequest", "", [("grant", {
         "access_control_list": [{"group_name": "users", "permission_level": "CAN_QUERY"}]})]),
     "query": (None, "The body depends on the endpoint: chat (messages), completions (prompt), embeddings "
               "(input), or a custom model's input (dataframe_split, dataframe_records, instances, inputs). "
@@ -69,6 +67,27 @@ BODIES: dict[str, tuple[type[BaseModel] | None, str, list[tuple[str, dict[str, A
                ("embeddings", {"input": ["first text", "second text"]}),
                ("custom model", {"dataframe_split": {"columns": ["x"], "data": [[1.0]]}})]),
 }
+
+
+@functools.cache
+def _schemas() -> tuple[dict[str, type[BaseModel]], dict[str, tuple[str, ...]]]:
+    """The models by name, and the allowed values of fields the server checks outside their
+    types. Imported when help is shown, not on every command's start."""
+    from ladle.schemas import endpoints as s
+    from ladle.schemas.gateway import AiGatewayConfig
+    from ladle.schemas.permissions import PermissionsRequest
+
+    models = {m.__name__: m for m in (
+        s.CreateEndpointRequest, s.CreatePtEndpointRequest, s.EndpointCoreConfigInput, s.UpdatePtConfigRequest,
+        AiGatewayConfig, s.PutRateLimitsRequest, s.PatchTagsRequest, s.UpdateNotificationsRequest,
+        s.PatchTelemetryRequest, PermissionsRequest)}
+    return models, {"workload_size": s.WORKLOAD_SIZES, "workload_type": s.WORKLOAD_TYPES}
+
+
+def body_model(command: str) -> type[BaseModel] | None:
+    """The model the server validates `command`'s body with (None: it depends on the endpoint)."""
+    name = BODIES[command][0]
+    return _schemas()[0][name] if name else None
 
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
@@ -107,7 +126,7 @@ def _fields(schema: dict[str, Any], defs: dict[str, Any], prefix: str, depth: in
     required = set(schema.get("required", []))
     for name, prop in schema.get("properties", {}).items():
         kind, enums, child = _describe(prop, defs)
-        enums = enums or list(EXTRA_ENUMS.get(name, ()))
+        enums = enums or list(_schemas()[1].get(name, ()))
         path = prefix + name + ("[]" if kind.startswith("array") else "")
         line = f"  {path}  {kind}{'  (required)' if name in required else ''}"
         if enums:
@@ -127,7 +146,8 @@ def body_help(command: str) -> str:
     """The `-h` text of a command's JSON body ('' for a command without one)."""
     if command not in BODIES:
         return ""
-    model, note, examples = BODIES[command]
+    _, note, examples = BODIES[command]
+    model = body_model(command)
     out = ["JSON body (--json):"]
     if model is not None:
         out += body_fields(model)
