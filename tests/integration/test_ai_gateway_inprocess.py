@@ -111,7 +111,7 @@ def test_groups_feed_acls_and_group_rate_limits(client, clock):
     assert r.json()["members"] == [{"name": "carol", "type": "user"}]
     assert client.post("/api/2.0/ladle/groups", json={"display_name": "users"}).status_code == 400
     carol = user_token(client, "carol")
-    assert client.post(INV, json={"inputs": [1]}, headers=carol).status_code == 404
+    assert client.post(INV, json={"inputs": [1]}, headers=carol).status_code == 403
     eid = client.get(f"{API}/ep").json()["id"]
     r = client.patch(f"/api/2.0/permissions/serving-endpoints/{eid}", json={"access_control_list": [
         {"group_name": "ml", "permission_level": "CAN_QUERY"}]})
@@ -123,7 +123,7 @@ def test_groups_feed_acls_and_group_rate_limits(client, clock):
     assert r.status_code == 429 and "group(s) 'ml'" in r.json()["message"]
     assert client.post(INV, json={"inputs": [1]}).status_code == 200      # admin: not in the group
     assert client.delete("/api/2.0/ladle/groups/ml/members/carol").status_code == 200
-    assert client.post(INV, json={"inputs": [1]}, headers=carol).status_code == 404
+    assert client.post(INV, json={"inputs": [1]}, headers=carol).status_code == 403
     assert client.post("/api/2.0/ladle/groups", json={"display_name": "x"}, headers=carol).status_code == 403
     assert [g["display_name"] for g in client.get("/api/2.0/ladle/groups").json()["groups"]] == ["ml"]
     assert client.delete("/api/2.0/ladle/groups/ml").status_code == 200

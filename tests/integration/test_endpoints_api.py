@@ -145,7 +145,7 @@ def test_auth_and_permissions(client):
     tok = client.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "bob"}).json()["token_value"]
     bob = {"Authorization": f"Bearer {tok}"}
     assert client.get(API, headers=bob).json()["endpoints"] == []
-    assert client.post("/serving-endpoints/ep/invocations", json={}, headers=bob).status_code == 404
+    assert client.post("/serving-endpoints/ep/invocations", json={}, headers=bob).status_code == 403
     eid = client.get(f"{API}/ep").json()["id"]
     r = client.patch(f"/api/2.0/permissions/serving-endpoints/{eid}",
                      json={"access_control_list": [{"user_name": "bob", "permission_level": "CAN_QUERY"}]})
