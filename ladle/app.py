@@ -16,6 +16,8 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permissions, tokens
+from ladle.api import responses_routes
+from ladle.entities.signature import model_task
 from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
 from ladle.api import groups as groups_api
@@ -48,6 +50,7 @@ from ladle.control.oauth_keys import SigningKeys
 from ladle.control.oauth_secrets import OAuthSecrets
 from ladle.control.principals import PrincipalService
 from ladle.control.permissions import PermissionService
+from ladle.control.autoscale import Knobs
 from ladle.control.reconciler import Reconciler
 from ladle.control.registry_acl import RegistryAcl
 from ladle.control.store import DatabaseBusy, DbTimeouts, Store
@@ -172,7 +175,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                       on_miss=(lambda name: endpoint_missed(name)) if store.shared else None)
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
-                            cpu_count=settings.max_replicas_per_entity or None)
+                            cpu_count=settings.max_replicas_per_entity or None, metrics=metrics,
+                            knobs=Knobs(settings.autoscale_target_in_flight, settings.autoscale_up_window_s,
+                                        settings.autoscale_down_window_s, settings.autoscale_cooldown_s,
+                                        settings.autoscale_enabled))
     backend.set_notify(reconciler.kick)
 
     on_change = reconciler.changed
@@ -251,6 +257,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
+        *responses_routes.routes(gateway, lambda name, version: model_task(settings.models_dir, name, version)),
         *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_http, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
         *unity_catalog_api.routes(catalog, registry_acl, registry_lookups),

@@ -29,7 +29,16 @@ class Settings(BaseSettings):
     replica_start_timeout_s: float = 300.0
     replica_concurrency: int = 4
     warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
-    max_replicas_per_entity: int = 0  # 0: the machine's CPU count
+    max_replicas_per_entity: int = 0  # 0: the machine's CPU count (the autoscaler's per-server cap)
+    # Autoscaling (control/autoscale.py): each served entity runs between its range's minimum
+    # and maximum replicas, aiming at this many in-flight requests per replica; up on the mean
+    # load over the up window, down only after the load stayed low for the down window and
+    # the cool-down since the last change passed. Off: every entity runs its range's maximum.
+    autoscale_enabled: bool = True
+    autoscale_target_in_flight: float = 3.0
+    autoscale_up_window_s: float = 2.0
+    autoscale_down_window_s: float = 30.0
+    autoscale_cooldown_s: float = 30.0
     reconcile_interval_s: float = 1.0
     # How replica workers are contained (ladle/runtimes/sandbox.py): auto (as root: a
     # dedicated user in a private mount namespace; else a user namespace when allowed; else

@@ -8,15 +8,14 @@ from typing import Any
 
 import orjson
 
+from ladle.control.autoscale import scale_range
 from ladle.control.states import Deployment
 from ladle.schemas.endpoints import (
     MAX_SERVED_ENTITIES, NAME_RE, EndpointCoreConfigInput, ServedEntityInput,
 )
 from ladle.schemas.errors import invalid
 
-# Concurrency per workload size (Databricks: Small 4, Medium 8-16, Large 16-64).
-WORKLOAD_CONCURRENCY = {"Small": 4, "Medium": 16, "Large": 64}
-PER_REPLICA_CONCURRENCY = 4
+PER_REPLICA_CONCURRENCY = 4   # requests one replica serves at once (more when the cap binds)
 
 
 def entities_of(cfg: EndpointCoreConfigInput) -> tuple[list[ServedEntityInput], bool]:
@@ -29,13 +28,10 @@ def entities_of(cfg: EndpointCoreConfigInput) -> tuple[list[ServedEntityInput], 
 
 
 def replicas_for(entity: dict[str, Any], cpu_count: int) -> tuple[int, int]:
-    """(replica count, concurrency per replica) for a stored served entity."""
-    if entity.get("max_provisioned_concurrency"):
-        total = int(entity["max_provisioned_concurrency"])
-    else:
-        total = WORKLOAD_CONCURRENCY.get(entity.get("workload_size") or "Small", 4)
-    replicas = max(1, min(cpu_count, -(-total // (PER_REPLICA_CONCURRENCY * 4))))
-    return replicas, max(1, -(-total // replicas))
+    """(the most replicas, concurrency per replica) for a stored served entity: its range's
+    maximum (control/autoscale.py `scale_range`, capped at `cpu_count`)."""
+    rng = scale_range(entity, cpu_count, PER_REPLICA_CONCURRENCY)
+    return rng.hi, rng.concurrency
 
 
 def entity_key(endpoint_id: str, entity: dict[str, Any]) -> str:

@@ -8,8 +8,8 @@ everything comes in as arguments, so it is unit-tested without processes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Union
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Union
 
 from ladle.control.configs import replicas_for
 from ladle.control.states import DEPLOYMENT_FOR_GROUP, Deployment, GroupState
@@ -57,6 +57,9 @@ class PlanInput:
     now: float
     idle_s: float
     cpu_count: int
+    # the autoscaler's replica count per group key (control/autoscale.py); a group missing
+    # here runs its range's maximum
+    targets: Mapping[str, int] = field(default_factory=dict)
 
 
 def group_spec(rec: EndpointRecord, ent: dict[str, Any], cpu_count: int) -> GroupSpec:
@@ -80,7 +83,7 @@ def _runs_replicas(ent: dict[str, Any]) -> bool:
 
 def _target(ent: dict[str, Any], obs: GroupObs | None, which: str, p: PlanInput,
             starts_at_zero: bool = False) -> int:
-    replicas, _ = replicas_for(ent, p.cpu_count)
+    replicas = max(1, p.targets.get(ent["_key"]) or replicas_for(ent, p.cpu_count)[0])
     if starts_at_zero and ent.get("scale_to_zero_enabled") and (obs is None or (
         obs.state in (GroupState.BUILDING, GroupState.READY, GroupState.SCALED_TO_ZERO)
         and obs.in_flight == 0 and p.now - obs.last_used > p.idle_s

@@ -21,12 +21,14 @@ import time
 import uuid
 from typing import Callable
 
+from ladle.control.autoscale import Autoscaler, Knobs
 from ladle.control.planner import Ensure, Fail, PlanInput, Promote, SetState, Stop, plan
 from ladle.control.states import ConfigUpdate, check_config_update
 from ladle.control.store import EndpointRecord, StaleRecord, Store
 from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.routing import EndpointRoute, build_route
 from ladle.telemetry.logs import EntityLogs
+from ladle.telemetry.metrics import MetricsHub
 
 log = logging.getLogger("ladle.reconciler")
 Publish = Callable[[dict[str, EndpointRoute], frozenset[str]], None]
@@ -35,7 +37,8 @@ Publish = Callable[[dict[str, EndpointRoute], frozenset[str]], None]
 class Reconciler:
     def __init__(self, store: Store, backend: ReplicaBackend, publish: Publish, logs_dir,
                  idle_s: float, interval_s: float, clock: Callable[[], float] = time.monotonic,
-                 cpu_count: int | None = None, lease_s: float = 10.0) -> None:
+                 cpu_count: int | None = None, lease_s: float = 10.0, knobs: Knobs | None = None,
+                 metrics: MetricsHub | None = None) -> None:
         self.store = store
         self.backend = backend
         self.publish = publish
@@ -51,6 +54,8 @@ class Reconciler:
         self.lease_s = max(lease_s, 3 * interval_s)
         self.leading = False
         self._renewed = float("-inf")
+        self.autoscaler = Autoscaler(knobs or Knobs(), self.cpu_count)
+        self.metrics = metrics
 
     def _lead(self) -> bool:
         """Take or renew the lease; True while this server runs the reconciler."""
@@ -111,8 +116,9 @@ class Reconciler:
     async def tick(self) -> None:
         for _ in range(5):  # settle: promotions free old groups in the same pass
             recs = await self.store.call(self.store.list_endpoints)
-            actions = plan(recs, self.backend.observe(),
-                           PlanInput(self.clock(), self.idle_s, self.cpu_count))
+            observed = self.backend.observe()
+            targets = self._autoscale(recs, observed)
+            actions = plan(recs, observed, PlanInput(self.clock(), self.idle_s, self.cpu_count, targets))
             if not actions:
                 return
             changed = await self._apply(recs, actions)
@@ -120,6 +126,30 @@ class Reconciler:
                 await self.republish()
             if not any(isinstance(a, (Promote, Fail)) for a in actions):
                 return
+
+    def _autoscale(self, recs: list[EndpointRecord], observed: dict) -> dict[str, int]:
+        """The autoscaler's targets; each change is logged with its reason (the server log
+        and the entity's logs), and the gauges behind `/metrics` follow every group."""
+        where: dict[str, tuple[EndpointRecord, dict]] = {}
+        for rec in recs:
+            for cfg in (rec.active, rec.pending):
+                for ent in (cfg or {}).get("served_entities", []) if cfg and not cfg.get("failed") else []:
+                    if not ent.get("external_model"):
+                        where.setdefault(ent["_key"], (rec, ent))
+        targets, changes = self.autoscaler.targets({k: e for k, (_, e) in where.items()}, observed,
+                                                   self.clock())
+        for key, (old, new, reason) in changes.items():
+            rec, ent = where[key]
+            line = f"autoscale: scaling {'up' if new > old else 'down'}: {old} -> {new} replicas ({reason})"
+            log.info("%s/%s %s", rec.name, ent["name"], line)
+            EntityLogs(self.logs_dir, rec.id, ent["name"]).server(line)
+        if self.metrics is not None:
+            for key, (rec, ent) in where.items():
+                obs = observed.get(key)
+                m = self.metrics.for_endpoint(rec.id)
+                m.scale(ent["name"], obs.ready if obs else 0, obs.target if obs else 0,
+                        obs.in_flight if obs else 0, obs.queued if obs else 0)
+        return targets
 
     async def _apply(self, recs: list[EndpointRecord], actions: list) -> bool:
         by_id = {r.id: r for r in recs}

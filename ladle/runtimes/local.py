@@ -42,6 +42,7 @@ class LocalGroup:
         self._stopping = False
         self._seq = 0
         self._ever_ready = False
+        self.waiting = 0   # requests waiting for a replica (cold start, every replica starting)
         self.logs = backend.logs_for(spec)
         self.task = asyncio.get_running_loop().create_task(self._run())
 
@@ -58,8 +59,12 @@ class LocalGroup:
             self.backend.on_wake(self.spec.key)
 
     async def wait_ready(self, timeout: float) -> bool:
-        return await wait_for_replicas(
-            self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
+        self.waiting += 1
+        try:
+            return await wait_for_replicas(
+                self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
+        finally:
+            self.waiting -= 1
 
     # -- used by the backend ----------------------------------------------------------
     def set_target(self, target: int) -> None:
@@ -71,6 +76,8 @@ class LocalGroup:
         return GroupObs(
             state=self.state, message=self.message, ready=len(self.replicas()), target=self.target,
             in_flight=sum(r.in_flight for r in self._replicas), last_used=self.last_used,
+            waiting=self.waiting,
+            queued=self.waiting + sum(max(0, r.in_flight - r.concurrency) for r in self._replicas),
         )
 
     async def stop(self, drain_timeout: float = 30.0, grace: float = 1.0) -> None:

@@ -18,7 +18,8 @@ from ladle.telemetry.metrics import MetricsHub
 
 KEEP_S = 3600.0
 KEPT = ("request_count_total", "request_4xx_count_total", "request_5xx_count_total",
-        "request_latency_ms_bucket")
+        "request_latency_ms_bucket", "replica_count", "replica_target_count", "in_flight_requests",
+        "queued_requests")
 
 
 class MetricsHistory:

@@ -30,6 +30,18 @@ class EndpointMetrics:
         self.mem = Gauge("mem_usage_percentage", "Memory usage of the served entity's replicas",
                          ["served_entity"], registry=r)
         self.replicas = Gauge("replica_count", "Running replicas", ["served_entity"], registry=r)
+        self.target = Gauge("replica_target_count", "Replicas the autoscaler wants running",
+                            ["served_entity"], registry=r)
+        self.in_flight = Gauge("in_flight_requests", "Requests in progress on the replicas",
+                               ["served_entity"], registry=r)
+        self.queued = Gauge("queued_requests", "Requests waiting for a replica or beyond a "
+                            "replica's concurrency", ["served_entity"], registry=r)
+
+    def scale(self, entity: str, replicas: int, target: int, in_flight: int, queued: int) -> None:
+        self.replicas.labels(entity).set(replicas)
+        self.target.labels(entity).set(target)
+        self.in_flight.labels(entity).set(in_flight)
+        self.queued.labels(entity).set(queued)
 
     def observe(self, entity: str, status: int, elapsed_ms: float) -> None:
         self.requests.labels(entity).inc()
