@@ -14,9 +14,10 @@ from typing import IO
 
 import click
 
+from ladle.cli.apps_project import has_project, project_app
 from ladle.cli.apps_wait import BASE
 from ladle.cli.client import ApiClient, from_context, seg
-from ladle.cli.options import Duration, LadleCommand
+from ladle.cli.options import Duration, LadleCommand, settings
 
 DEFAULT_TAIL_LINES = 200
 FOLLOW_INTERVAL_S = 1.0
@@ -50,7 +51,7 @@ def _emit(lines: list[str], search: str | None, out: IO[str] | None) -> None:
 
 
 @click.command("logs", cls=LadleCommand)
-@click.argument("name")
+@click.argument("name", required=False)
 @click.option("--tail-lines", type=int, default=DEFAULT_TAIL_LINES, show_default=True,
               help="Number of recent log lines to show before streaming. Set to 0 to show everything.")
 @click.option("-f", "--follow", is_flag=True, default=False, help="Continue streaming logs until interrupted.")
@@ -61,12 +62,18 @@ def _emit(lines: list[str], search: str | None, out: IO[str] | None) -> None:
 @click.option("--output-file", type=click.Path(dir_okay=False, writable=True),
               help="Optional file path to write logs in addition to stdout.")
 @click.pass_context
-def logs(ctx: click.Context, name: str, tail_lines: int, follow: bool, timeout: float, search: str | None,
+def logs(ctx: click.Context, name: str | None, tail_lines: int, follow: bool, timeout: float, search: str | None,
          sources: tuple[str, ...], output_file: str | None) -> None:
     """Show an app's logs.
 
-    NAME is the name of the app.
+    NAME is the name of the app; in a project folder (databricks.yml) it may be left out.
     """
+    if not name:
+        if not has_project():
+            raise click.UsageError("Missing argument 'NAME' (required outside a project folder).")
+        name = project_app()[1]
+        if settings(ctx).output != "json":
+            click.echo(f"Streaming logs for app '{name}' from project configuration", err=True)
     if tail_lines < 0:
         raise click.ClickException("--tail-lines cannot be negative")
     for value in (v.strip().upper() for s in sources for v in s.split(",")):

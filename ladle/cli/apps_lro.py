@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from ladle.cli.apps_project import deploy_project, has_project
 from ladle.cli.apps_upload import resolve_source
 from ladle.cli.apps_wait import BASE, app_target, deployment_target, wait_for, with_logs_hint
 from ladle.cli.client import from_context, seg
@@ -61,7 +62,7 @@ def create(ctx: click.Context, name: str | None, json_body: dict[str, Any] | Non
 
 
 @click.command("deploy", cls=LadleCommand)
-@click.argument("app_name")
+@click.argument("app_name", required=False)
 @json_option
 @_wait_options("SUCCEEDED")
 @click.option("--deployment-id", help="The unique id of the deployment.")
@@ -70,18 +71,26 @@ def create(ctx: click.Context, name: str | None, json_body: dict[str, Any] | Non
 @click.option("--source-code-path",
               help="The workspace path of the source code (/Workspace/...), or a local folder to upload first.")
 @click.pass_context
-def deploy(ctx: click.Context, app_name: str, json_body: dict[str, Any] | None, no_wait: bool, timeout: float,
-           deployment_id: str | None, mode: str | None, source_code_path: str | None) -> None:
+def deploy(ctx: click.Context, app_name: str | None, json_body: dict[str, Any] | None, no_wait: bool,
+           timeout: float, deployment_id: str | None, mode: str | None, source_code_path: str | None) -> None:
     """Create an app deployment.
 
     Creates an app deployment for the app with the supplied name. A local folder given as
     --source-code-path is uploaded to /Workspace/Users/<you>/apps/APP_NAME (what .gitignore
     lists, .venv, .env and .databricks are left out) and that workspace path is deployed.
 
+    Without APP_NAME, in a project folder (databricks.yml, as `apps init` writes it): deploys
+    the project's bundle and runs its app (`ladle bundle deploy`, `ladle bundle run <app>`).
+
     APP_NAME is the name of the app.
 
     Waits until the deployment SUCCEEDED unless --no-wait.
     """
+    if not app_name:
+        if has_project() and json_body is None and source_code_path is None:
+            deploy_project(settings(ctx).profile)
+            return
+        raise click.UsageError("Missing argument 'APP_NAME' (required outside a project folder).")
     client = from_context(ctx)
     body = dict(json_body or {})
     for key, value in (("deployment_id", deployment_id), ("mode", mode)):

@@ -189,3 +189,27 @@ def test_follow_prints_only_new_lines() -> None:
     assert new_lines(["a", "b", "c"], ["b", "c", "d", "e"]) == ["d", "e"]
     assert new_lines(["a", "b"], ["a", "b"]) == []
     assert new_lines(["x"], ["y", "z"]) == ["y", "z"]
+
+
+def test_logs_and_deploy_in_a_project_folder(server: RecordingServer, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a name, in a folder with databricks.yml: `logs` reads the project's app;
+    `deploy` deploys the bundle and runs its app; elsewhere the name is required."""
+    from ladle.cli import apps_project
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "databricks.yml").write_text("bundle: {name: b}\nresources:\n  apps:\n    web:\n      name: my-web\n")
+    server.on("GET", f"{APPS}/my-web/logs?tail_lines=200", Reply(body={"logs": "hello\n"}))
+    steps: list[list[str]] = []
+    monkeypatch.setattr(apps_project.subprocess, "run",
+                        lambda cmd, check: steps.append(cmd[3:]) or type("R", (), {"returncode": 0})())
+    monkeypatch.chdir(project)
+    result = run_apps(["logs"], server, tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == "hello\n" and "Streaming logs for app 'my-web' from project configuration" in result.stderr
+    assert run_apps(["deploy"], server, tmp_path).exit_code == 0
+    assert steps == [["bundle", "deploy"], ["bundle", "run", "web"]]
+    monkeypatch.chdir(tmp_path)
+    outside = run_apps(["deploy"], server, tmp_path)
+    assert outside.exit_code == 2 and "Missing argument 'APP_NAME'" in outside.stderr
