@@ -1,5 +1,7 @@
-"""The input columns of a cached MLflow model's signature (its MLmodel file), for the
-per-endpoint OpenAPI document. Reads files: async callers run it on a worker thread."""
+"""What a cached MLflow model's MLmodel file says: the input columns of its signature (for
+the per-endpoint OpenAPI document) and its `metadata.task` (`agent/v1/responses` for a
+ResponsesAgent, `agent/v1/chat` for a ChatModel). Reads files: async callers run these on a
+worker thread."""
 
 from __future__ import annotations
 
@@ -19,3 +21,11 @@ def signature_inputs(models_dir: Path, name: str, version: str) -> list[dict[str
     doc = yaml.safe_load(path.read_text()) or {}
     sig = (doc.get("signature") or {}).get("inputs")
     return json.loads(sig) if sig else None
+
+
+def model_task(models_dir: Path, name: str, version: str) -> str | None:
+    path = model_dir(models_dir, name, version) / "MLmodel"
+    if not path.exists():
+        return None
+    task = ((yaml.safe_load(path.read_text()) or {}).get("metadata") or {}).get("task")
+    return task if isinstance(task, str) else None

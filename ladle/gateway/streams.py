@@ -170,13 +170,16 @@ def assemble(payloads: list[Any]) -> Any:
 
 def usage_tokens(obj: Any) -> tuple[int, int] | None:
     """(prompt, completion) tokens from an answer's `usage` (top level, or inside a custom
-    model's `predictions`); None when the answer reports none."""
+    model's `predictions`; chat's prompt/completion or Responses' input/output tokens); None
+    when the answer reports none."""
     for cand in (obj, obj.get("predictions") if isinstance(obj, dict) else None):
         if isinstance(cand, list) and cand and isinstance(cand[0], dict):
             cand = cand[0]
         if isinstance(cand, dict) and isinstance(cand.get("usage"), dict):
             u = cand["usage"]
             p, c, t = (u.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens"))
+            if p is None and c is None:     # a Responses API answer (a ResponsesAgent's)
+                p, c = u.get("input_tokens"), u.get("output_tokens")
             p = p if isinstance(p, int) else 0
             c = c if isinstance(c, int) else (max(0, t - p) if isinstance(t, int) else 0)
             return p, c

@@ -15,6 +15,7 @@ class EntityRoute:
     key: str
     external_model: dict[str, Any] | None = None
     scale_to_zero: bool = False
+    model: tuple[str, str] | None = None       # (registered model, version) of a served model
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,9 @@ def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway:
                 task: str | None, rate_limits: list[dict[str, Any]] | None = None) -> EndpointRoute:
     ents = {
         e["name"]: EntityRoute(e["name"], e["_key"], e.get("external_model"),
-                               bool(e.get("scale_to_zero_enabled")))
+                               bool(e.get("scale_to_zero_enabled")),
+                               None if e.get("external_model") or not e.get("entity_name")
+                               else (e["entity_name"], str(e.get("entity_version"))))
         for e in config["served_entities"]
     }
     cum, targets, total = [], [], 0

@@ -1,0 +1,109 @@
+"""The OpenAI Responses API: `OpenAI(base_url=host + "/serving-endpoints").responses.create(
+model=EP, input=...)` posts to /serving-endpoints/responses with `model` = the endpoint name.
+
+An endpoint whose model is a `ResponsesAgent` (task `agent/v1/responses`) gets the request
+as it came (without `model`); its answer gets the response object's envelope it may leave
+out, and its stream the lifecycle events. A chat endpoint (foundation, external, custom chat)
+gets the request translated to chat completions (ladle.gateway.responses) and its answer or
+chunk stream translated back. Either way it is one request through the gateway pipeline, so
+rate limits, guardrails, usage and the inference table apply as for chat."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Callable
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from ladle.api.openai_routes import _read
+from ladle.gateway import responses as rs
+from ladle.gateway import responses_stream as rstream
+from ladle.gateway.pipeline import Gateway
+from ladle.schemas.errors import invalid
+from ladle.schemas.routing import EndpointRoute
+
+PATH = "/serving-endpoints/responses"
+AGENT = "agent/v1/responses"
+CHAT_TASKS = ("llm/v1/chat", "agent/v1/chat")
+SSE = "text/event-stream"
+TaskOf = Callable[[str, str], "str | None"]   # (model name, version) -> its MLflow metadata task
+
+
+def routes(gw: Gateway, task_of: TaskOf | None = None) -> list[Route]:
+    known: dict[tuple[str, str], str | None] = {}
+
+    async def model_task(route: EndpointRoute) -> str | None:
+        ext = [e.external_model for e in route.entities.values() if e.external_model]
+        if ext:
+            return ext[0].get("task")
+        if route.task or task_of is None:
+            return route.task
+        first = route.entities.get(route.order[0]) if route.order else None
+        if first is None or first.model is None:
+            return None
+        if first.model not in known:      # reads the model's MLmodel file once, off the loop
+            known[first.model] = await asyncio.to_thread(task_of, *first.model)
+        return known[first.model]
+
+    async def responses(request: Request) -> Response:
+        raw = await _read(request, gw.max_payload)
+        try:
+            data = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError as e:
+            raise invalid(f"Malformed JSON in request body: {e}") from None
+        if not isinstance(data, dict):
+            raise invalid("The request body must be a JSON object")
+        name = data.pop("model", None)
+        if not isinstance(name, str) or not name:
+            raise invalid("model: is required (the name of the serving endpoint)")
+        route = await gw.authorized_route(request.scope["state"]["principal"], name)
+        task = await model_task(route)
+        if task == AGENT:
+            rs.check_stateless(data)
+            reply = await gw.invoke(request, name, body=orjson.dumps(data))
+            return _answer(reply, data, name, agent=True)
+        if task is not None and task not in CHAT_TASKS:
+            raise invalid(f"model: endpoint '{name}' serves {task}; the Responses API needs a chat "
+                          "endpoint or an agent (ResponsesAgent)")
+        reply = await gw.invoke(request, name, body=orjson.dumps(rs.to_chat(data)))
+        return _answer(reply, data, name, agent=False)
+
+    return [Route(PATH, responses, methods=["POST"])]
+
+
+def _answer(reply: Response, req: dict[str, Any], name: str, agent: bool) -> Response:
+    if reply.status_code != 200:
+        return reply
+    headers = {k: v for k, v in reply.headers.items() if k == "served-model-name"}
+    if isinstance(reply, StreamingResponse):
+        convert = rstream.agent_responses if agent else rstream.chat_to_responses
+        return StreamingResponse(convert(reply.body_iterator, req, name), media_type=SSE, headers=headers)
+    try:
+        answer = orjson.loads(reply.body)
+    except orjson.JSONDecodeError:
+        return reply
+    if agent:
+        resp = {**rs.skeleton(req, name, rs.new_id("resp")), "status": "completed", **answer} \
+            if isinstance(answer, dict) else answer
+    else:
+        resp = rs.from_chat(req, answer, name)
+    if req.get("stream") is True:      # asked for a stream, the model answered at once
+        return StreamingResponse(_replay(resp, req, name, agent), media_type=SSE, headers=headers)
+    return JSONResponse(resp, headers=headers)
+
+
+async def _replay(resp: dict[str, Any], req: dict[str, Any], name: str, agent: bool) -> AsyncIterator[bytes]:
+    """A whole answer as the events of a stream."""
+    t = rstream.AgentStream(req, name)
+    t.resp = {**resp, "status": "in_progress", "output": []}
+    out = b""
+    for item in resp.get("output") or []:
+        if item.get("type") == "message" and item.get("id"):
+            text = "".join(p.get("text", "") for p in item.get("content") or [] if isinstance(p, dict))
+            out += t.event({"type": "response.output_text.delta", "item_id": item["id"], "delta": text})
+        out += t.event({"type": "response.output_item.done", "item": item})
+    t.resp = resp
+    yield out + t.end()
