@@ -40,7 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def server(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("ladle-home")
     srv = LadleServer(home, "dapi-e2e-admin-" + secrets.token_hex(8),
-                      extra_env={"LADLE_SCALE_TO_ZERO_IDLE_S": "3"})
+                      extra_env={"LADLE_SCALE_TO_ZERO_IDLE_S": "3",
+                                 # autoscaling in seconds (test_e2e_autoscale.py)
+                                 "LADLE_AUTOSCALE_TARGET_IN_FLIGHT": "1", "LADLE_AUTOSCALE_UP_WINDOW_S": "1",
+                                 "LADLE_AUTOSCALE_DOWN_WINDOW_S": "3", "LADLE_AUTOSCALE_COOLDOWN_S": "3"})
     srv.start(while_starting=_preimport)
     yield srv
     srv.stop()
