@@ -10,6 +10,7 @@ import base64
 import re
 import secrets
 import textwrap
+import time
 from pathlib import Path
 
 import httpx
@@ -61,6 +62,7 @@ def _upload(api: httpx.Client, folder: str, files: dict[str, str]) -> None:
 def deployed(api: httpx.Client, fake_llm):
     """An external-model endpoint (no replica to start) and an app using it as resource `model`
     with CAN_QUERY, deployed and RUNNING."""
+    t0 = time.monotonic()
     ep, name = f"ep-apps-{secrets.token_hex(2)}", f"web-app-{secrets.token_hex(2)}"
     r = api.post("/api/2.0/serving-endpoints", json={"name": ep, "config": {"served_entities": [
         {"name": "tiny", "external_model": {"name": "tiny", "provider": "custom", "task": "llm/v1/chat",
@@ -83,6 +85,7 @@ def deployed(api: httpx.Client, fake_llm):
 
     d = wait_until(finished, 120, 0.25, what=f"deployment of {name}")
     assert d["status"]["state"] == "SUCCEEDED", d
+    print(f"\nendpoint {ep} and app {name} deployed in {time.monotonic() - t0:.1f}s")
     try:
         yield {"ep": ep, "name": name, "folder": folder, "app": api.get(f"/api/2.0/apps/{name}").json()}
     finally:
@@ -117,6 +120,7 @@ def test_apps_page_lists_the_app_and_its_page_shows_resources_deployment_logs(pa
     expect(res.get_by_role("link", name=ep)).to_have_attribute("href", f"/ui/endpoints/{ep}")
     dep = page.locator("#app-deployments tbody tr").first
     expect(dep).to_contain_text("Succeeded")
+    expect(dep).to_contain_text(app["active_deployment"]["status"]["message"])
     expect(dep).to_contain_text(deployed["folder"].removeprefix("/Workspace"))
     logs = page.locator("#app-logs")
     expect(logs).to_contain_text("web test app listening on")
@@ -143,7 +147,7 @@ def test_apps_page_lists_the_app_and_its_page_shows_resources_deployment_logs(pa
     expect(head).to_contain_text("Compute active")
 
 
-def test_a_can_use_user_sees_the_app_without_start_stop_or_logs(page, ladle: LadleProcess, api, deployed):
+def test_a_can_use_user_sees_the_app_without_start_stop_or_logs_and_not_others(page, ladle: LadleProcess, api, deployed):
     from playwright.sync_api import expect
 
     name, user = deployed["name"], f"apps-viewer-{secrets.token_hex(3)}@example.com"
@@ -162,6 +166,19 @@ def test_a_can_use_user_sees_the_app_without_start_stop_or_logs(page, ladle: Lad
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_disabled()
     expect(page.get_by_text("Reading an app's log needs CAN_MANAGE on it.")).to_be_visible()
     expect(page.locator("#app-logs")).to_have_count(0)
+
+    # an app the user cannot see is not there for them
+    other = f"hidden-{secrets.token_hex(2)}"
+    assert api.post("/api/2.0/apps", json={"name": other}).status_code == 200
+    try:
+        page.goto(f"/ui/apps/{other}")
+        expect(page.get_by_role("alert")).to_contain_text(f"RESOURCE_DOES_NOT_EXIST: App with name {other} does not exist.")
+        expect(page.locator("#app-resources")).to_have_count(0)
+        page.goto("/ui/apps")
+        expect(page.locator(f'#apps-table tr[data-app="{name}"]')).to_be_visible()
+        expect(page.locator(f'#apps-table tr[data-app="{other}"]')).to_have_count(0)
+    finally:
+        api.delete(f"/api/2.0/apps/{other}")
 
 
 def test_endpoint_page_lists_the_apps_that_use_it(page, ladle: LadleProcess, deployed, shots: Path):

@@ -36,7 +36,7 @@ function resourcesTable(app) {
 function deploymentsTable(list, active) {
   if (!list.length) return h("p", { class: "muted" }, "No deployments yet. Deploy with ", h("code", {}, "ladle apps deploy"), ".");
   const rows = list.map((d) => h("tr", { "data-deployment": d.deployment_id },
-    h("td", { class: "mono", title: d.deployment_id }, d.deployment_id.slice(0, 12), d.deployment_id === active ? h("div", { class: "small muted" }, "active") : null),
+    h("td", { class: "mono", title: d.deployment_id }, d.deployment_id.slice(0, 8), d.deployment_id === active ? h("div", { class: "small muted" }, "active") : null),
     h("td", {}, h("div", { class: "state-cell" }, deploymentBadge(d), d.status && d.status.message ? h("span", { class: "small muted" }, d.status.message) : null)),
     h("td", { class: "mono small" }, d.source_code_path),
     h("td", {}, d.creator || "—"),
@@ -66,6 +66,12 @@ export function render(root, params, ctx) {
   const resources = h("div", { class: "table-wrap" });
   const deployments = h("div", { class: "table-wrap" }, h("p", { class: "muted" }, h("span", { class: "spinner" }), " Loading…"));
   const logsHost = h("div", {});
+
+  const content = h("div", { class: "grid2" },
+    h("div", {},
+      h("div", { class: "panel" }, h("h2", {}, "Resources"), resources),
+      h("div", { class: "panel" }, h("h2", {}, "Deployments"), deployments)),
+    h("div", {}, h("div", { class: "panel" }, h("h2", {}, "Details"), details)));
 
   const prop = (key, label, ...value) => [h("dt", {}, label), h("dd", { "data-prop": key }, ...value)];
 
@@ -122,7 +128,8 @@ export function render(root, params, ctx) {
     } catch (e) {
       if (!alive) return;
       error.show(e);
-      if (e.status !== 404) timer = setTimeout(load, SLOW_MS);
+      if (e.status === 404) { content.hidden = true; logsHost.hidden = true; return; }
+      timer = setTimeout(load, SLOW_MS);
     }
   }
 
@@ -144,13 +151,7 @@ export function render(root, params, ctx) {
   root.append(
     h("nav", { "aria-label": "Breadcrumb", class: "small", style: { marginBottom: ".35rem" } }, h("a", { href: "/ui/apps" }, "Apps"), " / "),
     h("div", { class: "page-head" }, h("h1", {}, name), badges, h("div", { class: "actions" }, open, startBtn, stopBtn)),
-    error,
-    h("div", { class: "grid2" },
-      h("div", {},
-        h("div", { class: "panel" }, h("h2", {}, "Resources"), resources),
-        h("div", { class: "panel" }, h("h2", {}, "Deployments"), deployments)),
-      h("div", {}, h("div", { class: "panel" }, h("h2", {}, "Details"), details))),
-    logsHost);
+    error, content, logsHost);
   load();
   return { cleanup() { alive = false; clearTimeout(timer); if (logs) logs.cleanup(); } };
 }
