@@ -16,7 +16,7 @@ from ladle.cli.bundles.endpoints import exists as endpoint_exists
 from ladle.cli.bundles.loader import find_root, load
 from ladle.cli.bundles.resolve import Bundle, resolve
 from ladle.cli.bundles.schema import check_document
-from ladle.cli.client import ApiClient, from_context
+from ladle.cli.client import ApiClient, from_context, normalize_host
 
 ME = "/api/2.0/preview/scim/v2/Me"
 ROOT_ENV = "DATABRICKS_BUNDLE_ROOT"
@@ -67,6 +67,10 @@ def prepare(ctx: click.Context, target: str | None, variables: tuple[str, ...],
         bundle = resolve(loaded, target, user, overrides, dict(os.environ))
     except BundleError as exc:
         raise BundleError(problems + exc.diagnostics) from None
+    if bundle.host and normalize_host(bundle.host) != normalize_host(client.config.host):
+        problems.append(bundle.locs.diag(("workspace", "host"), (
+            f"the bundle's workspace.host {bundle.host} is not the server you are signed in to "
+            f"({client.config.host}): set DATABRICKS_HOST or -p to that server, or change workspace.host")))
     if server_checks:
         problems += checks.check(bundle, lambda name: endpoint_exists(client, name),
                                  lambda key: app_source(bundle, key))

@@ -81,3 +81,17 @@ def test_destroy_without_a_terminal_needs_auto_approve(server: RecordingServer, 
     assert "delete   apps.web shop-web" in result.stdout
     assert "please specify --auto-approve" in result.stderr
     assert {c.method for c in server.calls()} == {"GET"} and state.is_file()
+
+
+def test_a_bundle_for_another_server_is_refused(server: RecordingServer, tmp_path: Path) -> None:
+    root = make_bundle(tmp_path)
+    (root / "databricks.yml").write_text(YML + "targets:\n  dev:\n    workspace:\n      host: https://other.example.com/\n")
+    server.on("GET", ME, Reply(body={"userName": "jane@example.com"}))
+    server.on("GET", "/api/2.0/serving-endpoints/scorer", Reply(body={"name": "scorer"}))
+    result = bundle_cli(["deploy"], server, root)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: databricks.yml:14: workspace.host: the bundle's workspace.host "
+                                    f"https://other.example.com/ is not the server you are signed in to ({server.url})")
+    assert {c.method for c in server.calls()} == {"GET"}
+    (root / "databricks.yml").write_text(YML + f"targets:\n  dev:\n    workspace:\n      host: {server.url}/\n")
+    assert bundle_cli(["validate"], server, root).exit_code == 0

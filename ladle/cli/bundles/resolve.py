@@ -28,6 +28,7 @@ class Bundle:
     resources: dict[str, dict[str, dict[str, Any]]]
     locs: Locations
     variables: dict[str, Any] = field(default_factory=dict)
+    host: str | None = None  # workspace.host, when the bundle names one
 
     @property
     def state_dir(self) -> Path:
@@ -112,7 +113,8 @@ def resolve(loaded: Loaded, target: str | None, user_name: str, overrides: dict[
     if problems:
         raise BundleError(_unique(problems))
     return Bundle(bundle_name, name, loaded.root, user_name, root_path, file_path, mode,
-                  {t: dict(resources.get(t) or {}) for t in RESOURCE_TYPES}, locs, values)
+                  {t: dict(resources.get(t) or {}) for t in RESOURCE_TYPES}, locs, values,
+                  str(workspace["host"]) if workspace.get("host") else None)
 
 
 # Top-level permissions, as each resource type names them (the Databricks CLI's mapping)
