@@ -257,3 +257,30 @@ def test_an_update_refused_half_way_is_applied_again_not_recreated(server, tmp_p
     assert ("DELETE", "/api/2.0/serving-endpoints/scorer") not in server.writes
     assert server.endpoints["scorer"]["tags"] == [{"key": "owner", "value": "jane"}]
     assert deploy(server, bundle_at(tmp_path, changed, {"version": "2"})) == []
+
+
+def test_a_recreate_waits_until_the_old_one_is_gone(server, tmp_path, monkeypatch):
+    import ladle.cli.bundles.deploy as deploy_module
+
+    monkeypatch.setattr(deploy_module, "GONE_POLL_S", 0.0)
+    deploy(server, bundle_at(tmp_path))
+    original = server._endpoint
+    lingering = {"left": 2}
+
+    def slow_delete(method, rest, body):  # the server answers the GET twice more before it is gone
+        if method == "DELETE":
+            gone = dict(server.endpoints[rest[0]])
+            original(method, rest, body)
+            server.endpoints[rest[0]] = gone
+            return {}
+        if method == "GET" and rest and lingering["left"] and rest[0] in server.endpoints and \
+                server.endpoints[rest[0]].get("route_optimized") is None:
+            lingering["left"] -= 1
+            if not lingering["left"]:
+                del server.endpoints[rest[0]]
+        return original(method, rest, body)
+
+    server._endpoint = slow_delete
+    optimized = YML.replace("      tags:\n", "      route_optimized: true\n      tags:\n", 1)
+    assert deploy(server, bundle_at(tmp_path, optimized))[0].startswith("recreate model_serving_endpoints.ep scorer")
+    assert server.endpoints["scorer"]["route_optimized"] is True and lingering["left"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from ladle.cli.bundles.planner import APPS, ENDPOINTS, PENDING, Action, plan
 from ladle.cli.bundles.resolve import Bundle
 from ladle.cli.bundles.state import Entry, State
 from ladle.cli.client import ApiClient, ApiError
+
+GONE_POLL_S = 0.5
 
 
 def app_source(bundle: Bundle, key: str) -> Path:
@@ -44,6 +47,7 @@ class Deployer:
         self.bundle = bundle
         self.state = state
         self.echo = echo
+        self.timeout_s = timeout_s
         self.endpoints = endpoint_api.EndpointApplier(client, bundle.user_name, timeout_s, echo)
         self.apps = app_api.AppApplier(client, bundle.root, bundle.user_name, timeout_s, echo)
         self.specs: dict[str, dict[str, dict[str, Any]]] = {}
@@ -73,7 +77,13 @@ class Deployer:
                 self._update(action)
 
     def _delete(self, rtype: str, name: str) -> None:
+        """Delete and wait until the server no longer has it (a recreate reuses the name)."""
         (self.endpoints if rtype == ENDPOINTS else self.apps).delete(name)
+        deadline = time.monotonic() + self.timeout_s
+        while self.exists(rtype, name):
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"{rtype} {name} is still there {self.timeout_s:g}s after its delete")
+            time.sleep(GONE_POLL_S)
 
     def _create(self, rtype: str, key: str) -> None:
         spec = self.specs[rtype][key]
