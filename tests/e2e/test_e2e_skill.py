@@ -148,17 +148,18 @@ def test_the_model_serving_skill_in_order(server: LadleServer, admin, models, tm
             "entity_name": "system.ai.all_minilm_l6_v2", "entity_version": "1", "provisioned_model_units": 1}]}),
             "--no-wait", *seed)
         assert pt_created["name"] == PT
-        # pay-per-token (scales to zero) and external: the CLI waits by default
         ppt = ladle.json("serving-endpoints", "create", PPT, "--json", json.dumps({"served_entities": [{
             "entity_name": "system.ai.all_minilm_l6_v2", "entity_version": "1", "workload_size": "Small",
-            "scale_to_zero_enabled": True}]}), *seed)
-        assert ppt["state"]["config_update"] == "NOT_UPDATING"
-        assert ppt["config"]["served_entities"][0]["foundation_model"]["name"] == "system.ai.all_minilm_l6_v2"
+            "scale_to_zero_enabled": True}]}), "--no-wait", *seed)
+        assert ppt["name"] == PPT
+        # external: the CLI waits by default
         ext = ladle.json("serving-endpoints", "create", EXTERNAL, "--json", _external(upstream.url, "gpt-skill"), *seed)
         assert ext["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}
-        for name in (CUSTOM, PT):
+        for name in (CUSTOM, PT, PPT):
             wait_for(lambda: ladle.json("serving-endpoints", "get", name, *seed)["state"]["ready"] == "READY",
                      240, interval=0.5, what=f"{name} READY")
+        ppt = ladle.json("serving-endpoints", "get", PPT, *seed)
+        assert ppt["config"]["served_entities"][0]["foundation_model"]["name"] == "system.ai.all_minilm_l6_v2"
 
         # -- query ------------------------------------------------------------------------------
         answer = ladle.json("serving-endpoints", "query", EXTERNAL, "--json", CHAT_BODY, *seed)
