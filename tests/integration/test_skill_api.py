@@ -84,3 +84,52 @@ def test_unity_catalog_bad_queries_are_400s(client):
         assert needle in r.json()["message"], r.json()
     r = client.get(f"{UC}/system.ai.all_minilm_l6_v2/versions/x")
     assert r.status_code == 400 and r.json()["message"].startswith("version:")
+
+
+def _token(client, **who):
+    r = client.post("/api/2.0/token-management/on-behalf-of/tokens", json=who)
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token_value']}"}
+
+
+def test_query_of_an_endpoint_not_ready_says_poll_get_and_read_build_logs(client, backend):
+    backend.failing_models["main.default.churn"] = "the model failed to load"
+    client.post(API, json={"name": "stuck", "served_entities": ENTITIES})
+    assert wait_not_updating(client, "stuck")["state"] == {"ready": "NOT_READY", "config_update": "UPDATE_FAILED"}
+    r = client.post("/serving-endpoints/stuck/invocations", json={"inputs": [1]})
+    assert r.status_code == 404 and r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
+    message = r.json()["message"]
+    assert "may still be provisioning" in message and "`serving-endpoints get stuck`" in message
+    assert "`serving-endpoints build-logs stuck churn-3`" in message
+    # someone without access to it is told only that it does not exist
+    r = client.post("/serving-endpoints/stuck/invocations", json={"inputs": [1]}, headers=_token(client, user_name="eve"))
+    assert r.status_code == 404 and "churn-3" not in r.json()["message"]
+    assert "Verify the name with `serving-endpoints list`" in r.json()["message"]
+
+
+def test_permission_denied_names_the_level_and_for_an_app_the_resource(client):
+    ep_id = client.post(API, json={"name": "guarded", "served_entities": ENTITIES}).json()["id"]
+    wait_not_updating(client, "guarded")
+    sp, user = _token(client, application_id="app-sp"), _token(client, user_name="viewer")
+    r = client.patch(f"/api/2.0/permissions/serving-endpoints/{ep_id}", json={"access_control_list": [
+        {"service_principal_name": "app-sp", "permission_level": "CAN_VIEW"},
+        {"user_name": "viewer", "permission_level": "CAN_VIEW"}]})
+    assert r.status_code == 200, r.text
+    r = client.post("/serving-endpoints/guarded/invocations", json={"inputs": [1]}, headers=sp)
+    assert r.status_code == 403 and r.json()["error_code"] == "PERMISSION_DENIED"
+    assert "does not have CAN_QUERY permission on endpoint 'guarded'" in r.json()["message"]
+    assert "`serving_endpoint` resource of the app with permission CAN_QUERY" in r.json()["message"]
+    r = client.post("/serving-endpoints/guarded/invocations", json={"inputs": [1]}, headers=user)
+    assert r.status_code == 403 and "update-permissions" in r.json()["message"]
+    assert "serving_endpoint" not in r.json()["message"]
+
+
+def test_provisioned_throughput_create_takes_the_top_level_form_too(client):
+    entities = [{"entity_name": "system.ai.all_minilm_l6_v2", "entity_version": "1", "provisioned_model_units": 1}]
+    r = client.post(f"{API}/pt", json={"name": "pt-top", "served_entities": entities})
+    assert r.status_code == 200, r.text
+    served = wait_not_updating(client, "pt-top")["config"]["served_entities"]
+    assert [(e["entity_name"], e["provisioned_model_units"]) for e in served] == [("system.ai.all_minilm_l6_v2", 1)]
+    r = client.post(f"{API}/pt", json={"name": "pt-mixed", "traffic_config": {"routes": []},
+                                       "config": {"served_entities": entities, "traffic_config": {"routes": []}}})
+    assert r.status_code == 400 and r.json()["message"].startswith("traffic_config: given both")
