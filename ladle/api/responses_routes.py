@@ -62,8 +62,7 @@ def routes(gw: Gateway, task_of: TaskOf | None = None) -> list[Route]:
         route = await gw.authorized_route(request.scope["state"]["principal"], name)
         task = await model_task(route)
         if task == AGENT:
-            rs.check_stateless(data)
-            reply = await gw.invoke(request, name, body=orjson.dumps(data))
+            reply = await gw.invoke(request, name, body=orjson.dumps(rs.for_agent(data)))
             return _answer(reply, data, name, agent=True)
         if task is not None and task not in CHAT_TASKS:
             raise invalid(f"model: endpoint '{name}' serves {task}; the Responses API needs a chat "

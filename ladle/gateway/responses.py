@@ -47,6 +47,27 @@ def check_stateless(req: dict[str, Any]) -> None:
         raise bad("background: is not supported: serving endpoints answer in the request")
 
 
+def for_agent(req: dict[str, Any]) -> dict[str, Any]:
+    """The request a ResponsesAgent gets: as sent, but `input` always a list of items (MLflow's
+    ResponsesAgentRequest takes no string) and `instructions` as the first, system, item (the
+    request schema has no `instructions`: the Responses API's meaning of it)."""
+    check_stateless(req)
+    if "input" not in req:
+        raise bad("input: is required (a string or a list of input items)")
+    out = dict(req)
+    inp = out["input"]
+    items = [{"role": "user", "content": inp}] if isinstance(inp, str) else inp
+    if not isinstance(items, list):
+        raise bad("input: must be a string or a list of input items")
+    instructions = out.pop("instructions", None)
+    if instructions is not None:
+        if not isinstance(instructions, str):
+            raise bad("instructions: must be a string")
+        items = [{"role": "system", "content": instructions}, *items]
+    out["input"] = items
+    return out
+
+
 def to_chat(req: dict[str, Any]) -> dict[str, Any]:
     """The chat completions body for a Responses request (without `model`)."""
     check_stateless(req)

@@ -50,8 +50,22 @@ def _last_text(request):
     return content if isinstance(content, str) else " ".join(c.get("text", "") for c in content)
 
 
+def _item(x):
+    return x if isinstance(x, dict) else x.model_dump()
+
+
 class Agent(ResponsesAgent):
+    """Echoes the last text; asked to look something up, calls the client's `lookup` function,
+    then reports what it said."""
+
     def predict(self, request):
+        last = _item(request.input[-1])
+        if last.get("type") == "function_call_output":
+            return ResponsesAgentResponse(output=[self.create_text_output_item(
+                text="the tool said: " + last["output"], id="msg_2")])
+        if _last_text(request) == "look it up":
+            return ResponsesAgentResponse(output=[self.create_function_call_item(
+                id="fc_1", call_id="call_1", name="lookup", arguments='{"q": 1}')])
         return ResponsesAgentResponse(output=[self.create_text_output_item(
             text="agent: " + _last_text(request), id="msg_1")])
 
@@ -130,3 +144,58 @@ def test_responses_agent_unary_and_streamed(server, chat_endpoints):
     deltas = [e["delta"] for e in events[:-1] if e["type"] == "response.output_text.delta"]
     assert "".join(deltas) == "agent: hello there "
     assert events[-2]["type"] == "response.output_item.done"
+
+
+# -- the Responses API (POST /serving-endpoints/responses) ----------------------------------
+def _openai(server):
+    from openai import OpenAI
+
+    return OpenAI(base_url=server.url + "/serving-endpoints", api_key=server.admin_token, max_retries=0)
+
+
+def test_responses_api_on_a_chat_endpoint_unary_and_streamed(server, chat_endpoints):
+    import openai
+
+    oa = _openai(server)
+    r = oa.responses.create(model="e2e-chatmodel", input="hello there", instructions="be brief")
+    assert r.object == "response" and r.status == "completed" and r.instructions == "be brief"
+    assert r.output_text == "echo: hello there"
+    with oa.responses.stream(model="e2e-chatmodel", input=[
+            {"role": "user", "content": [{"type": "input_text", "text": "hello there"}]}]) as s:
+        kinds = [e.type for e in s]
+        final = s.get_final_response()
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert kinds.count("response.output_text.delta") == 3           # one per chunk the model yields
+    assert final.output_text == "echo: hello there "
+    with pytest.raises(openai.BadRequestError) as e:
+        oa.responses.create(model="e2e-chatmodel", input="x", previous_response_id="resp_1")
+    assert "previous_response_id" in e.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as e:
+        oa.responses.create(model="e2e-chatmodel", input="x", tools=[{"type": "web_search"}])
+    assert e.value.body["message"].startswith("tools[0].type:")
+
+
+def test_responses_api_on_a_responses_agent_and_with_the_deployments_client(server, chat_endpoints, databricks_env):
+    from mlflow.deployments import get_deploy_client
+
+    oa = _openai(server)
+    r = oa.responses.create(model="e2e-agent", input="hello there")
+    assert r.output_text == "agent: hello there" and r.status == "completed"
+    r = oa.responses.create(model="e2e-agent", input="look it up")      # a function call round trip
+    call = r.output[0]
+    assert (call.type, call.name, call.call_id, call.arguments) == ("function_call", "lookup", "call_1", '{"q": 1}')
+    r = oa.responses.create(model="e2e-agent", input=[
+        {"role": "user", "content": "look it up"},
+        {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": '{"q": 1}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "42"}])
+    assert r.output_text == "the tool said: 42"
+    with oa.responses.stream(model="e2e-agent", input="hello there") as s:
+        deltas = [e.delta for e in s if e.type == "response.output_text.delta"]
+        final = s.get_final_response()
+    assert "".join(deltas) == "agent: hello there " and final.output_text == "agent: hello there"
+
+    dc = get_deploy_client("databricks")
+    out = dc.predict(endpoint="e2e-agent", inputs={"input": MSG})
+    assert out["output"][0]["content"][0]["text"] == "agent: hello there"
+    events = list(dc.predict_stream(endpoint="e2e-agent", inputs={"input": MSG}))
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "agent: hello there "

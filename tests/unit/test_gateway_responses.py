@@ -206,3 +206,14 @@ def test_a_responses_agent_stream_gets_its_lifecycle_events() -> None:
     final, seen = _openai_reads(events)
     assert final.output_text == "agent: hi"
     assert "".join(e.delta for e in seen if e.type == "response.output_text.delta") == "agent: hi "
+
+
+def test_an_agent_gets_its_request_as_sent_with_input_as_items() -> None:
+    req = {"input": "hi", "instructions": "be brief", "tools": [{"type": "function", "name": "f"}],
+           "custom_inputs": {"k": 1}}
+    assert rs.for_agent(req) == {"input": [{"role": "system", "content": "be brief"},
+                                           {"role": "user", "content": "hi"}],
+                                 "tools": [{"type": "function", "name": "f"}], "custom_inputs": {"k": 1}}
+    with pytest.raises(ApiError) as e:
+        rs.for_agent({"input": "x", "previous_response_id": "resp_1"})
+    assert e.value.message.startswith("previous_response_id:")
