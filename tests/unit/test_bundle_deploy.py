@@ -284,3 +284,15 @@ def test_a_recreate_waits_until_the_old_one_is_gone(server, tmp_path, monkeypatc
     optimized = YML.replace("      tags:\n", "      route_optimized: true\n      tags:\n", 1)
     assert deploy(server, bundle_at(tmp_path, optimized))[0].startswith("recreate model_serving_endpoints.ep scorer")
     assert server.endpoints["scorer"]["route_optimized"] is True and lingering["left"] == 0
+
+
+def test_numbers_where_strings_belong_are_sent_as_strings(server, tmp_path):
+    unquoted = YML.replace('entity_version: "${var.version}"', "entity_version: 3").replace("value: ml", "value: 7")
+    b = bundle_at(tmp_path, unquoted)
+    from ladle.cli.bundles.schema import check_document
+
+    assert [str(d) for doc in load(tmp_path).documents for d in check_document(doc.data, doc.locs)] == []
+    deploy(server, b)
+    ep = server.endpoints["scorer"]
+    assert ep["config"]["served_entities"][0]["entity_version"] == "3" and ep["tags"] == [{"key": "team", "value": "7"}]
+    assert deploy(server, bundle_at(tmp_path, unquoted)) == []

@@ -13,6 +13,7 @@ from ladle.cli.bundles import apps as app_api
 from ladle.cli.bundles import endpoints as endpoint_api
 from ladle.cli.bundles.planner import APPS, ENDPOINTS, PENDING, Action, plan
 from ladle.cli.bundles.resolve import Bundle
+from ladle.cli.bundles.schema import coerce_endpoint
 from ladle.cli.bundles.state import Entry, State
 from ladle.cli.client import ApiClient, ApiError
 
@@ -28,7 +29,7 @@ def app_source(bundle: Bundle, key: str) -> Path:
 
 def desired(bundle: Bundle) -> dict[str, dict[str, dict[str, Any]]]:
     """What the server should hold, as compared with the state (apps carry their source's hash)."""
-    endpoints = {key: {k: v for k, v in item.items() if k != "lifecycle"}
+    endpoints = {key: coerce_endpoint({k: v for k, v in item.items() if k != "lifecycle"})
                  for key, item in bundle.resources.get(ENDPOINTS, {}).items()}
     apps = {}
     for key, item in bundle.resources.get(APPS, {}).items():
