@@ -1,8 +1,9 @@
-"""Apps in the browser: the Apps page lists an app (status, URL, resources), its page shows the
+"""Apps in the browser: the Apps page lists an app (status, URL, resources); its page shows the
 serving endpoint it uses, its service principal, a deployment and its log (refreshed after a
-request through the app's URL), Start/Stop for a manager and not for a CAN_USE user, and the
-endpoint's page lists the app. The app is a few lines of stdlib Python (empty requirements.txt:
-no package to install) deployed over the API against the session's real server."""
+request through the app's URL); Start/Stop and the log are for managers only (a CAN_USE user
+sees neither, nor apps not shared with them); the endpoint's page lists the app. The app is a
+few lines of stdlib Python (empty requirements.txt: no package to install) deployed over the
+API against the session's real server."""
 
 from __future__ import annotations
 
@@ -147,7 +148,7 @@ def test_apps_page_lists_the_app_and_its_page_shows_resources_deployment_logs(pa
     expect(head).to_contain_text("Compute active")
 
 
-def test_a_can_use_user_sees_the_app_without_start_stop_or_logs_and_not_others(page, ladle: LadleProcess, api, deployed):
+def test_a_users_level_decides_start_stop_and_logs_and_hidden_apps_stay_hidden(page, ladle: LadleProcess, api, deployed):
     from playwright.sync_api import expect
 
     name, user = deployed["name"], f"apps-viewer-{secrets.token_hex(3)}@example.com"
@@ -166,6 +167,15 @@ def test_a_can_use_user_sees_the_app_without_start_stop_or_logs_and_not_others(p
     expect(page.get_by_role("button", name="Start", exact=True)).to_be_disabled()
     expect(page.get_by_text("Reading an app's log needs CAN_MANAGE on it.")).to_be_visible()
     expect(page.locator("#app-logs")).to_have_count(0)
+
+    # made a manager of it: Stop and the log appear
+    r = api.patch(f"/api/2.0/permissions/apps/{name}",
+                  json={"access_control_list": [{"user_name": user, "permission_level": "CAN_MANAGE"}]})
+    assert r.status_code == 200, r.text
+    page.reload()
+    expect(page.locator('#app-props [data-prop="level"]')).to_have_text("CAN_MANAGE")
+    expect(page.locator("#app-logs")).to_contain_text("web test app listening on")
+    expect(page.locator("#app-logs-refresh")).to_be_enabled()
 
     # an app the user cannot see is not there for them
     other = f"hidden-{secrets.token_hex(2)}"
