@@ -18,8 +18,9 @@ MODEL = "team.models.iris_elsewhere"
 
 
 @pytest.fixture(scope="module")
-def own_mlflow(tmp_path_factory):
-    """A plain `mlflow server` (SQLite, artifacts served), as a team would already run."""
+def own_mlflow_proc(tmp_path_factory):
+    """A plain `mlflow server` (SQLite, artifacts served), as a team would already run;
+    started, not yet awaited (ladle boots meanwhile)."""
     root = tmp_path_factory.mktemp("own-mlflow")
     port = free_port()
     proc = ChildProcess([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
@@ -27,12 +28,17 @@ def own_mlflow(tmp_path_factory):
                          "--serve-artifacts", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
                         root / "mlflow.log", child_env())
     proc.start()
-    url = f"http://127.0.0.1:{port}"
     try:
-        proc.wait_http(url + "/health", 180, interval=0.25)
-        yield url
+        yield proc, f"http://127.0.0.1:{port}"
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def own_mlflow(own_mlflow_proc) -> str:
+    proc, url = own_mlflow_proc
+    proc.wait_http(url + "/health", 180, interval=0.25)
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -51,11 +57,14 @@ def registered(own_mlflow, iris_data):
 
 
 @pytest.fixture(scope="module")
-def ladle_on_own_mlflow(own_mlflow, tmp_path_factory):
+def ladle_on_own_mlflow(own_mlflow_proc, tmp_path_factory, request):
+    """ladle on the user's MLflow. It boots while MLflow starts and the model is registered
+    there (`registered`); it is ready once its registry routes answer, so after MLflow."""
+    _, url = own_mlflow_proc
     srv = LadleProcess(tmp_path_factory.mktemp("ladle-own-mlflow"), "dapi-own-" + secrets.token_hex(8),
-                       {"LADLE_MLFLOW_TRACKING_URI": own_mlflow, "LADLE_WARM_SPARES": "0",
+                       {"LADLE_MLFLOW_TRACKING_URI": url, "LADLE_WARM_SPARES": "0",
                         "LADLE_FOUNDATION_ENDPOINTS": "false"})
-    srv.start()
+    srv.start(while_starting=lambda: request.getfixturevalue("registered"))
     yield srv
     srv.stop()
 
