@@ -82,9 +82,12 @@ RECONCILER_LINE = "now runs the reconciler"
 def server_pair(server: LadleServer, database_url: str, work: Path,
                 **env: str) -> Iterator[tuple[LadleServer, LadleServer]]:
     """Two ladle servers as behind a load balancer: one database (`database_url`), one admin
-    token, the e2e server's MLflow registry, fast resync; `env` adds to their settings.
-    Each logs when it takes the reconciler (RECONCILER_LINE)."""
-    shared = {"LADLE_DATABASE_URL": database_url,
+    token, one secret key (what one seals the other unseals), the e2e server's MLflow
+    registry, fast resync; `env` adds to their settings. Each logs when it takes the
+    reconciler (RECONCILER_LINE)."""
+    from cryptography.fernet import Fernet
+
+    shared = {"LADLE_DATABASE_URL": database_url, "LADLE_SECRET_KEY": Fernet.generate_key().decode(),
               "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
               "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_SYNC_INTERVAL_S": "0.3",
               "LADLE_RECONCILE_INTERVAL_S": "0.3", "LADLE_LOG_LEVEL": "info", **env}
