@@ -13,7 +13,7 @@ from ladle.cli.bundles import apps as app_api
 from ladle.cli.bundles import endpoints as endpoint_api
 from ladle.cli.bundles.planner import APPS, ENDPOINTS, PENDING, Action, plan
 from ladle.cli.bundles.resolve import Bundle
-from ladle.cli.bundles.schema import coerce_endpoint
+from ladle.cli.bundles.coerce import coerce_endpoint
 from ladle.cli.bundles.state import Entry, State
 from ladle.cli.client import ApiClient, ApiError
 
