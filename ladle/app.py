@@ -254,11 +254,14 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 await tracking.stop()
             store.close()
 
+    # the Responses API in front of the gateway (it reads served models' MLmodel task)
+    responses = responses_routes.ResponsesFront(
+        gateway, lambda name, version: model_task(settings.models_dir, name, version))
     routes: list[Route] = [
         *endpoints.routes(svc), *permissions.routes(svc), *tokens.routes(svc),
         *openai_routes.routes(gateway), *secrets_api.routes(secrets),
-        *responses_routes.routes(gateway, lambda name, version: model_task(settings.models_dir, name, version)),
-        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc), *mlflow_proxy.routes(mlflow_http, mlflow_token, registry_acl, registry_lookups),
+        *responses.routes(),
+        *foundation_api.routes(catalog, pay_per_token), *dataplane.routes(svc, responses.invoke), *mlflow_proxy.routes(mlflow_http, mlflow_token, registry_acl, registry_lookups),
         *registry_permissions_api.routes(registry_acl, registry_lookups),
         *unity_catalog_api.routes(catalog, registry_acl, registry_lookups),
         *groups_api.routes(groups), *scim_api.routes(principals),

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Awaitable, Callable
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -10,14 +12,19 @@ from starlette.routing import Route
 from ladle.api.services import Services
 
 
-def routes(svc: Services) -> list[Route]:
-    gw = svc.gateway
+Invoke = Callable[..., Awaitable[Response]]
+
+
+def routes(svc: Services, invoke: Invoke | None = None) -> list[Route]:
+    """`invoke`: what serves a query (the gateway's, or one in front of it that reshapes
+    Responses API bodies); same arguments as `Gateway.invoke`."""
+    call = invoke or svc.gateway.invoke
 
     async def invocations(request: Request) -> Response:
-        return await gw.invoke(request, request.path_params["name"])
+        return await call(request, request.path_params["name"])
 
     async def served_invocations(request: Request) -> Response:
-        return await gw.invoke(request, request.path_params["name"], request.path_params["served"])
+        return await call(request, request.path_params["name"], request.path_params["served"])
 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

@@ -32,35 +32,41 @@ SSE = "text/event-stream"
 TaskOf = Callable[[str, str], "str | None"]   # (model name, version) -> its MLflow metadata task
 
 
-def routes(gw: Gateway, task_of: TaskOf | None = None) -> list[Route]:
-    known: dict[tuple[str, str], str | None] = {}
+class ResponsesFront:
+    """The Responses API in front of the gateway: its own route, and Responses-shaped bodies
+    (`input`, no `messages`) on the invocations routes of chat and agent endpoints."""
 
-    async def model_task(route: EndpointRoute) -> str | None:
+    def __init__(self, gw: Gateway, task_of: TaskOf | None = None) -> None:
+        self.gw = gw
+        self.task_of = task_of
+        self.known: dict[tuple[str, str], str | None] = {}
+
+    def routes(self) -> list[Route]:
+        return [Route(PATH, self.responses, methods=["POST"])]
+
+    async def model_task(self, route: EndpointRoute) -> str | None:
+        """What the endpoint serves: its task, an external model's, or the served MLflow
+        model's `metadata.task` (read once per model version, off the event loop)."""
         ext = [e.external_model for e in route.entities.values() if e.external_model]
         if ext:
             return ext[0].get("task")
-        if route.task or task_of is None:
+        if route.task or self.task_of is None:
             return route.task
         first = route.entities.get(route.order[0]) if route.order else None
         if first is None or first.model is None:
             return None
-        if first.model not in known:      # reads the model's MLmodel file once, off the loop
-            known[first.model] = await asyncio.to_thread(task_of, *first.model)
-        return known[first.model]
+        if first.model not in self.known:
+            self.known[first.model] = await asyncio.to_thread(self.task_of, *first.model)
+        return self.known[first.model]
 
-    async def responses(request: Request) -> Response:
-        raw = await _read(request, gw.max_payload)
-        try:
-            data = orjson.loads(raw or b"{}")
-        except orjson.JSONDecodeError as e:
-            raise invalid(f"Malformed JSON in request body: {e}") from None
-        if not isinstance(data, dict):
-            raise invalid("The request body must be a JSON object")
+    async def responses(self, request: Request) -> Response:
+        gw = self.gw
+        data = _json_object(await _read(request, gw.max_payload))
         name = data.pop("model", None)
         if not isinstance(name, str) or not name:
             raise invalid("model: is required (the name of the serving endpoint)")
         route = await gw.authorized_route(request.scope["state"]["principal"], name)
-        task = await model_task(route)
+        task = await self.model_task(route)
         if task == AGENT:
             reply = await gw.invoke(request, name, body=orjson.dumps(rs.for_agent(data)))
             return _answer(reply, data, name, agent=True)
@@ -70,7 +76,38 @@ def routes(gw: Gateway, task_of: TaskOf | None = None) -> list[Route]:
         reply = await gw.invoke(request, name, body=orjson.dumps(rs.to_chat(data)))
         return _answer(reply, data, name, agent=False)
 
-    return [Route(PATH, responses, methods=["POST"])]
+    async def invoke(self, request: Request, name: str, served: str | None = None) -> Response:
+        """The invocations routes: a Responses body (`input`, no `messages`) to an endpoint known
+        to serve chat is translated as on /serving-endpoints/responses; to an agent, its `input`
+        string and `instructions` become items. Everything else goes to the gateway untouched
+        (and unread here)."""
+        gw = self.gw
+        route = gw.routes.get(name)
+        task = await self.model_task(route) if route is not None else None
+        ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+        if task not in (AGENT, *CHAT_TASKS) or ctype not in ("application/json", "application/x-www-form-urlencoded"):
+            return await gw.invoke(request, name, served)
+        raw = await _read(request, gw.max_payload)
+        try:
+            data = orjson.loads(raw or b"{}")
+        except orjson.JSONDecodeError:
+            data = None
+        if not isinstance(data, dict) or "input" not in data or "messages" in data:
+            return await gw.invoke(request, name, served, body=raw)
+        if task == AGENT:
+            return await gw.invoke(request, name, served, body=orjson.dumps(rs.for_agent(data)))
+        reply = await gw.invoke(request, name, served, body=orjson.dumps(rs.to_chat(data)))
+        return _answer(reply, data, name, agent=False)
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as e:
+        raise invalid(f"Malformed JSON in request body: {e}") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object")
+    return data
 
 
 def _answer(reply: Response, req: dict[str, Any], name: str, agent: bool) -> Response:

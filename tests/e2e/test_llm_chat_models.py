@@ -153,7 +153,7 @@ def _openai(server):
     return OpenAI(base_url=server.url + "/serving-endpoints", api_key=server.admin_token, max_retries=0)
 
 
-def test_responses_api_on_a_chat_endpoint_unary_and_streamed(server, chat_endpoints):
+def test_responses_api_on_a_chat_endpoint_unary_and_streamed(server, chat_endpoints, databricks_env):
     import openai
 
     oa = _openai(server)
@@ -167,6 +167,10 @@ def test_responses_api_on_a_chat_endpoint_unary_and_streamed(server, chat_endpoi
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert kinds.count("response.output_text.delta") == 3           # one per chunk the model yields
     assert final.output_text == "echo: hello there "
+    # the Databricks shape on the invocations route, with MLflow's deployments client
+    from mlflow.deployments import get_deploy_client
+    out = get_deploy_client("databricks").predict(endpoint="e2e-chatmodel", inputs={"input": "hello there"})
+    assert out["object"] == "response" and out["output"][0]["content"][0]["text"] == "echo: hello there"
     with pytest.raises(openai.BadRequestError) as e:
         oa.responses.create(model="e2e-chatmodel", input="x", previous_response_id="resp_1")
     assert "previous_response_id" in e.value.body["message"]
@@ -195,7 +199,7 @@ def test_responses_api_on_a_responses_agent_and_with_the_deployments_client(serv
     assert "".join(deltas) == "agent: hello there " and final.output_text == "agent: hello there"
 
     dc = get_deploy_client("databricks")
-    out = dc.predict(endpoint="e2e-agent", inputs={"input": MSG})
+    out = dc.predict(endpoint="e2e-agent", inputs={"input": "hello there"})      # a string: made an item
     assert out["output"][0]["content"][0]["text"] == "agent: hello there"
     events = list(dc.predict_stream(endpoint="e2e-agent", inputs={"input": MSG}))
     assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == "agent: hello there "
