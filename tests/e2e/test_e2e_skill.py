@@ -223,6 +223,8 @@ def test_the_model_serving_skill_in_order(server: LadleServer, admin, models, tm
             assert ladle.ok("serving-endpoints", "delete", name, *seed).strip() == ""
         err = ladle.fails("serving-endpoints", "get", CUSTOM, *seed)
         assert f"Endpoint with name '{CUSTOM}' does not exist" in err and "serving-endpoints list" in err
+        gone = admin.get(f"/api/2.0/serving-endpoints/{CUSTOM}")
+        assert gone.status_code == 404 and gone.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST"
     finally:
         upstream.__exit__(None, None, None)
         admin.delete("/api/2.0/mlflow/registered-models/alias", params={"name": alias["name"], "alias": "skill"})
