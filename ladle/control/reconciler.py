@@ -56,6 +56,7 @@ class Reconciler:
         self._renewed = float("-inf")
         self.autoscaler = Autoscaler(knobs or Knobs(), self.cpu_count)
         self.metrics = metrics
+        self._where: dict[str, tuple[EndpointRecord, dict]] = {}
 
     def _lead(self) -> bool:
         """Take or renew the lease; True while this server runs the reconciler."""
@@ -119,6 +120,7 @@ class Reconciler:
             observed = self.backend.observe()
             targets = self._autoscale(recs, observed)
             actions = plan(recs, observed, PlanInput(self.clock(), self.idle_s, self.cpu_count, targets))
+            self._gauges(observed, actions)
             if not actions:
                 return
             changed = await self._apply(recs, actions)
@@ -129,7 +131,7 @@ class Reconciler:
 
     def _autoscale(self, recs: list[EndpointRecord], observed: dict) -> dict[str, int]:
         """The autoscaler's targets; each change is logged with its reason (the server log
-        and the entity's logs), and the gauges behind `/metrics` follow every group."""
+        and the entity's logs)."""
         where: dict[str, tuple[EndpointRecord, dict]] = {}
         for rec in recs:
             for cfg in (rec.active, rec.pending):
@@ -143,13 +145,21 @@ class Reconciler:
             line = f"autoscale: scaling {'up' if new > old else 'down'}: {old} -> {new} replicas ({reason})"
             log.info("%s/%s %s", rec.name, ent["name"], line)
             EntityLogs(self.logs_dir, rec.id, ent["name"]).server(line)
-        if self.metrics is not None:
-            for key, (rec, ent) in where.items():
-                obs = observed.get(key)
-                m = self.metrics.for_endpoint(rec.id)
-                m.scale(ent["name"], obs.ready if obs else 0, obs.target if obs else 0,
-                        obs.in_flight if obs else 0, obs.queued if obs else 0)
+        self._where = where
         return targets
+
+    def _gauges(self, observed: dict, actions: list) -> None:
+        """The gauges behind `/metrics` for every group: replicas, the target this pass set
+        (or kept), in-flight and queued requests."""
+        if self.metrics is None:
+            return
+        set_now = {a.spec.key: a.target for a in actions if isinstance(a, Ensure)}
+        for key, (rec, ent) in self._where.items():
+            obs = observed.get(key)
+            target = set_now.get(key, obs.target if obs else 0)
+            self.metrics.for_endpoint(rec.id).scale(
+                ent["name"], obs.ready if obs else 0, target, obs.in_flight if obs else 0,
+                obs.queued if obs else 0)
 
     async def _apply(self, recs: list[EndpointRecord], actions: list) -> bool:
         by_id = {r.id: r for r in recs}

@@ -69,7 +69,7 @@ def test_entity_scales_up_and_down_within_its_range_and_wakes_from_zero(server, 
             wait_for(lambda: gauge(admin, "replica_count") == 1 and len(server.replica_procs(ep["id"])) == 1,
                      30, what="scaled back down to 1")
             assert "autoscale: scaling down: 2 -> 1 replicas" in logs()
-            assert gauge(admin, "replica_target_count") == 1
+            wait_for(lambda: gauge(admin, "replica_target_count") == 1, 5, what="the target gauge")
         for run in (load, trickle):
             assert run.statuses and all(s == 200 for s in run.statuses), set(map(str, run.statuses)) - {"200"}
 
