@@ -13,6 +13,7 @@ import hashlib
 import os
 import shutil
 import sys
+import uuid
 from pathlib import Path
 from typing import Callable
 
@@ -41,8 +42,9 @@ async def build_env(source_dir: Path, envs_dir: Path, log: Callable[[str], None]
         log(f"Reusing environment {digest} (requirements.txt unchanged)")
         return env_dir
     await asyncio.to_thread(envs_dir.mkdir, parents=True, exist_ok=True)
-    tmp = envs_dir / f".{digest}.{os.getpid()}.building"
-    await asyncio.to_thread(shutil.rmtree, tmp, True)
+    # Its own directory per build: two deployments with the same requirements may build at
+    # once (the first to finish is renamed into place; the other is dropped below).
+    tmp = envs_dir / f".{digest}.{uuid.uuid4().hex}.building"
     uv = uv_binary()
     log(f"Building environment {digest} with uv (log: {build_log})")
     fd = await asyncio.to_thread(os.open, build_log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
