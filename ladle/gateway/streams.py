@@ -172,6 +172,10 @@ def usage_tokens(obj: Any) -> tuple[int, int] | None:
     """(prompt, completion) tokens from an answer's `usage` (top level, or inside a custom
     model's `predictions`; chat's prompt/completion or Responses' input/output tokens); None
     when the answer reports none."""
+    if isinstance(obj, list):       # a Responses event stream: the usage its end reports
+        done = [e for e in obj if isinstance(e, dict) and e.get("type") == "response.completed"]
+        if done and isinstance(done[-1].get("response"), dict):
+            obj = done[-1]["response"]
     for cand in (obj, obj.get("predictions") if isinstance(obj, dict) else None):
         if isinstance(cand, list) and cand and isinstance(cand[0], dict):
             cand = cand[0]

@@ -217,3 +217,12 @@ def test_an_agent_gets_its_request_as_sent_with_input_as_items() -> None:
     with pytest.raises(ApiError) as e:
         rs.for_agent({"input": "x", "previous_response_id": "resp_1"})
     assert e.value.message.startswith("previous_response_id:")
+
+
+def test_the_gateway_reads_the_usage_of_responses_answers_unary_and_streamed() -> None:
+    usage = {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}
+    assert streams.usage_tokens({"object": "response", "usage": usage}) == (5, 2)
+    events = [{"type": "response.output_text.delta", "delta": "a"},
+              {"type": "response.completed", "response": {"usage": usage}}]
+    assert streams.usage_tokens(events) == (5, 2)
+    assert streams.usage_tokens([{"type": "response.output_text.delta", "delta": "a"}]) is None
