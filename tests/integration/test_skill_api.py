@@ -84,6 +84,9 @@ def test_unity_catalog_bad_queries_are_400s(client):
         assert needle in r.json()["message"], r.json()
     r = client.get(f"{UC}/system.ai.all_minilm_l6_v2/versions/x")
     assert r.status_code == 400 and r.json()["message"].startswith("version:")
+    r = client.get(UC, params={"catalog_name": "system", "schema_name": "ai"},
+                   headers={"Authorization": "Bearer not-a-token"})
+    assert r.status_code == 401 and "registered_models" not in r.text
 
 
 def _token(client, **who):
