@@ -102,9 +102,12 @@ def routes(catalog: Catalog, acl: RegistryAcl, lookups: Lookups) -> list[Route]:
             raise ApiError("TEMPORARILY_UNAVAILABLE", f"The MLflow registry is not reachable: {e}", 503) from None
         if 400 <= r.status_code < 500:
             return None
-        if r.status_code >= 400:
-            raise ApiError("TEMPORARILY_UNAVAILABLE", f"The MLflow registry answered {r.status_code}", 503)
-        return r.json()
+        try:
+            if r.status_code < 400:
+                return r.json()
+        except ValueError:
+            pass
+        raise ApiError("TEMPORARILY_UNAVAILABLE", f"The MLflow registry answered {r.status_code}", 503)
 
     async def foundation() -> list[CatalogModel]:
         # The catalog reads its file and looks for weights on disk: off the event loop.
