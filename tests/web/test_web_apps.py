@@ -147,6 +147,20 @@ def test_apps_page_lists_the_app_and_its_page_shows_resources_deployment_logs(pa
     expect(head).to_contain_text("Running", timeout=60_000)
     expect(head).to_contain_text("Compute active")
 
+    # a deployment whose command exits at once: shown failed with the reason, the app keeps running
+    bad = deployed["folder"] + "-bad"
+    _upload(api, bad, {"app.py": APP_PY, "requirements.txt": "",
+                       "app.yaml": 'command: ["python", "-c", "raise SystemExit(4)"]\n'})
+    r = api.post(f"/api/2.0/apps/{name}/deployments", json={"source_code_path": bad})
+    assert r.status_code == 200, r.text
+    page.reload()     # else the page notices within its 10 s poll
+    failed = page.locator(f'#app-deployments tr[data-deployment="{r.json()["deployment_id"]}"]')
+    expect(failed).to_contain_text("Failed", timeout=60_000)
+    expect(failed).to_contain_text("exited with code 4")
+    expect(head).to_contain_text("Running")
+    expect(logs).to_contain_text("exited with code 4")
+    page.screenshot(path=str(shots / "apps-04-failed-deployment.png"), full_page=True)
+
 
 def test_a_users_level_decides_start_stop_and_logs_and_hidden_apps_stay_hidden(page, ladle: LadleProcess, api, deployed):
     from playwright.sync_api import expect

@@ -56,6 +56,7 @@ export function render(root, params, ctx) {
   let timer = null;
   let alive = true;
   let logs = null;
+  let wasBusy = false;
 
   const badges = h("div", { class: "chips", "aria-live": "polite" });
   const open = h("a", { class: "btn", target: "_blank", rel: "noopener", hidden: true }, "Open app");
@@ -122,9 +123,12 @@ export function render(root, params, ctx) {
       paint();
       await loadDeployments();
       if (!alive) return;
+      const busy = appBusy(app);
+      if (logs && (busy || wasBusy)) logs.reload();     // while something changes the log says what
+      wasBusy = busy;
       if (!logs && level === "CAN_MANAGE") logs = mountLogs(logsHost, name);
       else if (!logs) replace(logsHost, h("div", { class: "panel" }, h("h2", {}, "Logs"), h("p", { class: "muted" }, "Reading an app's log needs CAN_MANAGE on it.")));
-      timer = setTimeout(load, appBusy(app) ? FAST_MS : SLOW_MS);
+      timer = setTimeout(load, busy ? FAST_MS : SLOW_MS);
     } catch (e) {
       if (!alive) return;
       error.show(e);
