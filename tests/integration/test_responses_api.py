@@ -117,3 +117,45 @@ def test_an_agent_answers_natively_and_tokens_count_against_limits(endpoints, re
         assert r.status_code == 200, r.text
         codes = [c.post(RESP, json={"model": name, "input": "x"}).status_code for _ in range(4)]
         assert codes == [200] * (100 // per_call + 1) + [429] * (3 - 100 // per_call), (name, codes)
+
+
+def test_an_external_chat_model_gets_tools_and_function_call_items(client):
+    """An OpenAI-provider endpoint (a fake upstream behind the transport seam): the tools and
+    the call round trip reach the provider as chat; its tool call comes back as an item."""
+    import httpx
+
+    from ladle.gateway.external import ExternalCaller
+    from tests.unit.test_llm_external import FakeTransport
+
+    sent: list[dict] = []
+
+    def upstream(req: httpx.Request) -> httpx.Response:
+        body = json.loads(req.content)
+        sent.append(body)
+        msg = ({"role": "assistant", "content": "It is sunny."} if body["messages"][-1]["role"] == "tool" else
+               {"role": "assistant", "content": None, "tool_calls": [{"id": "call_7", "type": "function", "function": {
+                   "name": "get_weather", "arguments": '{"city": "Paris"}'}}]})
+        return httpx.Response(200, json={"id": "x", "object": "chat.completion", "created": 1, "model": "gpt-4o",
+                                         "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}],
+                                         "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13}})
+
+    client.app.app.state.services.gateway.external = ExternalCaller(lambda v: v, 5.0, transport=FakeTransport(upstream))
+    create(client, "ext", entities=[{"name": "gpt", "external_model": {
+        "name": "gpt-4o", "provider": "openai", "task": "llm/v1/chat",
+        "openai_config": {"openai_api_key_plaintext": "sk-test", "openai_api_base": "http://upstream.invalid/v1"}}}])
+    tools = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
+    r = client.post(RESP, json={"model": "ext", "input": "weather in Paris?", "tools": tools})
+    assert r.status_code == 200, r.text
+    call = r.json()["output"][0]
+    assert (call["type"], call["call_id"], call["name"]) == ("function_call", "call_7", "get_weather")
+    assert sent[-1]["tools"] == [{"type": "function", "function": {"name": "get_weather",
+                                                                   "parameters": {"type": "object"}}}]
+    r = client.post(RESP, json={"model": "ext", "tools": tools, "input": [
+        {"role": "user", "content": "weather in Paris?"}, call,
+        {"type": "function_call_output", "call_id": "call_7", "output": "sunny"}]})
+    assert r.status_code == 200 and r.json()["output"][0]["content"][0]["text"] == "It is sunny."
+    assert sent[-1]["messages"][1:] == [
+        {"role": "assistant", "content": None, "tool_calls": [{"id": "call_7", "type": "function", "function": {
+            "name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "call_7", "content": "sunny"}]
+    assert r.json()["usage"]["total_tokens"] == 13
