@@ -123,3 +123,10 @@ def test_waiting_requests_count_as_load():
 def test_slow_starts_do_not_overshoot_the_maximum():
     got = run([1] * 3 + [64] * 20, start_delay=5)
     assert max(got) == 4
+
+
+def test_a_changed_range_clamps_the_target_at_once():
+    """An update-config to a smaller range (or a cap) lands inside it without waiting."""
+    d = decide(ScaleRange(1, 2, 4), [(t, 30.0) for t in range(10)], running=4, starting=0,
+               target=4, last_change=9.0, now=10.0, k=K)
+    assert (d.target, d.changed) == (2, True) and "above the range's maximum" in d.reason
