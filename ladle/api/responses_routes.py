@@ -88,8 +88,10 @@ class ResponsesFront:
         if task not in (AGENT, *CHAT_TASKS) or ctype not in ("application/json", "application/x-www-form-urlencoded"):
             return await gw.invoke(request, name, served)
         raw = await _read(request, gw.max_payload)
+        if b'"input"' not in raw:         # the usual chat body: no second parse
+            return await gw.invoke(request, name, served, body=raw)
         try:
-            data = orjson.loads(raw or b"{}")
+            data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             data = None
         if not isinstance(data, dict) or "input" not in data or "messages" in data:

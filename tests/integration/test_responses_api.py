@@ -109,6 +109,15 @@ def test_an_agent_answers_natively_and_tokens_count_against_limits(endpoints, re
     body = r.json()
     assert body["output"][0]["content"][0]["text"] == "agent got 2 items"
     assert body["object"] == "response" and body["status"] == "completed" and body["id"].startswith("resp_")
+    # an agent without predict_stream asked for a stream: its answer as the events of one
+    s = c.post(RESP, json={"model": "agent", "input": "hi", "stream": True})
+    assert s.status_code == 200 and s.headers["content-type"].startswith("text/event-stream")
+    events = [json.loads(b.split("\ndata: ", 1)[1]) for b in s.text.split("\n\n") if b.strip()]
+    assert [e["type"] for e in events] == [
+        "response.created", "response.output_item.added", "response.content_part.added",
+        "response.output_text.delta", "response.output_text.done", "response.output_item.done",
+        "response.completed"]
+    assert events[3]["delta"] == "agent got 1 items" and events[-1]["response"]["usage"]["input_tokens"] == 30
     # the invocations route: a Responses body to a chat endpoint is translated too
     r = c.post("/serving-endpoints/chat/invocations", json={"input": "yo"})
     assert r.status_code == 200 and r.json()["output"][0]["content"][0]["text"] == "echo: yo"
