@@ -45,6 +45,11 @@ def _payloads(ev: sse.ServerSentEvent) -> Any:
         return {"error": {"message": f"the served model sent an unreadable event: {d[:200]}"}}
 
 
+def _is_error(obj: Any) -> bool:
+    """An error sent in a stream: OpenAI's `{"error": ...}` or ladle's `{"error_code", "message"}`."""
+    return isinstance(obj, dict) and ("error" in obj or "error_code" in obj)
+
+
 def _error_text(obj: dict[str, Any]) -> str:
     err = obj.get("error")
     if isinstance(err, dict):
@@ -69,7 +74,7 @@ class ChatToResponses:
         return self.ev.emit({"type": "response.created", "response": dict(self.resp, output=[])})
 
     def chunk(self, obj: Any) -> bytes:
-        if not isinstance(obj, dict) or "error" in obj or not isinstance(obj.get("choices"), list):
+        if _is_error(obj) or not isinstance(obj, dict) or not isinstance(obj.get("choices"), list):
             raise _Failed(_error_text(obj) if isinstance(obj, dict) else "the served model sent no chat chunk")
         if obj.get("model"):
             self.resp["model"] = obj["model"]
@@ -212,9 +217,9 @@ class AgentStream:
         return self.ev.emit({"type": "response.output_item.added", "output_index": at, "item": item})
 
     def event(self, obj: Any) -> bytes:
+        if _is_error(obj) and not (isinstance(obj, dict) and obj.get("type") == "error"):
+            raise _Failed(_error_text(obj))
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
-            if isinstance(obj, dict) and "error" in obj:
-                raise _Failed(_error_text(obj))
             return b""
         kind = obj["type"]
         out = b""

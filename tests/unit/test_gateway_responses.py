@@ -226,3 +226,12 @@ def test_the_gateway_reads_the_usage_of_responses_answers_unary_and_streamed() -
               {"type": "response.completed", "response": {"usage": usage}}]
     assert streams.usage_tokens(events) == (5, 2)
     assert streams.usage_tokens([{"type": "response.output_text.delta", "delta": "a"}]) is None
+
+
+def test_an_error_in_an_agent_stream_is_an_error_event() -> None:
+    parts = [b'data: {"type": "response.output_text.delta", "item_id": "m", "delta": "a"}\n\n',
+             b'data: {"error_code": "INTERNAL_ERROR", "message": "the agent failed"}\n\n']
+    events = _events(_run(rstream.agent_responses(_feed(parts), {"input": "hi"}, "ep")))
+    assert events[0]["type"] == "response.created"
+    assert (events[-1]["type"], events[-1]["message"]) == ("error", "the agent failed")
+    assert "response.completed" not in [e["type"] for e in events]
