@@ -86,6 +86,8 @@ def to_chat(req: dict[str, Any]) -> dict[str, Any]:
     for k in SAME:
         if req.get(k) is not None:
             out[k] = req[k]
+    if req.get("top_logprobs") is not None:
+        out["logprobs"] = True          # chat sends top_logprobs only with logprobs on
     if req.get("max_output_tokens") is not None:
         out["max_tokens"] = req["max_output_tokens"]
     if req.get("tools"):
