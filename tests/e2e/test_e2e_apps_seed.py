@@ -30,6 +30,18 @@ def ladle(env: dict[str, str], cwd: Path, *args: str, timeout: float = 300.0) ->
     return p
 
 
+def ladle_each(env: dict[str, str], folders: list[Path], *args: str, timeout: float = 300.0) -> list[str]:
+    """The same command in each folder at once (the two apps build and start side by side)."""
+    procs = [subprocess.Popen([*SERVER_ARGV, *args], env=env, cwd=f, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for f in folders]
+    outs = []
+    for folder, proc in zip(folders, procs):
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, f"ladle {' '.join(args)} in {folder.name}: exit {proc.returncode}\n{out}\n{err}"
+        outs.append(out)
+    return outs
+
+
 def app_url(run_output: str) -> str:
     match = re.search(r"You can access the app at (\S+)", run_output)
     assert match, run_output
@@ -58,10 +70,8 @@ def test_seed_flow(databricks_env, admin, iris_endpoint, v1_model, tmp_path: Pat
     shutil.copytree(project, denied_project)
     without_resource(denied_project, endpoint)
     try:
-        ladle(env, project, "bundle", "deploy")
-        url = app_url(ladle(env, project, "bundle", "run", "app").stdout)
-        ladle(env, denied_project, "bundle", "deploy")
-        denied_url = app_url(ladle(env, denied_project, "bundle", "run", "app").stdout)
+        ladle_each(env, [project, denied_project], "bundle", "deploy")
+        url, denied_url = map(app_url, ladle_each(env, [project, denied_project], "bundle", "run", "app"))
 
         # the scaffold asked the endpoint with one row built from the model's signature
         expected = v1_model.predict(pd.DataFrame([{c: 1.0 for c in COLUMNS}])).tolist()
