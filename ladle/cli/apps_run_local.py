@@ -145,9 +145,11 @@ def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PO
         bin_dir = prepare_environment(app_dir)
         env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
         env["VIRTUAL_ENV"] = str(bin_dir.parent)
-    from ladle.cli.apps_local_proxy import LocalProxy, identity_headers   # uvicorn: only when it runs
+    inject: dict[str, str] = {}
+    if proxy_port:
+        from ladle.cli.apps_local_proxy import identity_headers   # uvicorn and starlette: only when used
 
-    inject = identity_headers(from_context(ctx).call("GET", ME) or {}) if proxy_port else {}
+        inject = identity_headers(from_context(ctx).call("GET", ME) or {})
     command = command_of(spec, app_port)
     click.echo("Running command: " + " ".join(command), err=True)
     try:
@@ -156,6 +158,8 @@ def run_app(ctx: click.Context, app_dir: Path, *, app_port: int = DEFAULT_APP_PO
         raise click.ClickException(f"cannot start {command[0]}: {exc.strerror or exc}") from exc
     proxy = None
     if proxy_port:
+        from ladle.cli.apps_local_proxy import LocalProxy
+
         try:
             proxy = LocalProxy(proxy_port, app_port, inject)
             proxy.start()
