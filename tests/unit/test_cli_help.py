@@ -1,4 +1,4 @@
-"""Snapshot tests of `--help` for the serving-endpoints and tokens groups and every subcommand.
+"""Snapshot tests of `--help` for the serving-endpoints, tokens and apps groups and every subcommand.
 
 Set LADLE_UPDATE_SNAPSHOTS=1 to (re)write the snapshots in tests/unit/snapshots/cli_help/.
 """
@@ -16,10 +16,11 @@ SNAPSHOTS = Path(__file__).parent / "snapshots" / "cli_help"
 
 
 def _groups() -> list[click.Group]:
+    from ladle.cli.apps import apps
     from ladle.cli.serving_endpoints import serving_endpoints
     from ladle.cli.tokens import tokens
 
-    return [serving_endpoints, tokens]
+    return [serving_endpoints, tokens, apps]
 
 
 def _cases() -> list[tuple[str, str | None]]:
