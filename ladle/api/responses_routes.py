@@ -94,12 +94,17 @@ class ResponsesFront:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError:
             data = None
-        if not isinstance(data, dict) or "input" not in data or "messages" in data:
+        if not isinstance(data, dict) or "messages" in data or not _responses_input(data.get("input")):
             return await gw.invoke(request, name, served, body=raw)
         if task == AGENT:
             return await gw.invoke(request, name, served, body=orjson.dumps(rs.for_agent(data)))
         reply = await gw.invoke(request, name, served, body=orjson.dumps(rs.to_chat(data)))
         return _answer(reply, data, name, agent=False)
+
+
+def _responses_input(inp: Any) -> bool:
+    """A Responses `input` (a string, or items), not an embeddings one (a list of strings)."""
+    return isinstance(inp, str) or (isinstance(inp, list) and any(isinstance(x, dict) for x in inp))
 
 
 def _json_object(raw: bytes) -> dict[str, Any]:

@@ -121,6 +121,10 @@ def test_an_agent_answers_natively_and_tokens_count_against_limits(endpoints, re
     # the invocations route: a Responses body to a chat endpoint is translated too
     r = c.post("/serving-endpoints/chat/invocations", json={"input": "yo"})
     assert r.status_code == 200 and r.json()["output"][0]["content"][0]["text"] == "echo: yo"
+    r = c.post("/serving-endpoints/chat/invocations", json={"input": [{"role": "user", "content": "yo"}]})
+    assert r.status_code == 200 and r.json()["object"] == "response"
+    r = c.post("/serving-endpoints/chat/invocations", json={"input": ["an embeddings body"]})   # not Responses
+    assert r.status_code == 200 and replicas.seen[-1] == {"input": ["an embeddings body"]}    # as sent
     for name, per_call in (("chat", 60), ("agent", 35)):
         r = c.put(f"{API}/{name}/ai-gateway", json={"rate_limits": [{"tokens": 100, "renewal_period": "minute"}]})
         assert r.status_code == 200, r.text
