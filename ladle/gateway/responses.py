@@ -258,8 +258,9 @@ def from_chat(req: dict[str, Any], answer: Any, endpoint: str) -> dict[str, Any]
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     if content:
         resp["output"].append(message_item(content))
-    for tc in msg.get("tool_calls") or []:
-        fn = tc.get("function") or {}
+    calls = msg.get("tool_calls") if isinstance(msg.get("tool_calls"), list) else []
+    for tc in (c for c in calls if isinstance(c, dict)):
+        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
         resp["output"].append(call_item(tc.get("id") or new_id("call"), fn.get("name", ""),
                                         fn.get("arguments") or ""))
     finish(resp, choice.get("finish_reason"))

@@ -88,7 +88,7 @@ class ChatToResponses:
             text = delta.get("content")
             if isinstance(text, str) and text:
                 out += self._text(text)
-            for tc in delta.get("tool_calls") or []:
+            for tc in delta.get("tool_calls") if isinstance(delta.get("tool_calls"), list) else []:
                 out += self._call(tc)
             if c.get("finish_reason"):
                 self.finish_reason = c["finish_reason"]
@@ -117,7 +117,7 @@ class ChatToResponses:
         if not isinstance(tc, dict):
             return b""
         idx = tc.get("index", 0)
-        fn = tc.get("function") or {}
+        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
         out = b""
         if idx not in self.calls:
             self.calls[idx] = len(self.items)
