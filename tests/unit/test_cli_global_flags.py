@@ -23,6 +23,7 @@ EP1 = "/api/2.0/serving-endpoints/ep1"
 SECRET_TOKEN = "dapi0123456789abcdef-real-looking"
 # arguments that get each command past its own input checks (others: "x" per positional)
 ARGS = {
+    ("apps", "create"): ["x"],
     ("groups", "add-member"): ["g", "--user", "u"],
     ("models", "add-local"): ["/m", "--name", "n", "--task", "llm/v1/chat"],
     ("secrets", "delete-acl"): ["s", "p"],
@@ -30,11 +31,14 @@ ARGS = {
     ("secrets", "put-secret"): ["s", "k", "--string-value", "v"],
     ("tokens", "create"): ["--user", "u"],
 }
-NO_HTTP = {("server",), ("serving-endpoints", "http-request")}  # never talk to the API
+# never talk to the API (apps init and manifest write or print the template's files)
+NO_HTTP = {("server",), ("serving-endpoints", "http-request"), ("apps", "init"), ("apps", "manifest")}
 # Commands that set up or report credentials answer with the Databricks CLI's own messages
 # (tests/unit/test_cli_auth.py), not with the resolution error of the API commands.
 OWN_MESSAGES = {("version",), ("configure",), *(("auth", name) for name in
-                ("describe", "env", "login", "logout", "profiles", "switch", "token"))}
+                ("describe", "env", "login", "logout", "profiles", "switch", "token")),
+                # bundle commands look for databricks.yml first, as the Databricks CLI's do
+                *(("bundle", name) for name in ("deploy", "destroy", "run", "summary", "validate"))}
 
 
 def root() -> click.Group:
