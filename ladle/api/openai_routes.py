@@ -18,7 +18,7 @@ PATHS = ("/serving-endpoints/chat/completions", "/serving-endpoints/completions"
 
 def routes(gw: Gateway) -> list[Route]:
     async def openai(request: Request) -> Response:
-        raw = await _read(request, gw.max_payload)
+        raw = await read_body(request, gw.max_payload)
         try:
             data = orjson.loads(raw or b"{}")
         except orjson.JSONDecodeError as e:
@@ -33,7 +33,8 @@ def routes(gw: Gateway) -> list[Route]:
     return [Route(p, openai, methods=["POST"]) for p in PATHS]
 
 
-async def _read(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with a 400 once it passes `limit` bytes."""
     chunks, size = [], 0
     async for c in request.stream():
         size += len(c)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ladle.api.openai_routes import _read
+from ladle.api.openai_routes import read_body
 from ladle.gateway import responses as rs
 from ladle.gateway import responses_stream as rstream
 from ladle.gateway.pipeline import Gateway
@@ -61,7 +61,7 @@ class ResponsesFront:
 
     async def responses(self, request: Request) -> Response:
         gw = self.gw
-        data = _json_object(await _read(request, gw.max_payload))
+        data = _json_object(await read_body(request, gw.max_payload))
         name = data.pop("model", None)
         if not isinstance(name, str) or not name:
             raise invalid("model: is required (the name of the serving endpoint)")
@@ -87,7 +87,7 @@ class ResponsesFront:
         ctype = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
         if task not in (AGENT, *CHAT_TASKS) or ctype not in ("application/json", "application/x-www-form-urlencoded"):
             return await gw.invoke(request, name, served)
-        raw = await _read(request, gw.max_payload)
+        raw = await read_body(request, gw.max_payload)
         if b'"input"' not in raw:         # the usual chat body: no second parse
             return await gw.invoke(request, name, served, body=raw)
         try:
@@ -129,8 +129,9 @@ def _answer(reply: Response, req: dict[str, Any], name: str, agent: bool) -> Res
     except orjson.JSONDecodeError:
         return reply
     if agent:
-        resp = {**rs.skeleton(req, name, rs.new_id("resp")), "status": "completed", **answer} \
-            if isinstance(answer, dict) else answer
+        if not isinstance(answer, dict):
+            return reply            # not a Responses answer: as the agent gave it
+        resp = {**rs.skeleton(req, name, rs.new_id("resp")), "status": "completed", **answer}
     else:
         resp = rs.from_chat(req, answer, name)
     if req.get("stream") is True:      # asked for a stream, the model answered at once
@@ -143,7 +144,8 @@ async def _replay(resp: dict[str, Any], req: dict[str, Any], name: str, agent: b
     t = rstream.AgentStream(req, name)
     t.resp = {**resp, "status": "in_progress", "output": []}
     out = b""
-    for item in resp.get("output") or []:
+    items = resp.get("output") if isinstance(resp.get("output"), list) else []
+    for item in (i for i in items if isinstance(i, dict)):
         if item.get("type") == "message" and item.get("id"):
             text = "".join(p.get("text", "") for p in item.get("content") or [] if isinstance(p, dict))
             out += t.event({"type": "response.output_text.delta", "item_id": item["id"], "delta": text})
