@@ -60,6 +60,9 @@ class PlanInput:
     # the autoscaler's replica count per group key (control/autoscale.py); a group missing
     # here runs its range's maximum
     targets: Mapping[str, int] = field(default_factory=dict)
+    # the autoscaler's last decision per group key, shown as the entity's state message
+    # while the replicas move to it ("scaling up: 1 -> 3 replicas (...)")
+    notes: Mapping[str, str] = field(default_factory=dict)
 
 
 def group_spec(rec: EndpointRecord, ent: dict[str, Any], cpu_count: int) -> GroupSpec:
@@ -120,6 +123,9 @@ def plan(endpoints: list[EndpointRecord], observed: dict[str, GroupObs], p: Plan
                         dep, msg = Deployment.CREATING.value, "Creating served entity"
                     else:
                         dep, msg = DEPLOYMENT_FOR_GROUP[obs.state].value, obs.message
+                        note = p.notes.get(ent["_key"])
+                        if note and obs.state == GroupState.READY and obs.ready != obs.target:
+                            msg = note
                 state = ent.get("state") or {}
                 if (state.get("deployment"), state.get("deployment_state_message")) != (dep, msg):
                     actions.append(SetState(rec.id, which, ent["name"], dep, msg))

@@ -57,6 +57,8 @@ class Reconciler:
         self.autoscaler = Autoscaler(knobs or Knobs(), self.cpu_count)
         self.metrics = metrics
         self._where: dict[str, tuple[EndpointRecord, dict]] = {}
+        self._notes: dict[str, str] = {}   # group key -> its scaling, until the replicas get there
+        self._noted: dict[str, int] = {}
 
     def _lead(self) -> bool:
         """Take or renew the lease; True while this server runs the reconciler."""
@@ -119,7 +121,8 @@ class Reconciler:
             recs = await self.store.call(self.store.list_endpoints)
             observed = self.backend.observe()
             targets = self._autoscale(recs, observed)
-            actions = plan(recs, observed, PlanInput(self.clock(), self.idle_s, self.cpu_count, targets))
+            actions = plan(recs, observed, PlanInput(self.clock(), self.idle_s, self.cpu_count, targets,
+                                                     self._notes))
             self._gauges(observed, actions)
             if not actions:
                 return
@@ -142,10 +145,16 @@ class Reconciler:
                                                    self.clock())
         for key, (old, new, reason) in changes.items():
             rec, ent = where[key]
-            line = f"autoscale: scaling {'up' if new > old else 'down'}: {old} -> {new} replicas ({reason})"
+            note = f"scaling {'up' if new > old else 'down'}: {old} -> {new} replicas ({reason})"
+            self._notes[key], self._noted[key] = note, new
+            line = f"autoscale: {note}"
             log.info("%s/%s %s", rec.name, ent["name"], line)
             EntityLogs(self.logs_dir, rec.id, ent["name"]).server(line)
         self._where = where
+        for key in list(self._notes):
+            obs = observed.get(key)
+            if key not in where or (key not in changes and obs is not None and obs.ready == self._noted[key]):
+                del self._notes[key], self._noted[key]
         return targets
 
     def _gauges(self, observed: dict, actions: list) -> None:

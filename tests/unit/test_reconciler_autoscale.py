@@ -1,6 +1,7 @@
 """The reconciler applies the autoscaler through the backend: a Medium entity starts at its
 range's minimum, scales up under load and down after the cool-down, each decision in the
-entity's logs with its reason and in the endpoint's gauges (fake backend, fake clock)."""
+entity's logs with its reason, in its state message while the replicas move, and in the
+endpoint's gauges (fake backend, fake clock)."""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ def test_reconciler_scales_a_medium_entity_with_its_load(tmp_path):
                          pending=None, config_update="NOT_UPDATING")
     now = [1000.0]
     backend, hub = FakeBackend(clock=lambda: now[0]), MetricsHub()
-    r = Reconciler(Store(rec), backend, lambda *a: None, tmp_path, idle_s=600, interval_s=1.0,
+    store = Store(rec)
+    r = Reconciler(store, backend, lambda *a: None, tmp_path, idle_s=600, interval_s=1.0,
                    clock=lambda: now[0], cpu_count=8, metrics=hub,
                    knobs=Knobs(target_in_flight=3, up_window_s=2, down_window_s=10, cooldown_s=10))
     key = cfg["served_entities"][0]["_key"]
@@ -56,20 +58,27 @@ def test_reconciler_scales_a_medium_entity_with_its_load(tmp_path):
             now[0] += 1
             await r.tick()
 
+    def state_message() -> str:
+        return store.rec.active["served_entities"][0]["state"]["deployment_state_message"]
+
     async def scenario() -> None:
         await tick()
         g = backend.groups[key]
         assert g.target == 2 and len(g.replicas()) == 2          # Medium: 2-4 replicas of 4
         for rep in g.replicas():
             rep.in_flight = 6                                    # 12 in flight: 4 replicas wanted
-        await tick()
+        real_scale, g.scale = g.scale, lambda: None              # the new replicas take a while
+        await tick(2)
         assert g.target == 4 and gauge(hub, "replica_target_count") == 4
-        assert gauge(hub, "in_flight_requests") == 12
-        for rep in g.replicas():
-            rep.in_flight = 0
-        await tick(5)
-        assert g.target == 4                                     # not before the down window
-        await tick(6)
+        assert state_message() == ("scaling up: 2 -> 4 replicas (in-flight 6.0 per replica over 2 s "
+                                   "(target 3))")
+        assert gauge(hub, "in_flight_requests") == 12            # the last load seen: 1003 s
+        real_scale()                                             # 4 idle replicas
+        await tick()
+        assert state_message() == "4 replica(s) ready"
+        await tick(9)
+        assert g.target == 4                     # 1013 s: the 1003 s load is in the 10 s window
+        await tick()
         assert g.target == 2 and gauge(hub, "replica_target_count") == 2
 
     asyncio.run(scenario())
