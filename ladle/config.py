@@ -35,10 +35,10 @@ class Settings(BaseSettings):
     # load over the up window, down only after the load stayed low for the down window and
     # the cool-down since the last change passed. Off: every entity runs its range's maximum.
     autoscale_enabled: bool = True
-    autoscale_target_in_flight: float = 3.0
-    autoscale_up_window_s: float = 2.0
-    autoscale_down_window_s: float = 30.0
-    autoscale_cooldown_s: float = 30.0
+    autoscale_target_in_flight: float = Field(3.0, gt=0)
+    autoscale_up_window_s: float = Field(2.0, ge=0)
+    autoscale_down_window_s: float = Field(30.0, ge=0)
+    autoscale_cooldown_s: float = Field(30.0, ge=0)
     reconcile_interval_s: float = 1.0
     # How replica workers are contained (ladle/runtimes/sandbox.py): auto (as root: a
     # dedicated user in a private mount namespace; else a user namespace when allowed; else
