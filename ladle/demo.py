@@ -13,17 +13,15 @@ def main() -> None:
     url, token = os.environ["LADLE_URL"], os.environ["LADLE_TOKEN"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
-        for _ in range(200):
-            try:
-                if c.get("/api/2.0/mlflow/registered-models/search").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
+        # The control API answers before the embedded registry is up: importing MLflow and
+        # training the model overlap the registry's start; logging it waits for the registry.
+        _wait(c, "/api/2.0/serving-endpoints/demo", (200, 404))
         if c.get("/api/2.0/serving-endpoints/demo").status_code == 200:
             print("ladle demo: endpoint 'demo' already exists", flush=True)
         else:
-            version = _register(url, token)
+            model, example = _train()
+            _wait(c, "/api/2.0/mlflow/registered-models/search", (200,))
+            version = _register(url, token, model, example)
             r = c.post("/api/2.0/serving-endpoints", json={
                 "name": "demo",
                 "config": {"served_entities": [{"entity_name": "demo-iris", "entity_version": version,
@@ -52,17 +50,35 @@ with the CLI:
 """, flush=True)
 
 
-def _register(url: str, token: str) -> str:
-    os.environ["MLFLOW_TRACKING_URI"] = url
-    os.environ["MLFLOW_TRACKING_TOKEN"] = token
-    import mlflow
+def _wait(c: httpx.Client, path: str, ok: tuple[int, ...], tries: int = 400) -> None:
+    for _ in range(tries):
+        try:
+            if c.get(path).status_code in ok:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+
+
+def _train():
+    """The model and an input example (no registry needed); MLflow is imported here too, so
+    that its import also overlaps the registry's start."""
+    import mlflow.sklearn  # noqa: F401
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
     X, y = load_iris(return_X_y=True, as_frame=True)
-    model = LogisticRegression(max_iter=300).fit(X, y)
+    return LogisticRegression(max_iter=300).fit(X, y), X.head(3)
+
+
+def _register(url: str, token: str, model, example) -> str:
+    os.environ["MLFLOW_TRACKING_URI"] = url
+    os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    import mlflow
+    import mlflow.sklearn
+
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=X.head(3),
+        info = mlflow.sklearn.log_model(model, name="model", input_example=example,
                                         registered_model_name="demo-iris")
     return str(info.registered_model_version)
 

@@ -1,0 +1,185 @@
+"""Start-up and memory footprint, side by side in one run: `ladle server` (idle, then with one
+random-forest endpoint) against `mlflow models serve` on the same model.
+
+Memory is counted fairly: PSS (proportional set size: a page shared by N processes counts
+1/N in each, so a tree's PSS sums to what it really holds) and USS (pages only that process
+holds), per process and for each whole process tree, from psutil's memory_full_info (Linux
+smaps_rollup). RSS is printed too, for comparison with older figures, but it counts shared
+pages once per process.
+
+    .venv/bin/python -m bench.footprint [--keep DIR]
+
+Timings it prints: server start -> /health 200, -> the control API answers, -> the embedded
+MLflow registry answers; create -> READY of the first endpoint (cold environment) and of a
+second endpoint on the same model (environment reused); `mlflow models serve` start -> /ping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from bench import models
+from bench.context import entity
+from bench.procs import REPO_ROOT, MlflowServe
+from ladle.testing.process import LadleProcess
+
+API = "/api/2.0/serving-endpoints"
+MIB = 2**20
+
+
+def mem(p: psutil.Process) -> tuple[float, float, float]:
+    """(RSS, PSS, USS) in MiB; zeros for a process that went away."""
+    try:
+        m = p.memory_full_info()
+    except psutil.Error:
+        return 0.0, 0.0, 0.0
+    return m.rss / MIB, getattr(m, "pss", 0.0) / MIB, m.uss / MIB
+
+
+def label(p: psutil.Process, root_pid: int) -> str:
+    try:
+        cmd = " ".join(p.cmdline())
+    except psutil.Error:
+        return "(gone)"
+    if p.pid == root_pid:
+        return "server"
+    if "mlflow_gate" in cmd:
+        return "embedded MLflow registry"
+    if "ladle.replica.worker" in cmd:
+        return "warm spare (idle)" if "--standby" in cmd and not _has_logs(p) else "replica"
+    if "models serve" in cmd or "mlflow" in cmd.split(" ")[0]:
+        return "mlflow CLI"
+    if "uvicorn" in cmd:
+        return "mlflow uvicorn worker"
+    return cmd[:60]
+
+
+def _has_logs(p: psutil.Process) -> bool:
+    try:
+        return any("/logs/" in f.path for f in p.open_files())
+    except psutil.Error:
+        return False
+
+
+def tree(root: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+
+
+def report(title: str, procs: list[psutil.Process]) -> tuple[float, float, float]:
+    """Print one row per process and the tree's totals; returns the totals (RSS, PSS, USS)."""
+    print(f"\n{title}")
+    print(f"  {'process':<28}{'pid':>8}{'RSS MiB':>10}{'PSS MiB':>10}{'USS MiB':>10}")
+    tot = [0.0, 0.0, 0.0]
+    root_pid = procs[0].pid if procs else -1
+    for p in procs:
+        r = mem(p)
+        tot = [a + b for a, b in zip(tot, r)]
+        print(f"  {label(p, root_pid):<28}{p.pid:>8}{r[0]:>10.0f}{r[1]:>10.0f}{r[2]:>10.0f}")
+    print(f"  {'whole tree':<28}{'':>8}{tot[0]:>10.0f}{tot[1]:>10.0f}{tot[2]:>10.0f}")
+    return tot[0], tot[1], tot[2]
+
+
+def wait_ready(http: httpx.Client, name: str, timeout: float = 300.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = http.get(f"{API}/{name}").json().get("state", {})
+        if st.get("config_update") == "UPDATE_FAILED":
+            raise RuntimeError(f"{name} failed: {st}")
+        if st.get("ready") == "READY" and st.get("config_update") == "NOT_UPDATING":
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} not READY within {timeout:.0f} s")
+
+
+def create_timed(http: httpx.Client, name: str, ents: list[dict]) -> float:
+    t0 = time.monotonic()
+    r = http.post(API, json={"name": name, "config": {"served_entities": ents}})
+    r.raise_for_status()
+    wait_ready(http, name)
+    return time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="bench.footprint")
+    ap.add_argument("--keep", type=Path, default=None, help="keep the working directory here")
+    args = ap.parse_args(argv)
+    tmp = Path(tempfile.mkdtemp(prefix="ladle-footprint-")) if args.keep is None else args.keep
+    tmp.mkdir(parents=True, exist_ok=True)
+    ladle = LadleProcess(tmp / "home", "dapi" + secrets.token_hex(16), cwd=REPO_ROOT)
+    serve: MlflowServe | None = None
+    try:
+        ladle.home.mkdir(parents=True, exist_ok=True)
+        times: dict[str, float] = {}
+        _start(ladle, times)
+        root = psutil.Process(ladle.proc.pid)
+        time.sleep(2.0)   # let the warm spare finish its imports before it is counted
+        idle = report("ladle server, idle (no endpoints)", tree(root))
+        versions = models.register_all(ladle.url, ladle.admin_token, models.make_data(), tmp)
+        rf = versions[models.RF]
+        with ladle.client() as http:
+            times["create -> READY (first, environment built)"] = create_timed(http, "fp-rf", [entity(models.RF, rf)])
+            times["create -> READY (environment reused)"] = create_timed(http, "fp-rf-2", [entity(models.RF, rf)])
+            http.delete(f"{API}/fp-rf-2").raise_for_status()
+            time.sleep(2.0)
+        one = report("ladle server, one random-forest endpoint (1 replica, default spares, embedded registry)",
+                     tree(root))
+        serve = MlflowServe(models.download(models.RF, rf, tmp / "mlflow-model"), tmp / "mlflow-serve.log")
+        times["mlflow models serve start -> /ping"] = serve.start()
+        peer = report("mlflow models serve, same model", serve.proc.tree())
+        print("\ntimings (s)")
+        for k, v in times.items():
+            print(f"  {k:<48}{v:>8.2f}")
+        print("\nratios (ladle / mlflow models serve, whole trees; target PSS <= 1.0x)")
+        for i, what in ((1, "PSS"), (2, "USS"), (0, "RSS")):
+            print(f"  {what}: ladle {one[i]:.0f} MiB / mlflow {peer[i]:.0f} MiB = {one[i] / max(peer[i], 1):.2f}x")
+        print(f"  idle server PSS {idle[1]:.0f} MiB (target <= 150 MiB: "
+              f"{'met' if idle[1] <= 150 else f'over by {idle[1] - 150:.0f} MiB'})")
+        return 0
+    finally:
+        if serve is not None:
+            serve.stop()
+        ladle.stop()
+        if args.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _start(ladle: LadleProcess, times: dict[str, float]) -> None:
+    """Start ladle (in a thread: `start` returns once the registry answers) while this thread
+    polls /health and the control API; records the seconds to each."""
+    marks: dict[str, float] = {}
+    done: list[float] = []
+    t0 = time.monotonic()
+    th = threading.Thread(target=lambda: done.append(ladle.start()), daemon=True)
+    th.start()
+    with httpx.Client(headers=ladle.headers, timeout=1.0) as c:
+        while th.is_alive() and len(marks) < 2:
+            for key, path in (("health", "/health"), ("api", API)):
+                if key not in marks:
+                    try:
+                        if c.get(ladle.url + path).status_code == 200:
+                            marks[key] = time.monotonic() - t0
+                    except httpx.HTTPError:
+                        break
+            time.sleep(0.02)
+    th.join()
+    if not done:
+        raise RuntimeError("ladle server did not start:\n" + ladle.output(4000))
+    times["start -> /health"] = marks.get("health", float("nan"))
+    times["start -> control API answers"] = marks.get("api", float("nan"))
+    times["start -> registry answers"] = time.monotonic() - t0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
