@@ -147,6 +147,7 @@ class RayGroup:
         # a group created at zero replicas has not been used yet (scale-to-zero keeps it there)
         self.last_used = time.monotonic() if (target or not self.owned) else float("-inf")
         self.load = InFlight()      # this server's requests on the group
+        self.waiting = 0            # requests waiting for a replica
         self.handle = None          # the application's DeploymentHandle
         self.stream_handle = None   # the same, streaming
         self._views: list[RayReplica] = []
@@ -225,8 +226,12 @@ class RayGroup:
             self.backend.notify()
 
     async def wait_ready(self, timeout: float) -> bool:
-        return await wait_for_replicas(
-            self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
+        self.waiting += 1   # demand the autoscaler counts (GroupObs.waiting)
+        try:
+            return await wait_for_replicas(
+                self, self._ready, lambda: self.state == GroupState.FAILED or self._stopping, timeout)
+        finally:
+            self.waiting -= 1
 
     # -- used by the backend ----------------------------------------------------------
     def set_target(self, target: int) -> None:
@@ -242,7 +247,8 @@ class RayGroup:
 
     def observe(self) -> GroupObs:
         return GroupObs(state=self.state, message=self.message, ready=len(self.replicas()),
-                        target=self.target, in_flight=self.in_flight, last_used=self.last_used)
+                        target=self.target, in_flight=self.in_flight, last_used=self.last_used,
+                        waiting=self.waiting, queued=self.waiting)
 
     def _set(self, state: GroupState, message: str) -> None:
         if (state, message) != (self.state, self.message):
