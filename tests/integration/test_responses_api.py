@@ -172,3 +172,14 @@ def test_an_external_chat_model_gets_tools_and_function_call_items(client):
             "name": "get_weather", "arguments": '{"city": "Paris"}'}}]},
         {"role": "tool", "tool_call_id": "call_7", "content": "sunny"}]
     assert r.json()["usage"]["total_tokens"] == 13
+
+
+def test_usage_rows_count_a_responses_call_like_chat(endpoints):
+    pytest.importorskip("deltalake")
+    c = endpoints
+    r = c.put(f"{API}/chat/ai-gateway", json={"usage_tracking_config": {"enabled": True}})
+    assert r.status_code == 200, r.text
+    assert c.post(RESP, json={"model": "chat", "input": "hi"}).status_code == 200
+    assert c.post(RESP, json={"model": "chat", "input": "hi", "stream": True}).status_code == 200
+    (row,) = c.get("/api/2.0/ladle/usage?group_by=requester").json()["rows"]
+    assert row["request_count"] == 2 and row["input_token_count"] == 80 and row["output_token_count"] == 40
