@@ -50,5 +50,12 @@ def _register() -> None:
 
 
 def main() -> None:
-    _register()
+    import sys
+
+    if sys.argv[1:2] == ["server"]:   # the server's start skips importing every other group
+        from ladle.cli.server import server
+
+        cli.add_command(server)
+    else:
+        _register()
     cli(prog_name="ladle")
