@@ -344,3 +344,19 @@ def test_secrets_api_and_encryption_at_rest(server, admin, llm):
     assert os.environ.get("LADLE_TEST_MARKER") is None
     dup = admin.post("/api/2.0/secrets/scopes/create", json={"scope": "e2e-llm"})
     assert dup.status_code == 400 and dup.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+
+
+def test_responses_api_on_foundation_and_external_chat_endpoints(oa, llm):
+    """The Responses API through the chat translation: the same text and token counts as chat."""
+    chat = oa.chat.completions.create(model="llm-chat", messages=MSG, max_tokens=6, temperature=0)
+    r = oa.responses.create(model="llm-chat", input=MSG, max_output_tokens=6, temperature=0)
+    assert r.output_text == chat.choices[0].message.content
+    assert (r.usage.input_tokens, r.usage.output_tokens) == (chat.usage.prompt_tokens, chat.usage.completion_tokens)
+    with oa.responses.stream(model="llm-chat", input=MSG, max_output_tokens=6, temperature=0) as s:
+        final = s.get_final_response()
+    assert final.output_text == chat.choices[0].message.content
+    r = oa.responses.create(model="llm-ext-anthropic", input=MSG, instructions="be brief", max_output_tokens=50)
+    assert r.output_text == "Bonjour [be brief]"
+    assert r.status == "incomplete" and r.incomplete_details.reason == "max_output_tokens"   # the provider stopped on length
+    sent = llm["ant"].requests[-1][2]
+    assert sent["system"] == "be brief" and sent["max_tokens"] == 50 and sent["messages"] == MSG
