@@ -43,8 +43,6 @@ def check_stateless(req: dict[str, Any]) -> None:
                       "conversation in 'input'")
     if req.get("store") is True:
         raise bad("store: must be false or absent: serving endpoints do not store responses")
-    if req.get("background") is True:
-        raise bad("background: is not supported: serving endpoints answer in the request")
 
 
 def for_agent(req: dict[str, Any]) -> dict[str, Any]:
