@@ -37,6 +37,11 @@ MAX_JSON_BODY = 32 * 1024 * 1024
 OWNERSHIP = {"own-experiment", "own-model", "rename-model", "forget-model"}
 
 
+# How long a registry call waits for the registry to accept connections (it starts in the
+# background with the server) before answering 503 TEMPORARILY_UNAVAILABLE.
+REGISTRY_WAIT_S = 60.0
+
+
 def upstream_client(mlflow_url: str) -> httpx.AsyncClient:
     """The proxy's connection pool to the MLflow server; the composition root closes it."""
     return httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0))
@@ -154,8 +159,8 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
                            headers={"Retry-After": "1"}) from None
 
     async def _send_retrying(req: httpx.Request) -> httpx.Response:
-        # The embedded server takes a while to start; wait for it (a minute) rather than fail.
-        return await retrying(httpx.ConnectError, within=60.0, delay=0.25)(client.send, req, stream=True)
+        # The embedded server starts in the background; wait for it rather than fail.
+        return await retrying(httpx.ConnectError, within=REGISTRY_WAIT_S, delay=0.25)(client.send, req, stream=True)
 
     async def databricks_model(request: Request) -> Response:
         """Databricks' get-model (`w.model_registry.get_model`): the MLflow model, its `id`
