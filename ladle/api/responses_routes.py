@@ -29,7 +29,8 @@ PATH = "/serving-endpoints/responses"
 AGENT = "agent/v1/responses"
 CHAT_TASKS = ("llm/v1/chat", "agent/v1/chat")
 SSE = "text/event-stream"
-TaskOf = Callable[[str, str], "str | None"]   # (model name, version) -> its MLflow metadata task
+# (model name, version) -> its MLflow metadata task ("" if none; None if its files are not here)
+TaskOf = Callable[[str, str], "str | None"]
 
 
 class ResponsesFront:
@@ -56,7 +57,10 @@ class ResponsesFront:
         if first is None or first.model is None:
             return None
         if first.model not in self.known:
-            self.known[first.model] = await asyncio.to_thread(self.task_of, *first.model)
+            task = await asyncio.to_thread(self.task_of, *first.model)
+            if task is None:
+                return None         # not on this machine yet: look again next time
+            self.known[first.model] = task or None
         return self.known[first.model]
 
     async def responses(self, request: Request) -> Response:

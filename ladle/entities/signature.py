@@ -24,8 +24,11 @@ def signature_inputs(models_dir: Path, name: str, version: str) -> list[dict[str
 
 
 def model_task(models_dir: Path, name: str, version: str) -> str | None:
+    """The model's `metadata.task`; "" when it declares none; None when its files are not
+    on this machine (yet)."""
     path = model_dir(models_dir, name, version) / "MLmodel"
     if not path.exists():
         return None
-    task = ((yaml.safe_load(path.read_text()) or {}).get("metadata") or {}).get("task")
-    return task if isinstance(task, str) else None
+    meta = (yaml.safe_load(path.read_text()) or {}).get("metadata")
+    task = meta.get("task") if isinstance(meta, dict) else None
+    return task if isinstance(task, str) else ""

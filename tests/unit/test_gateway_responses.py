@@ -235,3 +235,16 @@ def test_an_error_in_an_agent_stream_is_an_error_event() -> None:
     assert events[0]["type"] == "response.created"
     assert (events[-1]["type"], events[-1]["message"]) == ("error", "the agent failed")
     assert "response.completed" not in [e["type"] for e in events]
+
+
+def test_a_served_models_task_is_read_from_its_mlmodel(tmp_path) -> None:
+    from ladle.entities.prepare import model_dir
+    from ladle.entities.signature import model_task
+
+    assert model_task(tmp_path, "m", "1") is None                     # not on this machine
+    d = model_dir(tmp_path, "m", "1")
+    d.mkdir(parents=True)
+    (d / "MLmodel").write_text("flavors: {}\n")
+    assert model_task(tmp_path, "m", "1") == ""                       # declares none
+    (d / "MLmodel").write_text("flavors: {}\nmetadata:\n  task: agent/v1/responses\n")
+    assert model_task(tmp_path, "m", "1") == "agent/v1/responses"
