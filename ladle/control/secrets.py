@@ -24,6 +24,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cryptography.fernet import InvalidToken
+
 from ladle.control.secret_acls import SecretAcls
 from ladle.control.store import Store
 from ladle.schemas.errors import ApiError
@@ -33,6 +35,10 @@ from ladle.schemas.secrets import PERMISSIONS
 REF_RE = re.compile(r"^\{\{\s*secrets/([^/\s]+)/([^/\s}]+)\s*\}\}$")
 SEALED = "ladle-sealed:v1:"
 
+
+
+class SealedWithAnotherKey(RuntimeError):
+    """A sealed value this server's key cannot open (its database is another server's)."""
 
 class SecretStore:
     def __init__(self, store: Store, home: Path, key: str | None = None) -> None:
@@ -74,7 +80,13 @@ class SecretStore:
     def unseal(self, value: str) -> str:
         if not value.startswith(SEALED):
             return value
-        return self._cipher().decrypt(value[len(SEALED):].encode()).decode()
+        try:
+            return self._cipher().decrypt(value[len(SEALED):].encode()).decode()
+        except InvalidToken:
+            raise SealedWithAnotherKey(
+                "A value in ladle's database was sealed with another secret key than this server's: "
+                "servers sharing one database must share one LADLE_SECRET_KEY (or LADLE_HOME's "
+                "secrets.key); the database was kept as it is.") from None
 
     def _import_file(self, path: Path) -> None:
         """Secrets an earlier ladle kept in LADLE_HOME/secrets.json move into the database

@@ -130,3 +130,16 @@ def test_resolution_reads_no_database_and_an_outage_keeps_the_copy(tmp_path, mon
     with pytest.raises(ConnectionError):
         s.reload()
     assert s.resolve("{{secrets/llm/k}}") == "v1"
+
+
+def test_a_server_with_another_secret_key_is_told_why_it_cannot_unseal(tmp_path):
+    from cryptography.fernet import Fernet
+
+    from ladle.control.secrets import SealedWithAnotherKey
+
+    first = SecretStore(tmp_path, Fernet.generate_key().decode())
+    sealed = first.seal("signing key")
+    other = SecretStore(tmp_path, Fernet.generate_key().decode())
+    with pytest.raises(SealedWithAnotherKey, match="LADLE_SECRET_KEY"):
+        other.unseal(sealed)
+    assert first.unseal(sealed) == "signing key"
