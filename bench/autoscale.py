@@ -4,7 +4,7 @@ a fixed maximum (min = max provisioned concurrency 16: 4 replicas), one after th
 one temporary server. Prints replicas over time, p50/p99 per phase, failed requests, seconds
 to scale up and down, and replica-seconds.
 
-    .venv/bin/python -m bench.autoscale [--low-s 10] [--peak-s 20] [--idle-s 45] [--cap 4]
+    .venv/bin/python -m bench.autoscale [--low-s 10] [--peak-s 20] [--idle-s 45] [--cap 4] [--runtime ray]
 
 The server's knobs are the defaults unless given (--down-window, --cooldown, --target);
 the per-server cap is 4 by default so that a Medium range can scale on a small machine.
@@ -14,6 +14,7 @@ A benchmark, not a test: it exits 0 whatever the numbers.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import asyncio
 import re
 import secrets
@@ -29,6 +30,7 @@ from bench import models
 from bench.context import replica_count_from_metrics
 from bench.procs import REPO_ROOT
 from ladle.testing.process import LadleProcess
+from ladle.testing.ray_cluster import ray_head
 
 API = "/api/2.0/serving-endpoints"
 ENTITY = "rf"
@@ -45,6 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--target", type=float, default=None, help="LADLE_AUTOSCALE_TARGET_IN_FLIGHT")
     ap.add_argument("--down-window", type=float, default=None, help="LADLE_AUTOSCALE_DOWN_WINDOW_S")
     ap.add_argument("--cooldown", type=float, default=None, help="LADLE_AUTOSCALE_COOLDOWN_S")
+    ap.add_argument("--runtime", choices=("local", "ray"), default="local",
+                    help="LADLE_RUNTIME: local worker processes or Ray Serve (ladle drives the count)")
     return ap.parse_args(argv)
 
 
@@ -139,12 +143,15 @@ def _timeline(samples: list, every: float = 2.0) -> str:
 
 def main(argv=None) -> int:
     a = parse_args(argv)
-    env = {"LADLE_MAX_REPLICAS_PER_ENTITY": str(a.cap), "LADLE_SCALE_TO_ZERO_IDLE_S": "600"}
+    env = {"LADLE_MAX_REPLICAS_PER_ENTITY": str(a.cap), "LADLE_SCALE_TO_ZERO_IDLE_S": "600",
+           "LADLE_RUNTIME": a.runtime}
     for flag, var in (("target", "TARGET_IN_FLIGHT"), ("down_window", "DOWN_WINDOW_S"), ("cooldown", "COOLDOWN_S")):
         if getattr(a, flag) is not None:
             env[f"LADLE_AUTOSCALE_{var}"] = str(getattr(a, flag))
-    with tempfile.TemporaryDirectory(prefix="ladle-autoscale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ladle-autoscale-") as tmp, contextlib.ExitStack() as stack:
         tmp = Path(tmp)
+        if a.runtime == "ray":   # a Ray head of our own, stopped by its PID at the end
+            env.update(stack.enter_context(ray_head(tmp / "ray", num_cpus=2 * a.cap)))
         ladle = LadleProcess(tmp / "home", "dapi-bench-" + secrets.token_hex(8), env, cwd=REPO_ROOT)
         ladle.start()
         try:
