@@ -5,11 +5,14 @@ the endpoint name. The body goes, without `model`, through the same gateway pipe
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ladle.api.bodies import json_object
 from ladle.gateway.pipeline import Gateway
 from ladle.schemas.errors import invalid
 
@@ -18,19 +21,20 @@ PATHS = ("/serving-endpoints/chat/completions", "/serving-endpoints/completions"
 
 def routes(gw: Gateway) -> list[Route]:
     async def openai(request: Request) -> Response:
-        raw = await read_body(request, gw.max_payload)
-        try:
-            data = orjson.loads(raw or b"{}")
-        except orjson.JSONDecodeError as e:
-            raise invalid(f"Malformed JSON in request body: {e}") from None
-        if not isinstance(data, dict):
-            raise invalid("The request body must be a JSON object")
-        name = data.pop("model", None)
-        if not isinstance(name, str) or not name:
-            raise invalid("model: is required (the name of the serving endpoint)")
+        name, data = await read_model_body(request, gw.max_payload)
         return await gw.invoke(request, name, body=orjson.dumps(data))
 
     return [Route(p, openai, methods=["POST"]) for p in PATHS]
+
+
+async def read_model_body(request: Request, limit: int) -> tuple[str, dict[str, Any]]:
+    """An OpenAI-style body: one JSON object (an empty body counts as `{}`) whose `model` names
+    the serving endpoint; that name and the rest of the body."""
+    data = json_object(await read_body(request, limit) or b"{}")
+    name = data.pop("model", None)
+    if not isinstance(name, str) or not name:
+        raise invalid("model: is required (the name of the serving endpoint)")
+    return name, data
 
 
 async def read_body(request: Request, limit: int) -> bytes:

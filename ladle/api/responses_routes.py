@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ladle.api.openai_routes import read_body
+from ladle.api.openai_routes import read_body, read_model_body
 from ladle.gateway import responses as rs
 from ladle.gateway import responses_stream as rstream
 from ladle.gateway.pipeline import Gateway
@@ -65,10 +65,7 @@ class ResponsesFront:
 
     async def responses(self, request: Request) -> Response:
         gw = self.gw
-        data = _json_object(await read_body(request, gw.max_payload))
-        name = data.pop("model", None)
-        if not isinstance(name, str) or not name:
-            raise invalid("model: is required (the name of the serving endpoint)")
+        name, data = await read_model_body(request, gw.max_payload)
         route = await gw.authorized_route(request.scope["state"]["principal"], name)
         task = await self.model_task(route)
         if task == AGENT:
@@ -109,16 +106,6 @@ class ResponsesFront:
 def _responses_input(inp: Any) -> bool:
     """A Responses `input` (a string, or items), not an embeddings one (a list of strings)."""
     return isinstance(inp, str) or (isinstance(inp, list) and any(isinstance(x, dict) for x in inp))
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        data = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError as e:
-        raise invalid(f"Malformed JSON in request body: {e}") from None
-    if not isinstance(data, dict):
-        raise invalid("The request body must be a JSON object")
-    return data
 
 
 def _answer(reply: Response, req: dict[str, Any], name: str, agent: bool) -> Response:
