@@ -29,6 +29,7 @@ NUMERIC = {"double", "float", "long", "integer"}
 class PyfuncEntity:
     def __init__(self, model: Any) -> None:
         self.model = model
+        _skip_agent_input_schema(model)
         self.input_schema = model.metadata.get_input_schema()
         self.columns = _numeric_columns(self.input_schema)
         self.direct = _direct_predict(model, self.input_schema) if self.columns else None
@@ -136,6 +137,23 @@ class PyfuncEntity:
             return results
         except Exception:
             return [self.predict(m, b) for m, b in items]
+
+
+RESPONSES_AGENT_TASK = "agent/v1/responses"
+
+
+def _skip_agent_input_schema(model: Any) -> None:
+    """A ResponsesAgent's logged input schema is narrower than the Responses API (it refuses a
+    function tool's `name` and `parameters`), so the replica drops that
+    check for `agent/v1/responses` models; the agent's own request model
+    (`ResponsesAgentRequest`) still validates the body."""
+    meta = model.metadata
+    if (meta.metadata or {}).get("task") != RESPONSES_AGENT_TASK or meta.signature is None:
+        return
+    from mlflow.models.signature import ModelSignature
+
+    sig = meta.signature
+    meta.signature = ModelSignature(inputs=None, outputs=sig.outputs, params=sig.params)
 
 
 def _direct_predict(model: Any, schema: Any) -> Any:

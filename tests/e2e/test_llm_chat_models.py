@@ -55,8 +55,8 @@ def _item(x):
 
 
 class Agent(ResponsesAgent):
-    """Echoes the last text; asked to look something up, calls the client's `lookup` function,
-    then reports what it said."""
+    """Echoes the last text; asked to look something up, calls the client's first function tool
+    (`lookup` when it sent none), then reports what it said."""
 
     def predict(self, request):
         last = _item(request.input[-1])
@@ -64,8 +64,9 @@ class Agent(ResponsesAgent):
             return ResponsesAgentResponse(output=[self.create_text_output_item(
                 text="the tool said: " + last["output"], id="msg_2")])
         if _last_text(request) == "look it up":
+            tool = request.tools[0].name if request.tools else "lookup"
             return ResponsesAgentResponse(output=[self.create_function_call_item(
-                id="fc_1", call_id="call_1", name="lookup", arguments='{"q": 1}')])
+                id="fc_1", call_id="call_1", name=tool, arguments='{"q": 1}')])
         return ResponsesAgentResponse(output=[self.create_text_output_item(
             text="agent: " + _last_text(request), id="msg_1")])
 
@@ -188,6 +189,10 @@ def test_responses_api_on_a_responses_agent_and_with_the_deployments_client(serv
     r = oa.responses.create(model="e2e-agent", input="look it up")      # a function call round trip
     call = r.output[0]
     assert (call.type, call.name, call.call_id, call.arguments) == ("function_call", "lookup", "call_1", '{"q": 1}')
+    tool = {"type": "function", "name": "find", "description": "finds things",
+            "parameters": {"type": "object", "properties": {"q": {"type": "integer"}}}}
+    r = oa.responses.create(model="e2e-agent", input="look it up", tools=[tool])   # the agent sees the tool
+    assert (r.output[0].type, r.output[0].name, r.output[0].call_id) == ("function_call", "find", "call_1")
     r = oa.responses.create(model="e2e-agent", input=[
         {"role": "user", "content": "look it up"},
         {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": '{"q": 1}'},
