@@ -72,6 +72,7 @@ from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 from ladle.telemetry.history import MetricsHistory
 from ladle.telemetry.metrics import MetricsHub
+from ladle.telemetry.otel import Otel
 from ladle.telemetry.recorder import Recorder
 from ladle.telemetry.tables import DeltaSink, TableWriter
 
@@ -172,7 +173,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                       limiter=limiter,
                       recorder=Recorder(tables, "ladle", settings.workspace_id), external=external,
                       # endpoint_missed (below) needs the reconciler built after the gateway
-                      on_miss=(lambda name: endpoint_missed(name)) if store.shared else None)
+                      on_miss=(lambda name: endpoint_missed(name)) if store.shared else None,
+                      otel=Otel())   # builds nothing until an endpoint or the env asks for traces
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None, metrics=metrics,
@@ -239,6 +241,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             for t in background:
                 t.cancel()
             await external.aclose()
+            if gateway.otel is not None:
+                await asyncio.to_thread(gateway.otel.shutdown)   # flushes queued spans (bounded wait)
             if limiter is not None:
                 await limiter.aclose()
             await tables.stop()

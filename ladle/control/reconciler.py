@@ -241,7 +241,8 @@ class Reconciler:
         for r in recs:
             if r.active is not None and not r.active.get("failed"):
                 routes[r.name] = build_route(r.name, r.id, r.active, r.meta.get("ai_gateway"),
-                                             r.meta.get("task"), r.meta.get("rate_limits"))
+                                             r.meta.get("task"), r.meta.get("rate_limits"),
+                                             r.meta.get("telemetry_config"))
         self.publish(routes, {r.name: (r.id, tuple(e["name"] for e in (r.pending or r.active or {})
                                                   .get("served_entities", [])))
                               for r in recs if r.name not in routes})

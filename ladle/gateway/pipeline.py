@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from contextlib import nullcontext
 from typing import Any, AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
@@ -34,6 +35,7 @@ from ladle.schemas import llm
 from ladle.schemas.errors import ApiError, endpoint_denied, not_found
 from ladle.schemas.principal import Principal, at_least
 from ladle.schemas.routing import EndpointRoute, EntityRoute
+from ladle.telemetry import otel as ot
 from ladle.telemetry.metrics import EndpointMetrics, MetricsHub
 from ladle.telemetry.recorder import Exchange, Recorder
 
@@ -50,8 +52,10 @@ class Gateway:
                  max_payload_bytes: int,
                  limiter: RateLimiter | None = None, recorder: Recorder | None = None,
                  external: ExternalCaller | None = None,
-                 on_miss: Callable[[str], Awaitable[None]] | None = None) -> None:
+                 on_miss: Callable[[str], Awaitable[None]] | None = None,
+                 otel: ot.Otel | None = None) -> None:
         self.pool = pool
+        self.otel = otel            # OpenTelemetry export; None: never traced
         # A name this server has not been told of: another server on the shared database may
         # have made it since the last sync. `on_miss` looks it up off the event loop and
         # republishes, so an endpoint READY in the store is never a 404 here.
@@ -132,6 +136,10 @@ class Gateway:
         pol = self.policies.get(name) or compile_policy(route)
         m = self.metrics.for_endpoint(route.id)
         ex = Exchange(str(uuid.uuid4()), name, route.id, p.name)
+        if self.otel is not None and self.otel.wants(route.telemetry):
+            ex.span = ot.start_request(self.otel, request.headers, f"{request.method} {request.url.path}",
+                                       {"ladle.endpoint": name, "ladle.request_id": ex.request_id,
+                                        "http.request.method": request.method})
         label = fixed.name if fixed else ""
         needs: list[ratelimit.Need] = []
         req: Any = None
@@ -141,13 +149,15 @@ class Gateway:
             ex.request = body
             ctype = _content_type(request.headers.get("content-type"))
             if not pol.limits.empty:                                            # rate limit
-                needs = await ratelimit.admit(self.limiter, pol.limits, p, name)
+                with self._step(ex, "rate_limit"):
+                    needs = await ratelimit.admit(self.limiter, pol.limits, p, name)
             if pol.parse_request and ctype.startswith("application/json"):
                 req = _loads(body)
                 ex.read_request_ids(req)
                 ex.input_chars = sum(len(t) for t in guardrails.texts(req, pol.llm))
                 if pol.inp.active and req is not None:                          # guardrails(in)
-                    guarded = guardrails.guard_request(pol.inp, req, pol.llm)
+                    with self._step(ex, "guardrails.input"):
+                        guarded = guardrails.guard_request(pol.inp, req, pol.llm)
                     if guarded is not req:
                         body = ex.request = orjson.dumps(guarded)   # logged as the model got it
             ex.streaming = isinstance(req, dict) and req.get("stream") is True
@@ -156,7 +166,7 @@ class Gateway:
             t_exec = time.perf_counter()
             reply, entity = await fallback.first_good(                          # replica
                 fallback.candidates(route, first, pol.fallback and fixed is None),
-                lambda e: self._call_entity(route, e, ctype, body))
+                lambda e: self._call_entity(route, e, ctype, body, ex))
             label, ex.entity_name, ex.entity_key = entity.name, entity.name, entity.key
             return await self._respond(pol, ex, req, reply, entity, m, t0, t_exec, needs)
         except ApiError as e:
@@ -172,17 +182,37 @@ class Gateway:
             await self._finish(pol, ex, e.status, m, label, t0, needs)
             return JSONResponse(err, status_code=e.status, headers=e.headers)
 
+    def _step(self, ex: Exchange, name: str, **attrs: Any) -> Any:
+        """A child span of the request span; nothing when the request is not traced."""
+        if ex.span is None or self.otel is None:
+            return nullcontext()
+        return ot.child(self.otel, ex.span, name, **attrs)
+
+    def _metered(self, name: str) -> bool:
+        route = self.routes.get(name)
+        return self.otel is not None and route is not None and self.otel.wants_metrics(route.telemetry)
+
     async def _call_entity(self, route: EndpointRoute, entity: EntityRoute, ctype: str,
-                           body: bytes) -> Reply:
+                           body: bytes, ex: Exchange | None = None) -> Reply:
         """Send the request to one served entity (the step fallbacks repeat)."""
+        if ex is not None and ex.span is not None:
+            kind = "external" if entity.external_model is not None else "replica"
+            with self._step(ex, kind, **{"ladle.served_entity": entity.name}):
+                return await self._send(route, entity, ctype, body, ot.outgoing())
+        return await self._send(route, entity, ctype, body, None)
+
+    async def _send(self, route: EndpointRoute, entity: EntityRoute, ctype: str, body: bytes,
+                    trace: dict[str, str] | None) -> Reply:
         if entity.external_model is not None:
             if self.external is None:
                 raise ApiError("NOT_IMPLEMENTED", f"Served entity '{entity.name}' is an external model; "
                                "this gateway has no external model caller.", 501)
-            return await self.external.call(entity.name, entity.external_model, body)
+            return await self.external.call(entity.name, entity.external_model, body, headers=trace)
         if route.task in llm.TASKS and ctype.startswith("application/json"):
             llm.check_request(route.task, llm.parse_body(body))                 # 400 before model work
         meta = {"content_type": ctype, "path": "invocations"}
+        if trace:
+            meta["traceparent"] = trace.get("traceparent", "")
         return await self.pool.call(entity.key, entity.name, meta, body)
 
     async def _respond(self, pol: GatewayPolicy, ex: Exchange, req: Any, reply: Reply,
@@ -198,7 +228,8 @@ class Gateway:
                 ex.execution_ms = _ms_since(t_exec)
                 answer = streams.assemble(streams.stream_payloads(raw))
                 self._account(pol, ex, answer)
-                guardrails.guard_response(pol.out, answer, req, pol.llm)
+                with self._step(ex, "guardrails.output"):
+                    guardrails.guard_response(pol.out, answer, req, pol.llm)
                 chunks = _once(raw)
             else:
                 chunks = reply.chunks
@@ -213,7 +244,8 @@ class Gateway:
             answer = _loads(out)
             self._account(pol, ex, answer)
             if pol.out.active and answer is not None:
-                guarded = guardrails.guard_response(pol.out, answer, req, pol.llm)
+                with self._step(ex, "guardrails.output"):
+                    guarded = guardrails.guard_response(pol.out, answer, req, pol.llm)
                 if guarded is not answer:
                     out = orjson.dumps(guarded)
         ex.response = out
@@ -268,7 +300,14 @@ class Gateway:
                     await self.limiter.charge(buckets, spent)
                 except Exception:   # the answer is given: a counter store that is away
                     log.warning("could not count %d tokens against the rate limits", spent, exc_info=True)
-        m.observe(entity, status, (time.perf_counter() - t0) * 1000)
+        ms = (time.perf_counter() - t0) * 1000
+        m.observe(entity, status, ms)
+        if ex.span is not None:
+            ot.end_request(ex.span, status, {"ladle.served_entity": entity or None,
+                                             "gen_ai.usage.input_tokens": ex.input_tokens or None,
+                                             "gen_ai.usage.output_tokens": ex.output_tokens or None})
+        if self.otel is not None and self._metered(ex.endpoint_name):
+            self.otel.observe(ex.endpoint_name, entity, status, ms)
         if pol.records and self.recorder is not None:
             self.recorder.record(ex, pol.usage, pol.payload)
 

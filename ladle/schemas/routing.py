@@ -30,6 +30,7 @@ class EndpointRoute:
     task: str | None = None
     rate_limits: tuple[dict[str, Any], ...] = ()   # the legacy endpoint `rate_limits`
     auto_capture: dict[str, Any] | None = None      # the legacy `config.auto_capture_config`
+    telemetry: dict[str, Any] | None = None         # the endpoint's `telemetry_config`
 
     def pick(self, rnd: random.Random | None = None) -> EntityRoute:
         x = (rnd or random).random() * (self.cumulative[-1] if self.cumulative else 1)
@@ -38,7 +39,8 @@ class EndpointRoute:
 
 
 def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway: dict | None,
-                task: str | None, rate_limits: list[dict[str, Any]] | None = None) -> EndpointRoute:
+                task: str | None, rate_limits: list[dict[str, Any]] | None = None,
+                telemetry: dict[str, Any] | None = None) -> EndpointRoute:
     ents = {
         e["name"]: EntityRoute(e["name"], e["_key"], e.get("external_model"),
                                bool(e.get("scale_to_zero_enabled")),
@@ -55,4 +57,4 @@ def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway:
         targets.append(r.get("served_entity_name") or r.get("served_model_name"))
     return EndpointRoute(name, endpoint_id, ents, tuple(e["name"] for e in config["served_entities"]),
                          tuple(cum), tuple(targets), ai_gateway or {}, task, tuple(rate_limits or ()),
-                         config.get("auto_capture_config"))
+                         config.get("auto_capture_config"), telemetry or None)

@@ -45,6 +45,7 @@ class Exchange:
     output_tokens: int = 0
     input_chars: int = 0
     output_chars: int = 0
+    span: Any = None                  # the OpenTelemetry request span, when traced
 
     @property
     def served_entity_id(self) -> str | None:

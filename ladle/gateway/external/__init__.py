@@ -45,7 +45,9 @@ class ExternalCaller:
     async def aclose(self) -> None:
         await self.transport.aclose()
 
-    async def call(self, entity: str, external_model: dict[str, Any], body: bytes) -> Reply:
+    async def call(self, entity: str, external_model: dict[str, Any], body: bytes,
+                   headers: dict[str, str] | None = None) -> Reply:
+        """`headers`: sent upstream as well (the request's W3C trace context, when traced)."""
         em = external_model
         provider, task = em["provider"], em["task"]
         data = llm.parse_body(body)
@@ -57,7 +59,9 @@ class ExternalCaller:
         ctx = Ctx(entity, provider, em["name"], task, em.get(PROVIDER_CONFIG_KEY[provider]) or {}, data,
                   self._resolve)
         up = build(ctx)
-        headers = dict(up.headers)
+        trace, headers = headers, dict(up.headers)
+        if trace:
+            headers.update(trace)
         if up.auth is not None:
             headers.update(await up.auth())
         content = up.content if up.content is not None else json.dumps(up.body).encode()

@@ -1,0 +1,247 @@
+"""OpenTelemetry export of the request path: spans and request metrics over OTLP/HTTP.
+
+Off unless asked: an endpoint whose `telemetry_config` lists TELEMETRY_FEATURE_TRACES (or
+_METRICS), or a server with an OTLP endpoint set (`LADLE_OTEL_EXPORTER_OTLP_ENDPOINT` or the
+standard `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`), which traces
+every endpoint. The SDK is built on first use, so an untraced server does no tracer work.
+
+Export runs on the SDK's BatchSpanProcessor thread behind a bounded queue: an OTLP endpoint that
+is slow or away never fails or slows a request; spans that do not fit are dropped and counted
+(`dropped`), and the count is logged once per new batch of drops, like the table writer's.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any, Mapping, Sequence
+
+log = logging.getLogger("ladle.otel")
+
+TRACES, METRICS = "TELEMETRY_FEATURE_TRACES", "TELEMETRY_FEATURE_METRICS"
+ENDPOINT_VARS = ("LADLE_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                 "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def features(telemetry: Mapping[str, Any] | None) -> frozenset[str]:
+    return frozenset((telemetry or {}).get("enabled_telemetry_features") or ())
+
+
+class Otel:
+    """The gateway's tracer and meter, made on first use. `wants(telemetry)` is the only call on
+    the untraced path: a set lookup."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, max_queue: int = 2048,
+                 exporter: Any = None, metric_reader: Any = None) -> None:
+        env = os.environ if env is None else env
+        self.base = next((env[v] for v in ENDPOINT_VARS if env.get(v)), None)
+        self.everything = self.base is not None       # a server-wide OTLP endpoint traces all
+        self.ratio = float(env.get("LADLE_OTEL_TRACES_SAMPLE_RATIO") or 1.0)
+        self.headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
+        self.max_queue = max_queue
+        self._exporter, self._metric_reader = exporter, metric_reader
+        self._lock = threading.Lock()
+        self._tracer: Any = None
+        self._meter: Any = None
+        self._provider: Any = None
+        self._meter_provider: Any = None
+        self._queue: Any = None
+        self._reported = 0
+        self.missing = False
+
+    def wants(self, telemetry: Mapping[str, Any] | None) -> bool:
+        if self.missing:
+            return False
+        return self.everything or (telemetry is not None and TRACES in features(telemetry))
+
+    def wants_metrics(self, telemetry: Mapping[str, Any] | None) -> bool:
+        if self.missing:
+            return False
+        return self.everything or (telemetry is not None and METRICS in features(telemetry))
+
+    @property
+    def dropped(self) -> int:
+        return self._queue.dropped if self._queue is not None else 0
+
+    def tracer(self) -> Any:
+        """The tracer, or None when the SDK is not installed (the `otel` extra): logged once,
+        and requests go on untraced."""
+        if self._tracer is None and not self.missing:
+            with self._lock:
+                if self._tracer is None and not self.missing:
+                    try:
+                        self._tracer = self._build_tracer()
+                    except ImportError as e:
+                        self.missing = True
+                        log.warning("tracing asked for, but OpenTelemetry is not installed "
+                                    "(pip install 'ladle[otel]'): %s", e)
+        return self._tracer
+
+    def _url(self, signal: str) -> str:
+        base = (self.base or "http://localhost:4318").rstrip("/")
+        return base if base.endswith(f"/v1/{signal}") else f"{base}/v1/{signal}"
+
+    def _build_tracer(self) -> Any:
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+        exporter = self._exporter
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+            exporter = OTLPSpanExporter(endpoint=self._url("traces"), timeout=5)
+        self._provider = TracerProvider(resource=Resource.create({"service.name": "ladle"}),
+                                        sampler=ParentBased(TraceIdRatioBased(self.ratio)))
+        self._queue = BoundedQueue(exporter, self.max_queue, self._report)
+        self._provider.add_span_processor(self._queue)
+        return self._provider.get_tracer("ladle.gateway")
+
+    def meter(self) -> Any:
+        if self._meter is None:
+            with self._lock:
+                if self._meter is None:
+                    from opentelemetry.sdk.metrics import MeterProvider
+                    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+                    reader = self._metric_reader
+                    if reader is None:
+                        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+                            OTLPMetricExporter)
+                        reader = PeriodicExportingMetricReader(
+                            OTLPMetricExporter(endpoint=self._url("metrics"), timeout=5), 10_000)
+                    self._meter_provider = MeterProvider(metric_readers=[reader])
+                    m = self._meter_provider.get_meter("ladle.gateway")
+                    self._meter = (m.create_counter("ladle.requests", description="served requests"),
+                                   m.create_histogram("ladle.request.duration", unit="ms"))
+        return self._meter
+
+    def observe(self, endpoint: str, entity: str, status: int, ms: float) -> None:
+        try:
+            count, duration = self.meter()
+        except ImportError as e:
+            self.missing = True
+            log.warning("metrics asked for, but OpenTelemetry is not installed: %s", e)
+            return
+        attrs = {"endpoint": endpoint, "served_entity": entity, "status": status}
+        count.add(1, attrs)
+        duration.record(ms, attrs)
+
+    def _report(self, dropped: int) -> None:
+        if dropped > self._reported:
+            log.warning("OpenTelemetry export queue full: %d spans dropped so far", dropped)
+            self._reported = dropped
+
+    def shutdown(self) -> None:
+        for p in (self._provider, self._meter_provider):
+            if p is not None:
+                p.shutdown()
+
+
+class BoundedQueue:
+    """A BatchSpanProcessor that counts what it drops. The SDK's queue drops silently when full;
+    this keeps its own count of spans handed over and not yet exported, and drops (counting)
+    past `max_queue`, so the count can be reported."""
+
+    def __init__(self, exporter: Any, max_queue: int, report: Any) -> None:
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        self.pending = 0
+        self.dropped = 0
+        self.max_queue = max_queue
+        self._report = report
+        self._lock = threading.Lock()
+        self._inner = BatchSpanProcessor(_Counting(exporter, self), max_queue_size=max_queue + 1,
+                                         schedule_delay_millis=500,
+                                         max_export_batch_size=min(512, max_queue),
+                                         export_timeout_millis=5000)
+
+    # the SpanProcessor interface (not subclassed: this module imports without the SDK)
+    def on_start(self, span: Any, parent_context: Any = None) -> None:
+        pass
+
+    def _on_ending(self, span: Any) -> None:
+        pass
+
+    def on_end(self, span: Any) -> None:
+        with self._lock:
+            if self.pending >= self.max_queue:
+                self.dropped += 1
+                full = True
+            else:
+                self.pending += 1
+                full = False
+        if full:
+            self._report(self.dropped)
+        else:
+            self._inner.on_end(span)
+
+    def done(self, n: int) -> None:
+        with self._lock:
+            self.pending = max(0, self.pending - n)
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class _Counting:
+    """The exporter, telling the queue how many spans left it (sent or failed)."""
+
+    def __init__(self, exporter: Any, queue: BoundedQueue) -> None:
+        self.exporter, self.queue = exporter, queue
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        try:
+            return self.exporter.export(spans)
+        finally:
+            self.queue.done(len(spans))
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return getattr(self.exporter, "force_flush", lambda *_: True)(timeout_millis)
+
+
+def start_request(otel: Otel, headers: Mapping[str, str], name: str, attrs: Mapping[str, Any]) -> Any:
+    """The request span, a child of the caller's W3C `traceparent` when it sent one."""
+    from opentelemetry.trace import SpanKind
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    tracer = otel.tracer()
+    if tracer is None:
+        return None
+    parent = TraceContextTextMapPropagator().extract(headers)
+    return tracer.start_span(name, context=parent, kind=SpanKind.SERVER, attributes=dict(attrs))
+
+
+def child(otel: Otel, parent: Any, name: str, **attrs: Any) -> Any:
+    """A context manager: a span under `parent`, current while it runs (so `outgoing` sees it)."""
+    from opentelemetry.trace import set_span_in_context
+
+    return otel.tracer().start_as_current_span(name, context=set_span_in_context(parent),
+                                               attributes=attrs)
+
+
+def outgoing() -> dict[str, str]:
+    """The `traceparent` (and `tracestate`) headers of the current span, for the next hop."""
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    out: dict[str, str] = {}
+    TraceContextTextMapPropagator().inject(out)
+    return out
+
+
+def end_request(span: Any, status: int, attrs: Mapping[str, Any]) -> None:
+    from opentelemetry.trace import Status, StatusCode
+
+    span.set_attribute("http.response.status_code", status)
+    for k, v in attrs.items():
+        if v is not None:
+            span.set_attribute(k, v)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
+    span.end()
