@@ -31,6 +31,14 @@ def _wanted(resources: list[dict[str, Any]], kind: str, key: Any, rank: dict[str
     return out
 
 
+def _changed(old: list[dict[str, Any]], new: list[dict[str, Any]], kind: str, key: Any,
+             rank: dict[str, int]) -> list[tuple[Any, str | None]]:
+    """The objects of `kind` whose strongest permission differs between `old` and `new`
+    resources, each with its new permission (None: no longer granted)."""
+    before, after = _wanted(old, kind, key, rank), _wanted(new, kind, key, rank)
+    return [(k, after.get(k)) for k in set(before) | set(after) if before.get(k) != after.get(k)]
+
+
 class AppGrants:
     def __init__(self, store: Store, perms: PermissionService, secrets: SecretStore) -> None:
         self.store = store
@@ -71,28 +79,18 @@ class AppGrants:
 
     def apply(self, client_id: str, old: list[dict[str, Any]], new: list[dict[str, Any]]) -> None:
         """Grant what `new` declares and revoke what only `old` declared."""
-        ep = lambda s: s["name"]  # noqa: E731
-        before = _wanted(old, "serving_endpoint", ep, RANK)
-        after = _wanted(new, "serving_endpoint", ep, RANK)
-        for name in set(before) | set(after):
-            if before.get(name) == after.get(name):
-                continue
+        for name, level in _changed(old, new, "serving_endpoint", lambda s: s["name"], RANK):
             rec = self.store.get_endpoint(name)
             if rec is None:        # deleted meanwhile: its grants went with it
                 continue
             entries = [e for e in self.store.acl(rec.id) if (e[0], e[1]) != (SP, client_id)]
-            if name in after:
-                entries.append((SP, client_id, after[name]))
+            if level is not None:
+                entries.append((SP, client_id, level))
             self.perms.set(rec.id, entries)
-        sc = lambda s: s["scope"]  # noqa: E731
-        before = _wanted(old, "secret", sc, SECRET_RANK)
-        after = _wanted(new, "secret", sc, SECRET_RANK)
-        for scope in set(before) | set(after):
-            if before.get(scope) == after.get(scope):
-                continue
-            if scope in after:
+        for scope, level in _changed(old, new, "secret", lambda s: s["scope"], SECRET_RANK):
+            if level is not None:
                 try:
-                    self.secrets.acls.put(scope, client_id, after[scope])
+                    self.secrets.acls.put(scope, client_id, level)
                 except ApiError:   # the scope was deleted meanwhile
                     pass
             else:
