@@ -184,7 +184,8 @@ def main(argv=None) -> int:
     peak = f"c={a.peak}"
     sums = {n: summarize(r, peak) for n, r in results.items()}
     print(f"\nstep load: c=1 {a.low_s:g}s -> c={a.peak} {a.peak_s:g}s -> c=1 {a.low_s:g}s -> idle {a.idle_s:g}s; "
-          f"cap {a.cap} replicas; knobs {env}")
+          f"runtime {a.runtime}; cap {a.cap} replicas; knobs "
+          f"{ {k: v for k, v in env.items() if k.startswith('LADLE_AUTOSCALE_')} or 'defaults'}")
     for n, r in results.items():
         print(f"\n{n}: replicas/target over time\n  {_timeline(r['samples'])}")
     print(f"\n{'':10} | " + " | ".join(f"{ph:^26}" for ph, _, _ in results['as-medium']["phases"][:3]))
