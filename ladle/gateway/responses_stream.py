@@ -12,7 +12,8 @@ Hand-written: the event order and fields follow the `openai` client's stream acc
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator
+from contextlib import aclosing
+from typing import Any, AsyncIterator, Callable
 
 import orjson
 
@@ -163,10 +164,10 @@ class _Failed(Exception):
     pass
 
 
-async def chat_to_responses(chunks: AsyncIterator[bytes], req: dict[str, Any],
-                            endpoint: str) -> AsyncIterator[bytes]:
-    t = ChatToResponses(req, endpoint)
-    yield t.start()
+async def _translate(chunks: AsyncIterator[bytes], step: Callable[[Any], bytes],
+                     fail: Callable[[str], bytes], end: Callable[[], bytes]) -> AsyncIterator[bytes]:
+    """Each upstream SSE payload through `step` until `[DONE]`; then `end()`, or `fail(message)`
+    when the upstream reported an error."""
     try:
         async for ev in sse.aevents(chunks):
             obj = _payloads(ev)
@@ -174,13 +175,22 @@ async def chat_to_responses(chunks: AsyncIterator[bytes], req: dict[str, Any],
                 continue
             if obj == "[DONE]":
                 break
-            out = t.chunk(obj)
+            out = step(obj)
             if out:
                 yield out
     except _Failed as e:
-        yield t.ev.error(str(e))
+        yield fail(str(e))
         return
-    yield t.end()
+    yield end()
+
+
+async def chat_to_responses(chunks: AsyncIterator[bytes], req: dict[str, Any],
+                            endpoint: str) -> AsyncIterator[bytes]:
+    t = ChatToResponses(req, endpoint)
+    yield t.start()
+    async with aclosing(_translate(chunks, t.chunk, t.ev.error, t.end)) as out:
+        async for b in out:
+            yield b
 
 
 class AgentStream:
@@ -272,17 +282,6 @@ class AgentStream:
 async def agent_responses(chunks: AsyncIterator[bytes], req: dict[str, Any],
                           endpoint: str) -> AsyncIterator[bytes]:
     t = AgentStream(req, endpoint)
-    try:
-        async for ev in sse.aevents(chunks):
-            obj = _payloads(ev)
-            if obj is None:
-                continue
-            if obj == "[DONE]":
-                break
-            out = t.event(obj)
-            if out:
-                yield out
-    except _Failed as e:
-        yield t._start() + t.ev.error(str(e))
-        return
-    yield t.end()
+    async with aclosing(_translate(chunks, t.event, lambda m: t._start() + t.ev.error(m), t.end)) as out:
+        async for b in out:
+            yield b
