@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from typing import Any, Mapping, Sequence
 
 log = logging.getLogger("ladle.otel")
@@ -33,13 +34,14 @@ class Otel:
     the untraced path: a set lookup."""
 
     def __init__(self, env: Mapping[str, str] | None = None, max_queue: int = 2048,
-                 exporter: Any = None, metric_reader: Any = None) -> None:
+                 exporter: Any = None, metric_reader: Any = None, timeout_s: float = 5) -> None:
         env = os.environ if env is None else env
         self.base = next((env[v] for v in ENDPOINT_VARS if env.get(v)), None)
         self.everything = self.base is not None       # a server-wide OTLP endpoint traces all
         self.ratio = float(env.get("LADLE_OTEL_TRACES_SAMPLE_RATIO") or 1.0)
         self.headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
         self.max_queue = max_queue
+        self.timeout_s = timeout_s
         self._exporter, self._metric_reader = exporter, metric_reader
         self._lock = threading.Lock()
         self._tracer: Any = None
@@ -48,6 +50,7 @@ class Otel:
         self._meter_provider: Any = None
         self._queue: Any = None
         self._reported = 0
+        self._reported_at = -1e9
         self.missing = False
 
     def wants(self, telemetry: Mapping[str, Any] | None) -> bool:
@@ -90,10 +93,10 @@ class Otel:
         exporter = self._exporter
         if exporter is None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-            exporter = OTLPSpanExporter(endpoint=self._url("traces"), timeout=5)
+            exporter = OTLPSpanExporter(endpoint=self._url("traces"), timeout=self.timeout_s)
         self._provider = TracerProvider(resource=Resource.create({"service.name": "ladle"}),
                                         sampler=ParentBased(TraceIdRatioBased(self.ratio)))
-        self._queue = BoundedQueue(exporter, self.max_queue, self._report)
+        self._queue = BoundedQueue(exporter, self.max_queue, self._report, self.timeout_s)
         self._provider.add_span_processor(self._queue)
         return self._provider.get_tracer("ladle.gateway")
 
@@ -109,7 +112,7 @@ class Otel:
                         from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
                             OTLPMetricExporter)
                         reader = PeriodicExportingMetricReader(
-                            OTLPMetricExporter(endpoint=self._url("metrics"), timeout=5), 10_000)
+                            OTLPMetricExporter(endpoint=self._url("metrics"), timeout=self.timeout_s), 10_000)
                     self._meter_provider = MeterProvider(metric_readers=[reader])
                     m = self._meter_provider.get_meter("ladle.gateway")
                     self._meter = (m.create_counter("ladle.requests", description="served requests"),
@@ -128,9 +131,12 @@ class Otel:
         duration.record(ms, attrs)
 
     def _report(self, dropped: int) -> None:
-        if dropped > self._reported:
-            log.warning("OpenTelemetry export queue full: %d spans dropped so far", dropped)
-            self._reported = dropped
+        """Logged at the first drop, then at most every 30 s while drops go on."""
+        now = time.monotonic()
+        if dropped > self._reported and now - self._reported_at >= 30:
+            log.warning("OpenTelemetry export queue full (OTLP endpoint slow or away): "
+                        "%d spans dropped so far", dropped)
+            self._reported, self._reported_at = dropped, now
 
     def shutdown(self) -> None:
         for p in (self._provider, self._meter_provider):
@@ -143,7 +149,7 @@ class BoundedQueue:
     this keeps its own count of spans handed over and not yet exported, and drops (counting)
     past `max_queue`, so the count can be reported."""
 
-    def __init__(self, exporter: Any, max_queue: int, report: Any) -> None:
+    def __init__(self, exporter: Any, max_queue: int, report: Any, timeout_s: float = 5) -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         self.pending = 0
@@ -154,7 +160,7 @@ class BoundedQueue:
         self._inner = BatchSpanProcessor(_Counting(exporter, self), max_queue_size=max_queue + 1,
                                          schedule_delay_millis=500,
                                          max_export_batch_size=min(512, max_queue),
-                                         export_timeout_millis=5000)
+                                         export_timeout_millis=timeout_s * 1000)
 
     # the SpanProcessor interface (not subclassed: this module imports without the SDK)
     def on_start(self, span: Any, parent_context: Any = None) -> None:
