@@ -25,7 +25,7 @@ import click
 import yaml
 from dotenv import dotenv_values
 
-from ladle.cli.apps_upload import ME
+from ladle.cli.client import ME
 from ladle.cli.client import from_context
 from ladle.cli.options import LadleCommand, settings
 

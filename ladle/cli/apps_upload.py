@@ -17,18 +17,9 @@ from pathlib import Path, PurePosixPath
 import click
 import pathspec
 
-from ladle.cli.client import ApiClient, ApiError
+from ladle.cli.client import ApiClient, ApiError, current_user
 
 ALWAYS_IGNORED = [".git/", ".databricks/", ".venv/", "__pycache__/", "node_modules/", ".env", "*.pyc"]
-ME = "/api/2.0/preview/scim/v2/Me"
-
-
-def current_user(client: ApiClient) -> str:
-    me = client.call("GET", ME) or {}
-    name = me.get("userName")
-    if not name:
-        raise click.ClickException("cannot tell who you are: /Me answered no userName")
-    return str(name)
 
 
 def default_app_folder(client: ApiClient, app_name: str) -> str:

@@ -16,9 +16,8 @@ from ladle.cli.bundles.endpoints import exists as endpoint_exists
 from ladle.cli.bundles.loader import find_root, load
 from ladle.cli.bundles.resolve import Bundle, resolve
 from ladle.cli.bundles.schema import check_document
-from ladle.cli.client import ApiClient, from_context, normalize_host
+from ladle.cli.client import ApiClient, current_user, from_context, normalize_host
 
-ME = "/api/2.0/preview/scim/v2/Me"
 ROOT_ENV = "DATABRICKS_BUNDLE_ROOT"
 TARGET_ENV = "DATABRICKS_BUNDLE_TARGET"
 
@@ -43,14 +42,6 @@ def parse_vars(values: tuple[str, ...]) -> dict[str, str]:
 def bundle_root() -> Path:
     configured = os.environ.get(ROOT_ENV)
     return Path(configured).resolve() if configured else find_root(Path.cwd().resolve())
-
-
-def current_user(client: ApiClient) -> str:
-    me = client.call("GET", ME) or {}
-    name = me.get("userName")
-    if not name:
-        raise click.ClickException("cannot tell who you are: /Me answered no userName")
-    return str(name)
 
 
 def prepare(ctx: click.Context, target: str | None, variables: tuple[str, ...],

@@ -30,6 +30,7 @@ from ladle.cli.options import cli_version, log_session, settings
 DEFAULT_TIMEOUT_S = 120.0
 CONNECT_TIMEOUT_S = 10.0
 _META_CLIENT = "ladle.cli.client"
+ME = "/api/2.0/preview/scim/v2/Me"
 http_log = logging.getLogger("ladle.cli.http")
 
 
@@ -175,6 +176,25 @@ class _BearerAuth(httpx.Auth):
                 return
             request.headers["Authorization"] = f"Bearer {self._token}"
             yield request
+
+
+def get_or_none(client: ApiClient, path: str) -> Any:
+    """GET `path`: its JSON (`{}` for an empty body), or None when the server answers 404."""
+    try:
+        return client.call("GET", path) or {}
+    except ApiError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def current_user(client: ApiClient) -> str:
+    """The caller's user name, from SCIM /Me."""
+    me = client.call("GET", ME) or {}
+    name = me.get("userName")
+    if not name:
+        raise click.ClickException("cannot tell who you are: /Me answered no userName")
+    return str(name)
 
 
 def from_context(ctx: click.Context) -> ApiClient:

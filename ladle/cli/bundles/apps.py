@@ -19,7 +19,7 @@ import click
 
 from ladle.cli.apps_upload import local_files, upload_folder
 from ladle.cli.bundles.endpoints import principal_of as _who
-from ladle.cli.client import ApiClient, ApiError, seg
+from ladle.cli.client import ApiClient, ApiError, get_or_none, seg
 
 BASE = "/api/2.0/apps"
 PERMS = "/api/2.0/permissions/apps"
@@ -62,12 +62,7 @@ def source_hash(local: Path, config: dict[str, Any] | None) -> str:
 
 
 def get(client: ApiClient, name: str) -> dict[str, Any] | None:
-    try:
-        return client.call("GET", f"{BASE}/{seg(name)}") or {}
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return get_or_none(client, f"{BASE}/{seg(name)}")
 
 
 class AppApplier:

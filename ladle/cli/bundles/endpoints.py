@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ladle.cli.client import ApiClient, ApiError, seg
+from ladle.cli.client import ApiClient, ApiError, get_or_none, seg
 from ladle.cli.serving_endpoints_lro import wait_not_updating
 
 BASE = "/api/2.0/serving-endpoints"
@@ -22,22 +22,11 @@ NOT_SENT = ("permissions", "lifecycle")
 
 
 def exists(client: ApiClient, name: str) -> bool:
-    try:
-        client.call("GET", f"{BASE}/{seg(name)}")
-    except ApiError as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
+    return get(client, name) is not None
 
 
 def get(client: ApiClient, name: str) -> dict[str, Any] | None:
-    try:
-        return client.call("GET", f"{BASE}/{seg(name)}") or {}
-    except ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return get_or_none(client, f"{BASE}/{seg(name)}")
 
 
 class EndpointApplier:
