@@ -30,7 +30,7 @@ import psutil
 from bench import models
 from bench.context import entity
 from bench.procs import REPO_ROOT, MlflowServe
-from ladle.testing.process import LadleProcess
+from ladle.testing.process import LADLE_ARGV, ChildProcess, LadleProcess, child_env, free_port
 
 API = "/api/2.0/serving-endpoints"
 MIB = 2**20
@@ -51,7 +51,7 @@ def label(p: psutil.Process, root_pid: int) -> str:
     except psutil.Error:
         return "(gone)"
     if p.pid == root_pid:
-        return "server"
+        return "mlflow CLI" if "models serve" in cmd else "server"
     if "mlflow_gate" in cmd:
         return "embedded MLflow registry"
     if "ladle.replica.worker" in cmd:
@@ -91,6 +91,21 @@ def report(title: str, procs: list[psutil.Process]) -> tuple[float, float, float
     return tot[0], tot[1], tot[2]
 
 
+def idle_untouched(home: Path) -> float:
+    """A server that has only answered /health (its registry never used, so never started);
+    returns its tree's PSS."""
+    port, token = free_port(), "dapi" + secrets.token_hex(16)
+    env = child_env({"LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token})
+    proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(port)], home / "server.log", env, REPO_ROOT)
+    proc.start()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/health", 120)
+        time.sleep(2.0)   # let a warm spare (if any) finish its imports before it is counted
+        return report("ladle server, idle, registry never used (not started)", proc.tree())[1]
+    finally:
+        proc.stop()
+
+
 def wait_ready(http: httpx.Client, name: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -121,11 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     serve: MlflowServe | None = None
     try:
         ladle.home.mkdir(parents=True, exist_ok=True)
+        idle_untouched(tmp / "home-untouched")
         times: dict[str, float] = {}
         _start(ladle, times)
         root = psutil.Process(ladle.proc.pid)
         time.sleep(2.0)   # let the warm spare finish its imports before it is counted
-        idle = report("ladle server, idle (no endpoints)", tree(root))
+        idle = report("ladle server, idle (no endpoints), registry started", tree(root))
         versions = models.register_all(ladle.url, ladle.admin_token, models.make_data(), tmp)
         rf = versions[models.RF]
         with ladle.client() as http:

@@ -4,6 +4,7 @@ serve it as the endpoint `demo`, and print how to query it."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import httpx
@@ -13,14 +14,16 @@ def main() -> None:
     url, token = os.environ["LADLE_URL"], os.environ["LADLE_TOKEN"]
     headers = {"Authorization": f"Bearer {token}"}
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
-        # The control API answers before the embedded registry is up: importing MLflow and
-        # training the model overlap the registry's start; logging it waits for the registry.
+        # The control API answers before the embedded registry is up (it starts on its first
+        # call): a thread makes that call while this one imports MLflow and trains the model.
         _wait(c, "/api/2.0/serving-endpoints/demo", (200, 404))
         if c.get("/api/2.0/serving-endpoints/demo").status_code == 200:
             print("ladle demo: endpoint 'demo' already exists", flush=True)
         else:
+            registry = threading.Thread(target=_wait_registry, args=(url, headers), daemon=True)
+            registry.start()
             model, example = _train()
-            _wait(c, "/api/2.0/mlflow/registered-models/search", (200,))
+            registry.join()
             version = _register(url, token, model, example)
             r = c.post("/api/2.0/serving-endpoints", json={
                 "name": "demo",
@@ -58,6 +61,11 @@ def _wait(c: httpx.Client, path: str, ok: tuple[int, ...], tries: int = 400) -> 
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
+
+
+def _wait_registry(url: str, headers: dict[str, str]) -> None:
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
+        _wait(c, "/api/2.0/mlflow/registered-models/search", (200,))
 
 
 def _train():

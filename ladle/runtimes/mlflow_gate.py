@@ -52,8 +52,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--backend-store-uri", required=True)
     ap.add_argument("--artifacts-destination", required=True)
     ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--fd", type=int, default=None,
+                    help="a listening socket inherited from ladle's server (instead of --host/--port)")
     args = ap.parse_args(argv)
+    if args.fd is None and args.port is None:
+        ap.error("--port or --fd is required")
     token = sys.stdin.readline().strip()
     if not token:
         raise SystemExit("no token on stdin")
@@ -85,8 +89,14 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
     from mlflow.server.fastapi_app import app
 
-    uvicorn.run(Gate(app, token), host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=5)
+    if args.fd is not None:
+        import socket
+
+        config = uvicorn.Config(Gate(app, token), log_level="warning", timeout_graceful_shutdown=5)
+        uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.fd)])
+    else:
+        uvicorn.run(Gate(app, token), host=args.host, port=args.port, log_level="warning",
+                    timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ not come up in time."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import socket
@@ -76,3 +77,26 @@ def test_a_registry_that_does_not_come_up_is_a_503_with_retry_after(tmp_path, mo
         assert r.json()["error_code"] == "TEMPORARILY_UNAVAILABLE"
         assert r.headers["Retry-After"] == "1"
         assert c.get("/api/2.0/serving-endpoints").status_code == 200     # the rest still answers
+
+
+def test_the_embedded_registry_starts_on_its_first_connection(tmp_path):
+    from ladle.runtimes.mlflow_tracking import TrackingServer
+
+    async def run() -> None:
+        tracking = TrackingServer(tmp_path / "mlflow", tmp_path / "mlflow.log")
+        await tracking.start()
+        try:
+            await asyncio.sleep(0)            # the loop turns: nothing has connected yet
+            assert tracking.proc is None
+            _, writer = await asyncio.open_connection("127.0.0.1", tracking.port)   # accepted at once
+            for _ in range(200):              # the child is started for it (wait on the condition)
+                if tracking.proc is not None:
+                    break
+                await asyncio.sleep(0.05)
+            assert tracking.proc is not None and tracking.proc.returncode is None
+            writer.close()
+        finally:
+            await tracking.stop()
+        assert tracking.proc.returncode is not None   # stopped with the server
+
+    asyncio.run(run())
