@@ -16,26 +16,26 @@ T = TypeVar("T")
 def wait_until(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
                what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    while not (value := _poll(pred, deadline, timeout, what)):
         time.sleep(interval)
+    return value
 
 
 async def wait_until_async(pred: Callable[[], T], timeout: float = 10.0, interval: float = 0.01,
                            what: str = "condition") -> T:
     """The same inside an event loop: the loop keeps running between polls."""
     deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    while not (value := _poll(pred, deadline, timeout, what)):
         await asyncio.sleep(interval)
+    return value
+
+
+def _poll(pred: Callable[[], T], deadline: float, timeout: float, what: str) -> T:
+    """One poll: `pred()`'s value; past the deadline a falsy one fails naming `what`."""
+    value = pred()
+    if not value and time.monotonic() > deadline:
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value
 
 
 def wait_quiet(read: Callable[[], T], quiet_s: float = 0.5, timeout: float = 10.0,

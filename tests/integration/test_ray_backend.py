@@ -34,7 +34,7 @@ from ladle.runtimes.base import GroupSpec, ReplicaGone  # noqa: E402
 from ladle.runtimes.ray import RayBackend, app_name  # noqa: E402
 from ladle.testing.dir_preparer import DirPreparer  # noqa: E402
 from ladle.testing.model_code import STREAMING_PYFUNC_CODE, broken_model_code  # noqa: E402
-from ladle.testing.waiting import wait_quiet  # noqa: E402
+from ladle.testing.waiting import wait_quiet, wait_until_async  # noqa: E402
 
 pytestmark = [pytest.mark.ray, pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
 
@@ -50,15 +50,8 @@ def spec_for(model: str, entity: str, env: dict[str, str] | None = None) -> Grou
                      env_vars=tuple(sorted((env or {}).items())))
 
 
-async def until(pred, timeout: float, what: str, step: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(step)
+async def until(pred, timeout: float, what: str):
+    return await wait_until_async(pred, timeout, interval=0.2, what=what)
 
 
 def frame_body(rows) -> bytes:
