@@ -70,7 +70,7 @@ class Lookups:
         self.client = httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(60.0, connect=10.0))
         self._experiment_of: dict[str, str] = {}
 
-    async def _get(self, path: str, params: dict[str, str], missing_on_5xx: bool = False) -> dict[str, Any] | None:
+    async def get(self, path: str, params: dict[str, str], missing_on_5xx: bool = False) -> dict[str, Any] | None:
         """The answer's JSON; None when MLflow says there is no such thing (any 4xx; also a
         5xx with `missing_on_5xx`, for names MLflow's store chokes on)."""
         try:
@@ -92,7 +92,7 @@ class Lookups:
                           pick: Callable[[dict[str, Any]], Any]) -> str | None:
         if key in self._experiment_of:
             return self._experiment_of[key]
-        got = await self._get(path, params)
+        got = await self.get(path, params)
         exp = pick(got) if got else None
         if exp is None:
             return None
@@ -111,30 +111,30 @@ class Lookups:
 
     async def exists(self, object_type: str, object_id: str) -> bool:
         if object_type == EXP:
-            got = await self._get("/api/2.0/mlflow/experiments/get", {"experiment_id": object_id}, True)
+            got = await self.get("/api/2.0/mlflow/experiments/get", {"experiment_id": object_id}, True)
         else:
-            got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": object_id}, True)
+            got = await self.get("/api/2.0/mlflow/registered-models/get", {"name": object_id}, True)
         return got is not None
 
     async def registered_model(self, name: str) -> dict[str, Any] | None:
-        got = await self._get("/api/2.0/mlflow/registered-models/get", {"name": name}, True)
+        got = await self.get("/api/2.0/mlflow/registered-models/get", {"name": name}, True)
         return (got or {}).get("registered_model")
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
     async def versions(self, filter_string: str) -> list[tuple[str, str]]:
-        got = await self._get("/api/2.0/mlflow/model-versions/search",
+        got = await self.get("/api/2.0/mlflow/model-versions/search",
                               {"filter": filter_string, "max_results": "1000"})
         return [(v["name"], str(v["version"])) for v in (got or {}).get("model_versions", [])]
 
     async def download_uri(self, name: str, version: str) -> str:
-        got = await self._get("/api/2.0/mlflow/model-versions/get-download-uri",
+        got = await self.get("/api/2.0/mlflow/model-versions/get-download-uri",
                               {"name": name, "version": version})
         return (got or {}).get("artifact_uri", "")
 
     async def stage(self, name: str, version: str) -> str | None:
-        got = await self._get("/api/2.0/mlflow/model-versions/get", {"name": name, "version": version})
+        got = await self.get("/api/2.0/mlflow/model-versions/get", {"name": name, "version": version})
         return (got or {}).get("model_version", {}).get("current_stage")
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -94,20 +93,7 @@ def _no_model(full_name: str) -> ApiError:
 
 
 def routes(catalog: Catalog, acl: RegistryAcl, lookups: Lookups) -> list[Route]:
-    async def mlflow(path: str, params: dict[str, str]) -> dict[str, Any] | None:
-        """MLflow's answer with ladle's credentials; None when it says there is no such thing."""
-        try:
-            r = await lookups.client.get(path, params=params, headers=lookups.auth)
-        except httpx.HTTPError as e:
-            raise ApiError("TEMPORARILY_UNAVAILABLE", f"The MLflow registry is not reachable: {e}", 503) from None
-        if 400 <= r.status_code < 500:
-            return None
-        try:
-            if r.status_code < 400:
-                return r.json()
-        except ValueError:
-            pass
-        raise ApiError("TEMPORARILY_UNAVAILABLE", f"The MLflow registry answered {r.status_code}", 503)
+    mlflow = lookups.get      # MLflow's answer with ladle's credentials; None: no such thing
 
     async def foundation() -> list[CatalogModel]:
         # The catalog reads its file and looks for weights on disk: off the event loop.
