@@ -28,6 +28,7 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
 
     from ladle.app import build_app
     from ladle.config import Settings
+    from ladle.support.bad_request import http_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None}
     settings = Settings(**overrides)
@@ -39,7 +40,7 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
     if demo:
         threading.Thread(target=_run_demo, args=(url, settings), daemon=True).start()
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=30, access_log=False)
+                timeout_graceful_shutdown=30, access_log=False, http=http_protocol())
 
 
 def _run_demo(url: str, settings) -> None:
