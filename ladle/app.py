@@ -174,7 +174,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                       recorder=Recorder(tables, "ladle", settings.workspace_id), external=external,
                       # endpoint_missed (below) needs the reconciler built after the gateway
                       on_miss=(lambda name: endpoint_missed(name)) if store.shared else None,
-                      otel=Otel())   # builds nothing until an endpoint or the env asks for traces
+                      # builds nothing until an endpoint or the env asks for traces
+                      otel=Otel(mlflow=(mlflow_url, mlflow_token)))
     reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None, metrics=metrics,

@@ -137,9 +137,12 @@ class Gateway:
         m = self.metrics.for_endpoint(route.id)
         ex = Exchange(str(uuid.uuid4()), name, route.id, p.name)
         if self.otel is not None and self.otel.wants(route.telemetry):
+            attrs = {"ladle.endpoint": name, "ladle.request_id": ex.request_id,
+                     "http.request.method": request.method}
+            if route.experiment_id:                     # an MLflow trace too (telemetry/otel.py)
+                attrs[ot.EXPERIMENT] = route.experiment_id
             ex.span = ot.start_request(self.otel, request.headers, f"{request.method} {request.url.path}",
-                                       {"ladle.endpoint": name, "ladle.request_id": ex.request_id,
-                                        "http.request.method": request.method})
+                                       attrs)
         label = fixed.name if fixed else ""
         needs: list[ratelimit.Need] = []
         req: Any = None
@@ -186,6 +189,9 @@ class Gateway:
         """A child span of the request span; nothing when the request is not traced."""
         if ex.span is None or self.otel is None:
             return nullcontext()
+        exp = (getattr(ex.span, "attributes", None) or {}).get(ot.EXPERIMENT)
+        if exp:
+            attrs[ot.EXPERIMENT] = exp
         return ot.child(self.otel, ex.span, name, **attrs)
 
     def _metered(self, name: str) -> bool:

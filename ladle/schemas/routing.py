@@ -31,6 +31,7 @@ class EndpointRoute:
     rate_limits: tuple[dict[str, Any], ...] = ()   # the legacy endpoint `rate_limits`
     auto_capture: dict[str, Any] | None = None      # the legacy `config.auto_capture_config`
     telemetry: dict[str, Any] | None = None         # the endpoint's `telemetry_config`
+    experiment_id: str | None = None    # MLflow traces go here (a served entity's MLFLOW_EXPERIMENT_ID)
 
     def pick(self, rnd: random.Random | None = None) -> EntityRoute:
         x = (rnd or random).random() * (self.cumulative[-1] if self.cumulative else 1)
@@ -57,4 +58,6 @@ def build_route(name: str, endpoint_id: str, config: dict[str, Any], ai_gateway:
         targets.append(r.get("served_entity_name") or r.get("served_model_name"))
     return EndpointRoute(name, endpoint_id, ents, tuple(e["name"] for e in config["served_entities"]),
                          tuple(cum), tuple(targets), ai_gateway or {}, task, tuple(rate_limits or ()),
-                         config.get("auto_capture_config"), telemetry or None)
+                         config.get("auto_capture_config"), telemetry or None,
+                         next((str(x) for e in config["served_entities"]
+                               if (x := (e.get("environment_vars") or {}).get("MLFLOW_EXPERIMENT_ID"))), None))

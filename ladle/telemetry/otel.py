@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 log = logging.getLogger("ladle.otel")
 
 TRACES, METRICS = "TELEMETRY_FEATURE_TRACES", "TELEMETRY_FEATURE_METRICS"
+EXPERIMENT = "ladle.mlflow_experiment_id"      # on every span of a request traced to MLflow
 ENDPOINT_VARS = ("LADLE_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                  "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -34,7 +35,8 @@ class Otel:
     the untraced path: a set lookup."""
 
     def __init__(self, env: Mapping[str, str] | None = None, max_queue: int = 2048,
-                 exporter: Any = None, metric_reader: Any = None, timeout_s: float = 5) -> None:
+                 exporter: Any = None, metric_reader: Any = None, timeout_s: float = 5,
+                 mlflow: tuple[str, str | None] | None = None, mlflow_exporter: Any = None) -> None:
         env = os.environ if env is None else env
         self.base = next((env[v] for v in ENDPOINT_VARS if env.get(v)), None)
         self.everything = self.base is not None       # a server-wide OTLP endpoint traces all
@@ -42,6 +44,9 @@ class Otel:
         self.headers = env.get("OTEL_EXPORTER_OTLP_HEADERS")
         self.max_queue = max_queue
         self.timeout_s = timeout_s
+        self.mlflow = mlflow                           # (tracking URL, token): MLflow traces
+        self._mlflow_exporter = mlflow_exporter
+        self._mlflow_queue: Any = None
         self._exporter, self._metric_reader = exporter, metric_reader
         self._lock = threading.Lock()
         self._tracer: Any = None
@@ -65,7 +70,7 @@ class Otel:
 
     @property
     def dropped(self) -> int:
-        return self._queue.dropped if self._queue is not None else 0
+        return sum(q.dropped for q in (self._queue, self._mlflow_queue) if q is not None)
 
     def tracer(self) -> Any:
         """The tracer, or None when the SDK is not installed (the `otel` extra): logged once,
@@ -91,14 +96,27 @@ class Otel:
         from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
         exporter = self._exporter
-        if exporter is None:
+        if exporter is None and self.base is not None:
             from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
             exporter = OTLPSpanExporter(endpoint=self._url("traces"), timeout=self.timeout_s)
         self._provider = TracerProvider(resource=Resource.create({"service.name": "ladle"}),
                                         sampler=ParentBased(TraceIdRatioBased(self.ratio)))
-        self._queue = BoundedQueue(exporter, self.max_queue, self._report, self.timeout_s)
-        self._provider.add_span_processor(self._queue)
+        if exporter is not None:                       # the OTLP collector
+            self._queue = BoundedQueue(exporter, self.max_queue, self._report, self.timeout_s)
+            self._provider.add_span_processor(self._queue)
+        mlflow = self._mlflow_exporter
+        if mlflow is None and self.mlflow is not None:
+            mlflow = MlflowTraces(self.mlflow[0], self.mlflow[1], self.timeout_s)
+        if mlflow is not None:                         # MLflow traces, by experiment
+            self._mlflow_queue = BoundedQueue(mlflow, self.max_queue, self._report, self.timeout_s,
+                                              accept=lambda sp: EXPERIMENT in (sp.attributes or {}))
+            self._provider.add_span_processor(self._mlflow_queue)
         return self._provider.get_tracer("ladle.gateway")
+
+    def flush(self) -> None:
+        for q in (self._queue, self._mlflow_queue):
+            if q is not None:
+                q.force_flush()
 
     def meter(self) -> Any:
         if self._meter is None:
@@ -149,12 +167,14 @@ class BoundedQueue:
     this keeps its own count of spans handed over and not yet exported, and drops (counting)
     past `max_queue`, so the count can be reported."""
 
-    def __init__(self, exporter: Any, max_queue: int, report: Any, timeout_s: float = 5) -> None:
+    def __init__(self, exporter: Any, max_queue: int, report: Any, timeout_s: float = 5,
+                 accept: Any = None) -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         self.pending = 0
         self.dropped = 0
         self.max_queue = max_queue
+        self.accept = accept
         self._report = report
         self._lock = threading.Lock()
         self._inner = BatchSpanProcessor(_Counting(exporter, self), max_queue_size=max_queue + 1,
@@ -170,6 +190,8 @@ class BoundedQueue:
         pass
 
     def on_end(self, span: Any) -> None:
+        if self.accept is not None and not self.accept(span):
+            return
         with self._lock:
             if self.pending >= self.max_queue:
                 self.dropped += 1
@@ -251,3 +273,49 @@ def end_request(span: Any, status: int, attrs: Mapping[str, Any]) -> None:
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
     span.end()
+
+
+class MlflowTraces:
+    """Spans to MLflow's own OTLP endpoint (`/v1/traces` on the tracking server), one request
+    per experiment (`x-mlflow-experiment-id`): MLflow stores them as traces (id `tr-` + the
+    OpenTelemetry trace id) with ladle's spans as the trace's spans."""
+
+    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
+        self.url, self.token, self.timeout_s = url.rstrip("/"), token, timeout_s
+        self._by_experiment: dict[str, Any] = {}
+
+    def _exporter(self, experiment: str) -> Any:
+        if experiment not in self._by_experiment:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            headers = {"x-mlflow-experiment-id": experiment}
+            if self.token:
+                headers["Authorization"] = f"Bearer {self.token}"
+            self._by_experiment[experiment] = OTLPSpanExporter(
+                endpoint=f"{self.url}/v1/traces", headers=headers, timeout=self.timeout_s)
+        return self._by_experiment[experiment]
+
+    def export(self, spans: Sequence[Any]) -> Any:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        groups: dict[str, list[Any]] = {}
+        for sp in spans:
+            groups.setdefault(str(sp.attributes[EXPERIMENT]), []).append(sp)
+        ok = all(self._exporter(exp).export(group) == SpanExportResult.SUCCESS
+                 for exp, group in groups.items())
+        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
+
+    def shutdown(self) -> None:
+        for e in self._by_experiment.values():
+            e.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+def mlflow_trace_id(span: Any) -> str | None:
+    """The id MLflow gives the trace of `span` (`tr-` + its 32-hex trace id), if recorded."""
+    ctx = span.get_span_context() if span is not None else None
+    if ctx is None or not ctx.trace_flags.sampled:
+        return None
+    return "tr-" + format(ctx.trace_id, "032x")

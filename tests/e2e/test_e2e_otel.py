@@ -14,8 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-from e2e_support import LadleServer, create_endpoint, wait_for
+from e2e_support import COLUMNS, LadleServer, create_endpoint, entity, wait_for
 from llm_fixtures import FakeUpstream
+from ladle.testing.registry import tracking
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 
@@ -120,3 +121,31 @@ def test_spans_reach_the_otlp_receiver_under_the_callers_trace(traced):
     newer = wait_for(lambda: [s for s in receiver.spans if s.trace_id.hex() != CALLER_TRACE
                               and s.name.startswith("POST /serving-endpoints/chat-otel")] or None, timeout=15)
     assert newer[0].parent_span_id == b""                                 # a trace of its own
+
+
+def test_a_traced_endpoint_logs_mlflow_traces_to_its_experiment(server, admin, models):
+    """Telemetry config with traces and a served entity's MLFLOW_EXPERIMENT_ID (as Databricks
+    agents are deployed): each request is an MLflow trace in that experiment, read back with the
+    MLflow client, its root span carrying the inference table's `databricks_request_id`."""
+    from mlflow import MlflowClient
+
+    with tracking(server.url, server.admin_token):
+        client = MlflowClient()
+        exp = client.create_experiment("otel-traces-" + secrets.token_hex(4))
+        create_endpoint(admin, {
+            "name": "iris-traced",
+            "config": {"served_entities": [entity("1", environment_vars={"MLFLOW_EXPERIMENT_ID": exp})]},
+            "telemetry_config": {"enabled_telemetry_features": ["TELEMETRY_FEATURE_TRACES"]}})
+        rows = {"dataframe_split": {"columns": COLUMNS, "data": [[5.1, 3.5, 1.4, 0.2]]}}
+        r = admin.post("/serving-endpoints/iris-traced/invocations", json=rows,
+                       headers={"traceparent": f"00-{CALLER_TRACE[::-1]}-{CALLER_SPAN}-01"})
+        assert r.status_code == 200, r.text
+        traces = wait_for(lambda: client.search_traces(locations=[exp]) or None, timeout=20)
+        trace = client.get_trace(traces[0].info.trace_id)
+        assert trace.info.trace_id == f"tr-{CALLER_TRACE[::-1]}"
+        names = {s.name: s for s in trace.data.spans}
+        root = names["POST /serving-endpoints/iris-traced/invocations"]
+        assert names["replica"].parent_id == root.span_id
+        assert root.attributes["ladle.endpoint"] == "iris-traced"
+        assert root.attributes["ladle.request_id"]          # the inference table's databricks_request_id
+        admin.delete("/api/2.0/serving-endpoints/iris-traced")
