@@ -1,11 +1,9 @@
 // The apps list: status, URL and resources of each app the signed-in user can see; refreshes
 // by itself while an app deploys, starts or stops.
-import { get } from "../api.js";
 import { h, relTime, fmtTime, replace } from "../dom.js";
 import { appBadge, appBusy, computeBadge } from "../app_states.js";
+import { pollList } from "../poll.js";
 
-const FAST_MS = 2000;
-const SLOW_MS = 30000;
 const COLS = ["Name", "Status", "URL", "Resources", "Creator", "Last updated"];
 
 // One resource as a chip: a serving endpoint links to its page.
@@ -24,8 +22,6 @@ const ms = (iso) => (iso ? Date.parse(iso) : 0);
 export function render(root, params, ctx) {
   ctx.title("Apps");
   let apps = null;
-  let timer = null;
-  let alive = true;
   const status = h("span", { class: "muted small", role: "status", "aria-live": "polite" });
   const body = h("tbody");
   const error = h("div", { class: "alert alert-error", role: "alert", hidden: true });
@@ -51,25 +47,6 @@ export function render(root, params, ctx) {
       h("td", { title: fmtTime(ms(a.update_time)) }, relTime(ms(a.update_time)))));
   }
 
-  async function load() {
-    clearTimeout(timer);
-    try {
-      const data = await get("/api/2.0/apps");
-      if (!alive) return;
-      apps = (data.apps || []).sort((a, b) => a.name.localeCompare(b.name));
-      error.hidden = true;
-      replace(body, rows());
-      const busy = apps.some(appBusy);
-      status.textContent = busy ? "Changes in progress; refreshing every 2 s" : `Updated ${new Date().toLocaleTimeString()}`;
-      timer = setTimeout(load, busy ? FAST_MS : SLOW_MS);
-    } catch (e) {
-      if (!alive) return;
-      error.textContent = e.toString();
-      error.hidden = false;
-      timer = setTimeout(load, SLOW_MS);
-    }
-  }
-
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Apps")),
     h("div", { class: "panel" },
@@ -77,6 +54,13 @@ export function render(root, params, ctx) {
         h("code", {}, `${location.origin}/apps/<name>/`), ". ", status),
       error, h("div", { class: "table-wrap" }, table)));
   replace(body, rows());
-  load();
-  return { cleanup() { alive = false; clearTimeout(timer); } };
+  const poll = pollList("/api/2.0/apps", {
+    status, error, busyText: "Changes in progress; refreshing every 2 s",
+    show(data) {
+      apps = (data.apps || []).sort((a, b) => a.name.localeCompare(b.name));
+      replace(body, rows());
+      return apps.some(appBusy);
+    },
+  });
+  return { cleanup() { poll.stop(); } };
 }

@@ -1,16 +1,11 @@
 // The endpoints list: filter by name, refresh by itself while any update is in progress.
-import { get } from "../api.js";
 import { h, relTime, fmtTime, replace } from "../dom.js";
 import { entityLabel, inProgress, stateCell } from "../states.js";
-
-const FAST_MS = 2000;
-const SLOW_MS = 30000;
+import { pollList } from "../poll.js";
 
 export function render(root, params, ctx) {
   ctx.title("Serving endpoints");
   let endpoints = null;
-  let timer = null;
-  let alive = true;
   const filter = h("input", { type: "search", id: "ep-filter", placeholder: "Filter by name", "aria-label": "Filter endpoints by name" });
   const status = h("span", { class: "muted small", role: "status", "aria-live": "polite" });
   const body = h("tbody");
@@ -43,25 +38,6 @@ export function render(root, params, ctx) {
     });
   }
 
-  async function load() {
-    clearTimeout(timer);
-    try {
-      const data = await get("/api/2.0/serving-endpoints");
-      if (!alive) return;
-      endpoints = (data.endpoints || []).sort((a, b) => a.name.localeCompare(b.name));
-      error.hidden = true;
-      replace(body, rows());
-      const busy = endpoints.some(inProgress);
-      status.textContent = busy ? "Updates in progress; refreshing every 2 s" : `Updated ${new Date().toLocaleTimeString()}`;
-      timer = setTimeout(load, busy ? FAST_MS : SLOW_MS);
-    } catch (e) {
-      if (!alive) return;
-      error.textContent = e.toString();
-      error.hidden = false;
-      timer = setTimeout(load, SLOW_MS);
-    }
-  }
-
   filter.addEventListener("input", () => replace(body, rows()));
   root.append(
     h("div", { class: "page-head" }, h("h1", {}, "Serving endpoints"),
@@ -71,6 +47,13 @@ export function render(root, params, ctx) {
         h("div", { style: { flex: "0 1 320px" } }, filter), status),
       error, h("div", { class: "table-wrap" }, table)));
   replace(body, rows());
-  load();
-  return { cleanup() { alive = false; clearTimeout(timer); } };
+  const poll = pollList("/api/2.0/serving-endpoints", {
+    status, error, busyText: "Updates in progress; refreshing every 2 s",
+    show(data) {
+      endpoints = (data.endpoints || []).sort((a, b) => a.name.localeCompare(b.name));
+      replace(body, rows());
+      return endpoints.some(inProgress);
+    },
+  });
+  return { cleanup() { poll.stop(); } };
 }
