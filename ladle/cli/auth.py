@@ -19,7 +19,7 @@ import httpx
 from ladle.cli.auth_cache import TokenCache
 from ladle.cli.auth_config import ConfigError, config_file_path, normalize_host, resolve_config
 from ladle.cli.auth_describe import describe
-from ladle.cli.auth_login import login
+from ladle.cli.auth_login import login, refuse_positional_with_flags
 from ladle.cli.auth_oauth import OAuthFailure
 from ladle.cli.auth_tokens import u2m_token
 from ladle.cli.cfg_file import ConfigFileError, configured_default, delete_profile, load, profiles, set_default
@@ -123,10 +123,7 @@ def token(ctx: click.Context, target: str | None, host: str | None, timeout: flo
     checks. Only for U2M authentication (`ladle auth login`), not client id and secret.
     """
     profile = settings(ctx).profile
-    if target and (host or profile):
-        raise click.ClickException(
-            f'argument "{target}" cannot be combined with --host or --profile. '
-            "Use the --host and --profile flags instead")
+    refuse_positional_with_flags(target, host, profile)
     if target:
         if target in dict(_load_profiles()[0]):
             profile = target

@@ -100,6 +100,14 @@ def _profile_host(path: Path, name: str) -> str | None:
         return None
 
 
+def refuse_positional_with_flags(arg: str | None, host: str | None, profile: str | None) -> None:
+    """A positional profile-or-host goes with neither --host nor --profile (as the Databricks CLI)."""
+    if arg and (host or profile):
+        raise click.ClickException(
+            f'argument "{arg}" cannot be combined with --host or --profile. '
+            "Use the --host and --profile flags instead")
+
+
 @click.command("login", cls=LadleCommand)
 @click.argument("profile_arg", metavar="[PROFILE]", required=False)
 @click.option("--host", metavar="URL", default=None, help="Databricks host.")
@@ -114,10 +122,7 @@ def login(ctx: click.Context, profile_arg: str | None, host: str | None, timeout
     `auth_type = databricks-cli`; the tokens go to ~/.databricks/token-cache.json.
     """
     profile = settings(ctx).profile
-    if profile_arg and (host or profile):
-        raise click.ClickException(
-            f'argument "{profile_arg}" cannot be combined with --host or --profile. '
-            "Use the --host and --profile flags instead")
+    refuse_positional_with_flags(profile_arg, host, profile)
     if profile_arg:
         if "://" in profile_arg or "." in profile_arg:
             host = profile_arg

@@ -328,3 +328,10 @@ def test_the_sdk_reads_our_expiry_as_local_wall_clock(tz: str, monkeypatch: pyte
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.parametrize("command", ["login", "token"])
+def test_a_positional_profile_goes_with_neither_host_nor_profile_flag(command: str, tmp_path: Path) -> None:
+    result = ladle(["auth", command, "dev", "--host", "http://127.0.0.1:9"], base_env(tmp_path))
+    assert result.exit_code == 1
+    assert 'argument "dev" cannot be combined with --host or --profile' in result.stderr
