@@ -16,12 +16,15 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
+
+from ladle.telemetry.otel_export import EXPERIMENT, BoundedQueue, MlflowTraces
+
+__all__ = ["EXPERIMENT", "Otel", "child", "end_request", "outgoing", "start_request"]
 
 log = logging.getLogger("ladle.otel")
 
 TRACES, METRICS = "TELEMETRY_FEATURE_TRACES", "TELEMETRY_FEATURE_METRICS"
-EXPERIMENT = "ladle.mlflow_experiment_id"      # on every span of a request traced to MLflow
 ENDPOINT_VARS = ("LADLE_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                  "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -83,7 +86,7 @@ class Otel:
                     except ImportError as e:
                         self.missing = True
                         log.warning("tracing asked for, but OpenTelemetry is not installed "
-                                    "(pip install 'ladle[otel]'): %s", e)
+                                    "(pip install "ladle[otel]"): %s", e)
         return self._tracer
 
     def _url(self, signal: str) -> str:
@@ -162,78 +165,6 @@ class Otel:
                 p.shutdown()
 
 
-class BoundedQueue:
-    """A BatchSpanProcessor that counts what it drops. The SDK's queue drops silently when full;
-    this keeps its own count of spans handed over and not yet exported, and drops (counting)
-    past `max_queue`, so the count can be reported."""
-
-    def __init__(self, exporter: Any, max_queue: int, report: Any, timeout_s: float = 5,
-                 accept: Any = None) -> None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        self.pending = 0
-        self.dropped = 0
-        self.max_queue = max_queue
-        self.accept = accept
-        self._report = report
-        self._lock = threading.Lock()
-        self._inner = BatchSpanProcessor(_Counting(exporter, self), max_queue_size=max_queue + 1,
-                                         schedule_delay_millis=500,
-                                         max_export_batch_size=min(512, max_queue),
-                                         export_timeout_millis=timeout_s * 1000)
-
-    # the SpanProcessor interface (not subclassed: this module imports without the SDK)
-    def on_start(self, span: Any, parent_context: Any = None) -> None:
-        pass
-
-    def _on_ending(self, span: Any) -> None:
-        pass
-
-    def on_end(self, span: Any) -> None:
-        if self.accept is not None and not self.accept(span):
-            return
-        with self._lock:
-            if self.pending >= self.max_queue:
-                self.dropped += 1
-                full = True
-            else:
-                self.pending += 1
-                full = False
-        if full:
-            self._report(self.dropped)
-        else:
-            self._inner.on_end(span)
-
-    def done(self, n: int) -> None:
-        with self._lock:
-            self.pending = max(0, self.pending - n)
-
-    def shutdown(self) -> None:
-        self._inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self._inner.force_flush(timeout_millis)
-
-
-class _Counting:
-    """The exporter, telling the queue how many spans left it (sent or failed)."""
-
-    def __init__(self, exporter: Any, queue: BoundedQueue) -> None:
-        self.exporter, self.queue = exporter, queue
-
-    def export(self, spans: Sequence[Any]) -> Any:
-        try:
-            return self.exporter.export(spans)
-        finally:
-            self.queue.done(len(spans))
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return getattr(self.exporter, "force_flush", lambda *_: True)(timeout_millis)
-
-
 def start_request(otel: Otel, headers: Mapping[str, str], name: str, attrs: Mapping[str, Any]) -> Any:
     """The request span, a child of the caller's W3C `traceparent` when it sent one."""
     from opentelemetry.trace import SpanKind
@@ -273,49 +204,3 @@ def end_request(span: Any, status: int, attrs: Mapping[str, Any]) -> None:
     if status >= 500:
         span.set_status(Status(StatusCode.ERROR))
     span.end()
-
-
-class MlflowTraces:
-    """Spans to MLflow's own OTLP endpoint (`/v1/traces` on the tracking server), one request
-    per experiment (`x-mlflow-experiment-id`): MLflow stores them as traces (id `tr-` + the
-    OpenTelemetry trace id) with ladle's spans as the trace's spans."""
-
-    def __init__(self, url: str, token: str | None, timeout_s: float) -> None:
-        self.url, self.token, self.timeout_s = url.rstrip("/"), token, timeout_s
-        self._by_experiment: dict[str, Any] = {}
-
-    def _exporter(self, experiment: str) -> Any:
-        if experiment not in self._by_experiment:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-            headers = {"x-mlflow-experiment-id": experiment}
-            if self.token:
-                headers["Authorization"] = f"Bearer {self.token}"
-            self._by_experiment[experiment] = OTLPSpanExporter(
-                endpoint=f"{self.url}/v1/traces", headers=headers, timeout=self.timeout_s)
-        return self._by_experiment[experiment]
-
-    def export(self, spans: Sequence[Any]) -> Any:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        groups: dict[str, list[Any]] = {}
-        for sp in spans:
-            groups.setdefault(str(sp.attributes[EXPERIMENT]), []).append(sp)
-        ok = all(self._exporter(exp).export(group) == SpanExportResult.SUCCESS
-                 for exp, group in groups.items())
-        return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
-
-    def shutdown(self) -> None:
-        for e in self._by_experiment.values():
-            e.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
-
-
-def mlflow_trace_id(span: Any) -> str | None:
-    """The id MLflow gives the trace of `span` (`tr-` + its 32-hex trace id), if recorded."""
-    ctx = span.get_span_context() if span is not None else None
-    if ctx is None or not ctx.trace_flags.sampled:
-        return None
-    return "tr-" + format(ctx.trace_id, "032x")
