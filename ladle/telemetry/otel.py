@@ -86,7 +86,7 @@ class Otel:
                     except ImportError as e:
                         self.missing = True
                         log.warning("tracing asked for, but OpenTelemetry is not installed "
-                                    "(pip install "ladle[otel]"): %s", e)
+                                    "(pip install 'ladle[otel]'): %s", e)
         return self._tracer
 
     def _url(self, signal: str) -> str:
