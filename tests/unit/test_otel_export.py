@@ -83,3 +83,32 @@ def test_missing_sdk_means_untraced_not_failed(monkeypatch, caplog):
     assert ot.start_request(o, {}, "x", {}) is None
     assert not o.wants(TRACES)
     assert any("not installed" in r.getMessage() for r in caplog.records)
+
+
+def test_mlflow_spans_go_to_their_experiment_and_others_do_not(monkeypatch):
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    sent: dict[str, list[str]] = {}
+
+    class Fake:
+        def __init__(self, experiment):
+            self.experiment = experiment
+
+        def export(self, spans):
+            sent.setdefault(self.experiment, []).extend(s.name for s in spans)
+            return SpanExportResult.SUCCESS
+
+        def shutdown(self):
+            pass
+
+    mt = ot.MlflowTraces("http://mlflow.invalid/", "tok", 1)
+    monkeypatch.setattr(mt, "_exporter", lambda exp: Fake(exp))
+    o = ot.Otel(env={}, mlflow_exporter=mt)
+    for name, exp in (("a", "11"), ("b", "22"), ("plain", None)):
+        span = ot.start_request(o, {}, name, {ot.EXPERIMENT: exp} if exp else {})
+        with ot.child(o, span, name + ".replica", **({ot.EXPERIMENT: exp} if exp else {})):
+            pass
+        ot.end_request(span, 200, {})
+    o.flush()
+    assert {k: sorted(v) for k, v in sent.items()} == {"11": ["a", "a.replica"], "22": ["b", "b.replica"]}
+    o.shutdown()
