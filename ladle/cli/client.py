@@ -188,6 +188,15 @@ def get_or_none(client: ApiClient, path: str) -> Any:
         raise
 
 
+def delete_if_present(client: ApiClient, path: str) -> None:
+    """DELETE `path`; already gone (404) is fine."""
+    try:
+        client.call("DELETE", path)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+
+
 def current_user(client: ApiClient) -> str:
     """The caller's user name, from SCIM /Me."""
     me = client.call("GET", ME) or {}

@@ -18,8 +18,8 @@ from typing import Any
 import click
 
 from ladle.cli.apps_upload import local_files, upload_folder
-from ladle.cli.bundles.endpoints import principal_of as _who
-from ladle.cli.client import ApiClient, ApiError, get_or_none, seg
+from ladle.cli.bundles.endpoints import set_declared_permissions
+from ladle.cli.client import ApiClient, delete_if_present, get_or_none, seg
 
 BASE = "/api/2.0/apps"
 PERMS = "/api/2.0/permissions/apps"
@@ -106,27 +106,10 @@ class AppApplier:
         self.echo(f"Uploaded {count} file(s) of {spec['name']} to {remote}")
 
     def delete(self, name: str) -> None:
-        try:
-            self.client.call("DELETE", f"{BASE}/{seg(name)}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        delete_if_present(self.client, f"{BASE}/{seg(name)}")
 
     def set_permissions(self, name: str, old: list[dict[str, Any]] | None, new: list[dict[str, Any]] | None) -> None:
-        if not old and not new:
-            return
-        before = {_who(p) for p in old or []}
-        current = self.client.call("GET", f"{PERMS}/{seg(name)}") or {}
-        acl: dict[tuple[str, str], str] = {}
-        for entry in current.get("access_control_list") or []:
-            levels = [p.get("permission_level") for p in entry.get("all_permissions") or [] if not p.get("inherited")]
-            if levels and _who(entry)[1] and _who(entry) not in before:
-                acl[_who(entry)] = str(levels[0])
-        for p in new or []:
-            acl[_who(p)] = p["level"]
-        acl[("user_name", self.user_name)] = "CAN_MANAGE"
-        self.client.call("PUT", f"{PERMS}/{seg(name)}", {"access_control_list": [
-            {kind: who, "permission_level": level} for (kind, who), level in acl.items()]})
+        set_declared_permissions(self.client, f"{PERMS}/{seg(name)}", self.user_name, old, new)
 
     def run(self, spec: dict[str, Any]) -> str:
         """Start the app if it is stopped, deploy its uploaded source, wait; return its URL."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ladle.cli.client import ApiClient, ApiError, get_or_none, seg
+from ladle.cli.client import ApiClient, delete_if_present, get_or_none, seg
 from ladle.cli.serving_endpoints_lro import wait_not_updating
 
 BASE = "/api/2.0/serving-endpoints"
@@ -71,30 +71,11 @@ class EndpointApplier:
             self.set_permissions(endpoint_id, old.get("permissions"), spec.get("permissions"))
 
     def delete(self, name: str) -> None:
-        try:
-            self.client.call("DELETE", f"{BASE}/{seg(name)}")
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
+        delete_if_present(self.client, f"{BASE}/{seg(name)}")
 
     def set_permissions(self, endpoint_id: str, old: list[dict[str, Any]] | None,
                         new: list[dict[str, Any]] | None) -> None:
-        if not old and not new:
-            return
-        declared_before = {principal_of(p) for p in old or []}
-        current = self.client.call("GET", f"{PERMS}/{seg(endpoint_id)}") or {}
-        acl: dict[tuple[str, str], str] = {}
-        for entry in current.get("access_control_list") or []:
-            who = principal_of(entry)
-            levels = [p.get("permission_level") for p in entry.get("all_permissions") or [] if not p.get("inherited")]
-            if who[1] and levels and who not in declared_before:
-                acl[who] = str(levels[0])
-        for p in new or []:
-            acl[principal_of(p)] = p["level"]
-        me = ("user_name", self.user_name)
-        acl[me] = "CAN_MANAGE"
-        body = {"access_control_list": [{kind: name, "permission_level": level} for (kind, name), level in acl.items()]}
-        self.client.call("PUT", f"{PERMS}/{seg(endpoint_id)}", body)
+        set_declared_permissions(self.client, f"{PERMS}/{seg(endpoint_id)}", self.user_name, old, new)
 
     def _wait(self, name: str) -> None:
         endpoint = wait_not_updating(self.client, name, self.timeout_s)
@@ -103,6 +84,28 @@ class EndpointApplier:
             from click import ClickException
 
             raise ClickException(f"endpoint {name} is {ready} after its update")
+
+
+def set_declared_permissions(client: ApiClient, path: str, user_name: str, old: list[dict[str, Any]] | None,
+                             new: list[dict[str, Any]] | None) -> None:
+    """Replace the direct grants at `path` (a permissions API object) that the bundle declared
+    before (`old`) with those it declares now (`new`); grants made elsewhere are kept and the
+    deploying user keeps CAN_MANAGE."""
+    if not old and not new:
+        return
+    declared_before = {principal_of(p) for p in old or []}
+    current = client.call("GET", path) or {}
+    acl: dict[tuple[str, str], str] = {}
+    for entry in current.get("access_control_list") or []:
+        who = principal_of(entry)
+        levels = [p.get("permission_level") for p in entry.get("all_permissions") or [] if not p.get("inherited")]
+        if who[1] and levels and who not in declared_before:
+            acl[who] = str(levels[0])
+    for p in new or []:
+        acl[principal_of(p)] = p["level"]
+    acl[("user_name", user_name)] = "CAN_MANAGE"
+    client.call("PUT", path, {"access_control_list": [
+        {kind: name, "permission_level": level} for (kind, name), level in acl.items()]})
 
 
 def principal_of(entry: dict[str, Any]) -> tuple[str, str]:
