@@ -122,3 +122,31 @@ def test_sampling_ratio_zero_records_nothing_but_still_propagates(client, seen):
     otel.flush()
     assert len(exporter.get_finished_spans()) == 2
     otel.shutdown()
+
+
+def test_metrics_feature_counts_requests_by_endpoint_and_status(client):
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    reader = InMemoryMetricReader()
+    otel = Otel(env={}, metric_reader=reader)
+    client.app.app.state.services.gateway.otel = otel
+    create(client)
+    assert client.post(INV, json={"inputs": [1]}).status_code == 200
+    assert otel._meter is None                               # not asked for yet: nothing built
+    r = client.patch(f"{API}/ep/telemetry-config",
+                     json={"telemetry_config": {"enabled_telemetry_features": ["TELEMETRY_FEATURE_METRICS"]}})
+    assert r.status_code == 200, r.text
+    gw = client.app.app.state.services.gateway
+    deadline = time.monotonic() + 5
+    while gw.routes["ep"].telemetry is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    for _ in range(2):
+        assert client.post(INV, json={"inputs": [1]}).status_code == 200
+    metrics = {m.name: m for rm in reader.get_metrics_data().resource_metrics
+               for sm in rm.scope_metrics for m in sm.metrics}
+    (point,) = metrics["ladle.requests"].data.data_points
+    assert point.value == 2 and dict(point.attributes) == {"endpoint": "ep", "served_entity": "m-1", "status": 200}
+    assert metrics["ladle.request.duration"].data.data_points[0].count == 2
+    assert otel._tracer is None                              # metrics only: no spans
+    otel.shutdown()
