@@ -18,11 +18,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if rel is not None and rel.parts[0] in TIERS:
             item.add_marker(rel.parts[0])
     # `ends_module`: a test that stops what its module's other tests share runs after them
-    # (the order is otherwise pytest-randomly's, or the file's)
+    # (the order is otherwise pytest-randomly's, or the file's). The browser tier runs last:
+    # Playwright's sync API keeps an event loop running in the main thread while its session
+    # browser lives, and every asyncio.run() after it would fail.
     first: dict[str, int] = {}
     for i, item in enumerate(items):
         first.setdefault(str(item.path), i)
-    items.sort(key=lambda it: (first[str(it.path)], it.get_closest_marker("ends_module") is not None))
+    items.sort(key=lambda it: (it.get_closest_marker("web") is not None, first[str(it.path)],
+                               it.get_closest_marker("ends_module") is not None))
 
 
 @pytest.fixture(scope="session")

@@ -134,6 +134,9 @@ def test_admin_manages_users_service_principals_and_groups(page, ladle: LadlePro
     expect(urow).to_be_visible()
 
     page.get_by_role("link", name="Service principals", exact=True).click()
+    # the users page has a "Display name" field too: fill only once the new page is there
+    expect(page).to_have_url(re.compile(r"/ui/admin/service-principals$"))
+    expect(page.get_by_role("button", name="Add service principal")).to_be_visible()
     page.get_by_label("Display name").fill(robot)
     page.get_by_role("button", name="Add service principal").click()
     srow = page.locator("#principals tbody tr", has_text=robot)
