@@ -24,8 +24,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first: dict[str, int] = {}
     for i, item in enumerate(items):
         first.setdefault(str(item.path), i)
+    # `file_order`: a module whose tests each ensure what they need (so each passes alone) but
+    # whose file order reuses it (Ray groups: in a shuffled order every test rebuilt replicas).
     items.sort(key=lambda it: (it.get_closest_marker("web") is not None, first[str(it.path)],
-                               it.get_closest_marker("ends_module") is not None))
+                               it.get_closest_marker("ends_module") is not None,
+                               it.location[1] if it.get_closest_marker("file_order") else 0))
 
 
 @pytest.fixture(scope="session")

@@ -37,4 +37,6 @@ def ray_head(work: Path, num_cpus: int = 2, timeout: float = 120.0) -> Iterator[
             time.sleep(0.2)
         yield {"LADLE_RAY_ADDRESS": f"127.0.0.1:{port}", **auth}
     finally:
-        head.stop(grace=30)
+        # a test cluster in a temporary directory: nothing to save, so a short grace (Ray's own
+        # shutdown of a `--block` head took ~30 s, all of it waiting)
+        head.stop(grace=3)

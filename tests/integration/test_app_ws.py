@@ -31,7 +31,9 @@ def echo():
                 return
             conn.send(msg)
 
-    with serve(handler, "127.0.0.1", 0) as server:
+    # close_timeout: a connection the proxy left open is dropped at shutdown within a second
+    # (the default waited 10 s per connection)
+    with serve(handler, "127.0.0.1", 0, close_timeout=1) as server:
         t = threading.Thread(target=server.serve_forever, daemon=True)
         t.start()
         yield server.socket.getsockname()[1]
