@@ -112,7 +112,7 @@ def test_bad_client_credentials_are_invalid_client(client, caplog, case):
     caplog.set_level(logging.DEBUG)
     sp, other = _sp(client, "a"), _sp(client, "b")
     good, others = _secret(client, sp)["secret"], _secret(client, other)["secret"]
-    cid, secret = {"wrong secret": (sp["applicationId"], good[:-1] + "0"),
+    cid, secret = {"wrong secret": (sp["applicationId"], good[:-1] + ("1" if good.endswith("0") else "0")),
                    "unknown client": ("no-such-client", good),
                    "other sp's secret": (sp["applicationId"], others),
                    "no credentials": ("", "")}[case]
