@@ -23,7 +23,7 @@ Name = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\x00]+$")
 Text = Annotated[str, Field(max_length=65536, pattern=r"^[^\x00]*$")]
 
 
-_DECIMAL = re.compile(r"^-?[0-9]{1,18}$")
+_DECIMAL = re.compile(r"^-?[0-9]{1,19}$")   # int64 has 19 digits (SCIM ids reach them)
 
 
 def _decimal_string_to_int(v: Any) -> Any:

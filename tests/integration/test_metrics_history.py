@@ -72,7 +72,9 @@ def test_history_keeps_one_hour():
 def test_deleted_endpoint_metrics_are_dropped(client):
     hub = client.app.app.state.services.metrics
     eid = create(client)["id"]
-    assert client.post("/serving-endpoints/ep/invocations", json={"inputs": [1]}).status_code == 200
+    # READY in the API can come a moment before the gateway has the route (then a 404 "not ready")
+    wait_until(lambda: client.post("/serving-endpoints/ep/invocations", json={"inputs": [1]}).status_code == 200,
+               timeout=10, what="the endpoint served")
     assert eid in dict(hub.items())
     wait_until(lambda: client.get(HISTORY).json()["samples"], timeout=10, what="a history sample")
     assert client.delete("/api/2.0/serving-endpoints/ep").status_code == 200

@@ -84,7 +84,7 @@ def test_request_bodies_name_their_fields_and_types() -> None:
     # an integer, or the integer as a decimal string (protobuf's JSON mapping), never a boolean
     branches = token["lifetime_seconds"]["anyOf"]
     assert {"type": "integer", "minimum": 0, "maximum": 10_000_000_000} in branches
-    assert {"type": "string", "pattern": "^-?[0-9]{1,18}$"} in branches
+    assert {"type": "string", "pattern": "^-?[0-9]{1,19}$"} in branches
     acl = schemas["AccessControlRequest"]
     assert acl["required"] == ["permission_level"]
     assert acl["properties"]["permission_level"]["enum"] == ["CAN_VIEW", "CAN_QUERY", "CAN_MANAGE"]
