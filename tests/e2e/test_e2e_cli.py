@@ -66,7 +66,7 @@ def test_cli_missing_endpoint_prints_error_and_fails(databricks_env):
     assert p.stdout.strip() == ""
 
 
-def test_cli_invalid_create_names_the_field(databricks_env):
+def test_cli_invalid_create_names_the_field(databricks_env, models):   # iris v1, v2 registered
     body = json.dumps({"name": "bad-traffic", "config": {
         "served_entities": [entity("1", name="a"), entity("2", name="b")],
         "traffic_config": {"routes": [{"served_model_name": "a", "traffic_percentage": 60},
