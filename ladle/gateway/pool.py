@@ -1,9 +1,15 @@
 """Pick a replica of a served entity and send it a request: least loaded first, cold
-start from zero, one retry on another replica when a replica dies before answering."""
+start from zero, one retry on another replica when a replica dies before answering.
+
+A whole (non-streaming) answer is read here, inside the retry: a replica killed between
+sending the head of its answer and its body is retried like one killed before it, where
+otherwise the half-read answer would surface as a 500. A stream is handed on as it comes
+(its chunks may already have reached the client)."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import AsyncIterator, Awaitable
 
 from ladle.runtimes.base import ReplicaBackend, ReplicaGone, Reply
 from ladle.schemas.errors import ApiError
@@ -35,7 +41,7 @@ class ReplicaPool:
             r = min(replicas, key=lambda x: x.in_flight)
             tried.add(id(r))
             try:
-                reply = await asyncio.wait_for(r.call(meta, body), self.timeout_s)
+                reply = await asyncio.wait_for(_whole(r.call(meta, body)), self.timeout_s)
                 group.touch()  # idle time counts from the last answer
                 return reply
             except asyncio.TimeoutError:
@@ -47,3 +53,15 @@ class ReplicaPool:
         raise ApiError("TEMPORARILY_UNAVAILABLE",
                        f"The replicas of served entity '{entity}' stopped while serving the request; "
                        "retry the request.", 503, headers={"Retry-After": "1"})
+
+
+async def _whole(pending: Awaitable[Reply]) -> Reply:
+    reply = await pending
+    if reply.content_type.startswith("text/event-stream"):
+        return reply
+    body = await reply.read()
+    return Reply(reply.status, reply.content_type, _once(body))
+
+
+async def _once(body: bytes) -> AsyncIterator[bytes]:
+    yield body
