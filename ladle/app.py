@@ -236,6 +236,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         background = [loop.create_task(history.run())]
         if store.shared:
             background.append(loop.create_task(sync.run()))
+            background.append(loop.create_task(sync.listen(store.listen_url() or "")))
         try:
             yield
         finally:

@@ -4,7 +4,8 @@ and their ACLs.
 SQLite by default through SQLAlchemy Core; PostgreSQL (LADLE_DATABASE_URL) with the same
 code, shared by several ladle servers. Every write is one transaction, committed before the
 API acknowledges it, and bumps one state version in the same transaction: a server learns
-that another one changed something by reading that single row (control/sync.py).
+that another one changed something by reading that single row (control/sync.py); on
+PostgreSQL the same transaction NOTIFYs `ladle_state`, so listeners hear of it at commit.
 
 Endpoint records carry a revision: a save whose record is stale (someone saved since it was
 read) changes nothing and raises StaleRecord, so no writer silently undoes another's change.
@@ -30,7 +31,7 @@ import math
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Iterator, TypeVar
 
-from sqlalchemy import create_engine, delete, event, insert, select, update
+from sqlalchemy import create_engine, delete, event, insert, select, text, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -49,6 +50,7 @@ __all__ = ["DatabaseBusy", "DbTimeouts", "EndpointRecord", "StaleRecord", "Store
            "UNAVAILABLE"]
 
 T = TypeVar("T")
+STATE_CHANNEL = "ladle_state"   # the PostgreSQL channel every state-version bump notifies
 
 
 class DatabaseBusy(SQLAlchemyError):
@@ -107,6 +109,12 @@ class Store(EndpointRows, AccessRows, SecretRows, OAuthRows, AppRows):
         self._threads.shutdown(wait=False, cancel_futures=True)
         self.engine.dispose()
 
+    def listen_url(self) -> str | None:
+        """A libpq URL of the shared database (for a LISTEN connection); None on SQLite."""
+        if not self.shared:
+            return None
+        return self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
     @property
     def shared(self) -> bool:
         """Whether other servers may use this database too (anything but SQLite)."""
@@ -118,6 +126,8 @@ class Store(EndpointRows, AccessRows, SecretRows, OAuthRows, AppRows):
         with self.engine.begin() as c:
             yield c
             c.execute(update(state_t).where(state_t.c.id == 1).values(version=state_t.c.version + 1))
+            if self.shared:   # PostgreSQL delivers it to every listening server at commit
+                c.execute(text(f"NOTIFY {STATE_CHANNEL}"))
 
     def version(self) -> int:
         with self.engine.connect() as c:

@@ -3,8 +3,13 @@
 Every write bumps one state version (control/store.py). When the database is shared
 (PostgreSQL), each server reads that version every `interval_s` and, when it moved, reloads
 what it caches (tokens, permissions, groups) and republishes its routes; the reconciler is
-kicked so the lease holder acts on a config another server recorded. A change made on one
-server is seen by all within about `interval_s`.
+kicked so the lease holder acts on a config another server recorded.
+
+On PostgreSQL each write also NOTIFYs `ladle_state` (control/store.py); every server
+LISTENs on its own connection and looks at once when told, so a change made on one server
+is seen by the others within milliseconds. The poll every `interval_s` stays as the
+fallback: a lost listening connection (reconnected with a back-off) costs at most one
+interval.
 
 A version counts as seen only once every reload callback succeeded for it: a callback that
 fails (the database went away halfway) is run again each interval until it succeeds, and if
@@ -20,7 +25,7 @@ import inspect
 import logging
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from ladle.control.store import Store
+from ladle.control.store import STATE_CHANNEL, Store
 
 log = logging.getLogger("ladle.sync")
 Callback = Union[Callable[[], None], Callable[[], Awaitable[None]]]
@@ -34,11 +39,48 @@ class StateSync:
         self.seen: int | None = None       # the version every callback has reloaded for
         self._target: int | None = None    # the version being reloaded for
         self._todo: list[Callback] = []    # the callbacks still to succeed for _target
+        self._wake = asyncio.Event()
+        self.notified = 0                  # wake-ups given by the listener (or anyone)
 
-    async def run(self) -> None:
+    def wake(self) -> None:
+        """Look now rather than at the next interval (another server wrote)."""
+        self.notified += 1
+        self._wake.set()
+
+    async def run(self, min_gap_s: float = 0.05) -> None:
+        """Step every `interval_s`, or when woken; at most one step per `min_gap_s`, so a
+        burst of writes elsewhere costs one reload, not one per write."""
         while True:
+            self._wake.clear()
             await self.step()
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(min_gap_s)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except asyncio.TimeoutError:
+                pass
+
+    async def listen(self, url: str, retry_s: float = 1.0) -> None:
+        """LISTEN for state-version bumps on a connection of its own and wake the sync loop
+        on each; reconnect after `retry_s` (doubling up to 30 s) when the connection fails."""
+        import psycopg
+
+        delay = retry_s
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                        url, autocommit=True, connect_timeout=max(1, int(self.store.timeouts.connect_s)),
+                        keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3) as conn:
+                    await conn.execute(f"LISTEN {STATE_CHANNEL}")
+                    self.wake()        # changes made while not listening: look once
+                    delay = retry_s
+                    async for _ in conn.notifies():
+                        self.wake()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("state sync: listening for changes failed; polling meanwhile", exc_info=True)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30.0)
 
     async def step(self) -> None:
         """One look at the version, and the reloads it calls for (or still owes)."""
