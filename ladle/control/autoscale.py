@@ -7,7 +7,11 @@ between reconcile passes and calls it; the reconciler hands the targets to the p
 
 The range follows the workload size's concurrency (Small 0-4, Medium 8-16, Large 16-64
 concurrent requests) or `min/max_provisioned_concurrency`, divided by the concurrency one
-replica serves; it never goes above the per-server cap (the cores, or a setting). Zero is
+replica serves; it never goes above the per-server cap (the cores, or a setting). An LLM's
+`min/max_provisioned_throughput` (tokens/s) is divided by the tokens/s one replica of that
+model generates on this machine (measured at its first READY: control/throughput.py; one
+replica until then), and `provisioned_model_units` (provisioned-throughput endpoints) are
+replicas: a model unit is one replica's measured throughput. Zero is
 the planner's business: a scale-to-zero entity idle for `scale_to_zero_idle_s` goes to 0,
 and its first request wakes it to one, from which it scales like any other.
 
@@ -50,15 +54,26 @@ class ScaleRange:
     concurrency: int   # requests one replica serves at once
 
 
-def scale_range(ent: dict[str, Any], cap: int, per_replica: int = 4) -> ScaleRange:
-    """The replicas a stored served entity may run: its concurrency range over `per_replica`,
-    within [1, cap]."""
+def scale_range(ent: dict[str, Any], cap: int, per_replica: int = 4,
+                tokens_per_s: float | None = None) -> ScaleRange:
+    """The replicas a stored served entity may run: its concurrency range over `per_replica`
+    (or its throughput range over `tokens_per_s`, the measured tokens/s of one replica), within
+    [1, cap]."""
+    cap = max(1, cap)
+    if ent.get("provisioned_model_units"):
+        n = max(1, min(cap, int(ent["provisioned_model_units"])))
+        return ScaleRange(n, n, per_replica)
+    if ent.get("max_provisioned_throughput"):
+        if not tokens_per_s:   # not measured yet: one replica, which the measurement runs on
+            return ScaleRange(1, 1, per_replica)
+        hi = max(1, min(cap, math.ceil(int(ent["max_provisioned_throughput"]) / tokens_per_s)))
+        lo = max(1, min(hi, math.ceil(int(ent.get("min_provisioned_throughput") or 0) / tokens_per_s)))
+        return ScaleRange(lo, hi, per_replica)
     if ent.get("max_provisioned_concurrency"):
         lo_c = int(ent.get("min_provisioned_concurrency") or 0)
         hi_c = int(ent["max_provisioned_concurrency"])
     else:
         lo_c, hi_c = SIZE_RANGE.get(ent.get("workload_size") or "Small", (0, 4))
-    cap = max(1, cap)
     hi = max(1, min(cap, math.ceil(hi_c / per_replica)))
     lo = max(1, min(hi, math.ceil(lo_c / per_replica)))
     return ScaleRange(lo, hi, max(per_replica, math.ceil(hi_c / hi)))
@@ -118,14 +133,16 @@ class Autoscaler:
         self._w: dict[str, _Window] = {}
 
     def targets(self, entities: dict[str, dict[str, Any]], observed: dict[str, GroupObs],
-                now: float) -> tuple[dict[str, int], dict[str, tuple[int, int, str]]]:
+                now: float, tokens_per_s: dict[str, float] | None = None,
+                ) -> tuple[dict[str, int], dict[str, tuple[int, int, str]]]:
         """({group key: target}, {group key: (old, new, reason)} for the changes made now).
-        `entities` maps each running group's key to its stored served entity."""
+        `entities` maps each running group's key to its stored served entity; `tokens_per_s`
+        the measured throughput of one replica of the groups that have one."""
         out: dict[str, int] = {}
         changes: dict[str, tuple[int, int, str]] = {}
         keep = max(self.knobs.down_window_s, self.knobs.up_window_s)
         for key, ent in entities.items():
-            rng = scale_range(ent, self.cap, self.per_replica)
+            rng = scale_range(ent, self.cap, self.per_replica, (tokens_per_s or {}).get(key))
             if not self.knobs.enabled:
                 out[key] = rng.hi
                 continue

@@ -39,8 +39,8 @@ def entity_key(endpoint_id: str, entity: dict[str, Any]) -> str:
     runtime = {k: entity.get(k) for k in (
         "entity_name", "entity_version", "workload_size", "workload_type", "scale_to_zero_enabled",
         "min_provisioned_concurrency", "max_provisioned_concurrency", "environment_vars",
-        "external_model", "provisioned_model_units",
-    )}
+        "external_model",
+    )}   # not the throughput range nor model units: a new one rescales the same group
     digest = hashlib.sha256(orjson.dumps(runtime, option=orjson.OPT_SORT_KEYS)).hexdigest()[:12]
     return f"{endpoint_id[:12]}-{entity['name']}-{digest}"
 

@@ -25,6 +25,7 @@ from ladle.control.autoscale import Autoscaler, Knobs
 from ladle.control.planner import Ensure, Fail, PlanInput, Promote, SetState, Stop, plan
 from ladle.control.states import ConfigUpdate, check_config_update
 from ladle.control.store import EndpointRecord, StaleRecord, Store
+from ladle.control.throughput import Calibrator, measured, needs_throughput
 from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.routing import EndpointRoute, build_route
 from ladle.telemetry.logs import EntityLogs
@@ -59,6 +60,7 @@ class Reconciler:
         self._where: dict[str, tuple[EndpointRecord, dict]] = {}
         self._notes: dict[str, str] = {}   # group key -> its scaling, until the replicas get there
         self._noted: dict[str, int] = {}
+        self.calibrator = Calibrator(store, backend, self.kick)
 
     def _lead(self) -> bool:
         """Take or renew the lease; True while this server runs the reconciler."""
@@ -88,6 +90,7 @@ class Reconciler:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def stop(self) -> None:
+        await self.calibrator.close()
         if self._task:
             self._task.cancel()
             try:
@@ -136,13 +139,15 @@ class Reconciler:
         """The autoscaler's targets; each change is logged with its reason (the server log
         and the entity's logs)."""
         where: dict[str, tuple[EndpointRecord, dict]] = {}
-        for rec in recs:
-            for cfg in (rec.active, rec.pending):
+        for rec in recs:   # a group both configs share takes the range of the newer one
+            for cfg in (rec.pending, rec.active):
                 for ent in (cfg or {}).get("served_entities", []) if cfg and not cfg.get("failed") else []:
                     if not ent.get("external_model"):
                         where.setdefault(ent["_key"], (rec, ent))
+        tps = {k: measured(rec.meta, e) for k, (rec, e) in where.items() if needs_throughput(e)}
+        self.calibrator.check(where, observed)
         targets, changes = self.autoscaler.targets({k: e for k, (_, e) in where.items()}, observed,
-                                                   self.clock())
+                                                   self.clock(), {k: v for k, v in tps.items() if v})
         for key, (old, new, reason) in changes.items():
             rec, ent = where[key]
             note = f"scaling {'up' if new > old else 'down'}: {old} -> {new} replicas ({reason})"

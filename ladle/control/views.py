@@ -39,11 +39,21 @@ def _served_model_out(e: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def config_out(cfg: dict[str, Any], pending: bool = False) -> dict[str, Any]:
+def _with_throughput(e: dict[str, Any], out: dict[str, Any], measured: dict[str, float]) -> dict[str, Any]:
+    """ladle's own field on a provisioned-throughput entity: the measured tokens/s of one of
+    its replicas (control/throughput.py), once measured."""
+    tps = measured.get(f"{e.get('entity_name')}/{e.get('entity_version')}")
+    if tps and (e.get("max_provisioned_throughput") or e.get("provisioned_model_units")):
+        out["ladle_tokens_per_second_per_replica"] = tps
+    return out
+
+
+def config_out(cfg: dict[str, Any], pending: bool = False,
+               measured: dict[str, float] | None = None) -> dict[str, Any]:
     ents = cfg["served_entities"]
     out: dict[str, Any] = {
         "config_version": cfg["config_version"],
-        "served_entities": [_entity_out(e) for e in ents],
+        "served_entities": [_with_throughput(e, _entity_out(e), measured or {}) for e in ents],
         "served_models": [_served_model_out(e) for e in ents if not e.get("external_model")],
         "traffic_config": copy.deepcopy(cfg["traffic_config"]),
     }
@@ -81,9 +91,9 @@ def _common(rec: EndpointRecord) -> dict[str, Any]:
 def detailed(rec: EndpointRecord, permission_level: str | None) -> dict[str, Any]:
     out = _common(rec)
     if rec.active is not None:
-        out["config"] = config_out(rec.active)
+        out["config"] = config_out(rec.active, measured=rec.meta.get("throughput"))
     if rec.pending is not None:
-        out["pending_config"] = config_out(rec.pending, pending=True)
+        out["pending_config"] = config_out(rec.pending, pending=True, measured=rec.meta.get("throughput"))
     m = rec.meta
     if m.get("email_notifications") is not None:
         out["email_notifications"] = m["email_notifications"]
