@@ -74,7 +74,9 @@ from ladle.telemetry.history import MetricsHistory
 from ladle.telemetry.metrics import MetricsHub
 from ladle.telemetry.otel import Otel
 from ladle.telemetry.recorder import Recorder
-from ladle.telemetry.tables import DeltaSink, TableWriter
+from ladle.telemetry.spool import Spool
+from ladle.telemetry.spooled import SpooledWriter
+from ladle.telemetry.tables import DeltaSink
 
 log = logging.getLogger("ladle")
 
@@ -161,8 +163,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
     metrics = MetricsHub()
     history = MetricsHistory(metrics, settings.metrics_history_interval_s)
-    tables = TableWriter(DeltaSink(settings.tables_dir), settings.table_flush_rows,
-                         settings.table_flush_interval_s, settings.table_queue_rows)
+    tables = SpooledWriter(DeltaSink(settings.tables_dir), Spool.claim(settings.spool_dir), settings.table_flush_rows,
+                           settings.table_flush_interval_s, settings.table_queue_rows)
     limiter = None
     if settings.redis_url:
         from ladle.gateway.ratelimit_redis import RedisLimiter

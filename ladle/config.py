@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     table_flush_rows: int = 500
     table_flush_interval_s: float = 2.0
     table_queue_rows: int = 20_000
+    # Where the tables live; several servers that share it write one table each (usage,
+    # payload), e.g. a shared filesystem mount. Unset: LADLE_HOME/tables
+    tables_root: Path | None = None
     workspace_id: str = "1000000000000001"
     # Pay-per-token endpoints for every foundation model whose weights are on the machine
     # (only with the built-in local runtime).
@@ -103,7 +106,12 @@ class Settings(BaseSettings):
 
     @property
     def tables_dir(self) -> Path:
-        return self.home / "tables"
+        return self.tables_root or self.home / "tables"
+
+    @property
+    def spool_dir(self) -> Path:
+        """This server's journal of table rows not yet in their tables (never shared)."""
+        return self.home / "spool"
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.mlflow_dir, self.models_dir, self.envs_dir, self.logs_dir, self.run_dir):

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from ladle.telemetry.inference_tables import payload_row
+from ladle.telemetry.spooled import SpooledWriter
 from ladle.telemetry.tables import TableRef, TableWriter
 from ladle.telemetry.usage import USAGE_TABLE, usage_row
 
@@ -68,7 +69,7 @@ class Exchange:
 
 
 class Recorder:
-    def __init__(self, writer: TableWriter, account_id: str, workspace_id: str) -> None:
+    def __init__(self, writer: TableWriter | SpooledWriter, account_id: str, workspace_id: str) -> None:
         self.writer = writer
         self.account_id = account_id
         self.workspace_id = workspace_id

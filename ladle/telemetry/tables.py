@@ -7,6 +7,9 @@ queue; a background task appends them in batches through a sink.
   counted (never awaited: a request is never blocked by logging).
 - The sink is the seam: `DeltaSink` appends to Delta tables under a root directory with
   the `deltalake` package; `MemorySink` keeps rows in memory for tests.
+
+The server itself uses `SpooledWriter` (telemetry/spooled.py): the same interface, with the
+rows journaled on disk so a killed server loses none, and idempotent commits.
 """
 
 from __future__ import annotations
@@ -32,9 +35,17 @@ class TableRef:
         return tuple(self.name.split("."))
 
 
+Txn = tuple[str, int]   # (application id, version): a Delta transaction, for idempotent appends
+
+
 class TableSink(Protocol):
-    def append(self, table: TableRef, rows: list[dict[str, Any]]) -> None:
-        """Append rows (blocking; called from a worker thread, one call at a time)."""
+    def append(self, table: TableRef, rows: list[dict[str, Any]], txn: Txn | None = None) -> None:
+        """Append rows (blocking; called from a worker thread, one call at a time); with `txn`,
+        record that application's version in the same commit."""
+        ...
+
+    def committed(self, table: TableRef, app_id: str) -> int:
+        """The last version `app_id` committed to `table` (0: none)."""
         ...
 
 
@@ -44,13 +55,19 @@ class MemorySink:
         self.batches = 0
         self.fail = fail
         self.lock = threading.Lock()
+        self.txns: dict[tuple[str, str], int] = {}
 
-    def append(self, table: TableRef, rows: list[dict[str, Any]]) -> None:
+    def append(self, table: TableRef, rows: list[dict[str, Any]], txn: Txn | None = None) -> None:
         if self.fail:
             raise OSError("sink failure (test)")
         with self.lock:
             self.tables.setdefault(table.name, []).extend(rows)
             self.batches += 1
+            if txn is not None:
+                self.txns[(table.name, txn[0])] = txn[1]
+
+    def committed(self, table: TableRef, app_id: str) -> int:
+        return self.txns.get((table.name, app_id), 0)
 
 
 def _arrow_type(t: str) -> Any:
@@ -80,18 +97,27 @@ class DeltaSink:
     def path(self, table: TableRef) -> Path:
         return self.root.joinpath(*table.parts)
 
-    def append(self, table: TableRef, rows: list[dict[str, Any]]) -> None:
+    def append(self, table: TableRef, rows: list[dict[str, Any]], txn: Txn | None = None) -> None:
         import pyarrow as pa
-        from deltalake import write_deltalake
+        from deltalake import CommitProperties, Transaction, write_deltalake
 
         schema = arrow_schema(table)
         data = pa.Table.from_pylist(rows, schema=schema)
         path = self.path(table)
         path.mkdir(parents=True, exist_ok=True)
-        write_deltalake(str(path), data, mode="append")
+        props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn is not None else None
+        write_deltalake(str(path), data, mode="append", commit_properties=props)
         n = self._writes[table.name] = self._writes.get(table.name, 0) + 1
         if self.compact_every and n % self.compact_every == 0:
             self._compact(path)
+
+    def committed(self, table: TableRef, app_id: str) -> int:
+        from deltalake import DeltaTable
+
+        path = self.path(table)
+        if not (path / "_delta_log").is_dir():
+            return 0
+        return DeltaTable(str(path)).transaction_version(app_id) or 0
 
     @staticmethod
     def _compact(path: Path) -> None:
