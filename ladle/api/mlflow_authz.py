@@ -196,6 +196,8 @@ class Authorizer:
         call `rule` describes; admins may make every call."""
         if p.is_admin or rule.target in ("open", "search"):
             return
+        if p.model_scope is not None:   # a replica's fetch token: AuthMiddleware let it read its version only
+            return
         level = NEED_LEVEL.get(rule.need, "")
         t = rule.target
         if t == "admin":

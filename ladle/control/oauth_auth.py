@@ -22,7 +22,7 @@ from ladle.control.oauth_keys import SigningKeys, UnknownKey, looks_like_jwt
 from ladle.control.store import UNAVAILABLE, Store
 from ladle.control.tokens import TokenService
 from ladle.schemas.errors import ApiError
-from ladle.schemas.principal import Principal
+from ladle.schemas.principal import ModelScope, Principal
 
 KINDS = ("user", "service_principal")
 MAX_CACHED = 10_000
@@ -32,6 +32,19 @@ def auth_type(claims: dict[str, Any]) -> str:
     if claims.get("ladle_endpoints") is not None:
         return "oauth-dataplane"
     return "oauth-m2m" if claims.get("ladle_secret") else "oauth-u2m"
+
+
+def replica_principal(claims: dict[str, Any]) -> Principal | None:
+    """A Ray Serve replica fetching its model: no user, no groups, one model version; it
+    lives as long as its short-lived token (the reconciler owner mints fresh ones)."""
+    m = claims["ladle_model"]
+    if not isinstance(m, dict) or not all(isinstance(m.get(k), str) and m.get(k) for k in ("name", "version")):
+        return None
+    artifacts = m.get("artifacts") if isinstance(m.get("artifacts"), str) else ""
+    scope = ModelScope(m["name"], m["version"], artifacts)
+    return Principal(name=f"replica of {scope.name} version {scope.version}", kind="service_principal",
+                     token_id=str(claims.get("jti", "")), groups=frozenset(), model_scope=scope,
+                     auth_type="oauth-replica")
 
 
 def _unavailable() -> ApiError:
@@ -99,6 +112,8 @@ class Authenticator:
     def resolve(self, claims: dict[str, Any]) -> Principal | None:
         """The principal of verified claims, if it (and its secret) still exist (blocks);
         without its groups (`authenticate` adds them)."""
+        if claims.get("ladle_model") is not None:     # a replica's fetch token (control/replica_tokens.py)
+            return replica_principal(claims)
         kind, name = claims.get("ladle_kind"), claims.get("sub")
         if kind not in KINDS or not isinstance(name, str):
             return None

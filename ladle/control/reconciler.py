@@ -35,6 +35,13 @@ log = logging.getLogger("ladle.reconciler")
 Publish = Callable[[dict[str, EndpointRoute], frozenset[str]], None]
 
 
+def group_keys(recs: list[EndpointRecord]) -> set[str]:
+    """Every group key the stored endpoints' configs use (active and pending, not failed)."""
+    return {ent["_key"] for rec in recs for cfg in (rec.active, rec.pending)
+            if cfg is not None and not cfg.get("failed")
+            for ent in cfg.get("served_entities", []) if ent.get("_key")}
+
+
 class Reconciler:
     def __init__(self, store: Store, backend: ReplicaBackend, publish: Publish, logs_dir,
                  idle_s: float, interval_s: float, clock: Callable[[], float] = time.monotonic,
@@ -126,6 +133,9 @@ class Reconciler:
             targets = self._autoscale(recs, observed)
             actions = plan(recs, observed, PlanInput(self.clock(), self.idle_s, self.cpu_count, targets,
                                                      self._notes))
+            collect = getattr(self.backend, "collect_orphans", None)
+            if collect is not None:   # a shared runtime (Ray): groups of endpoints deleted meanwhile
+                collect(group_keys(recs))
             self._gauges(observed, actions)
             if not actions:
                 return

@@ -40,6 +40,13 @@ class Registry:
             source=mv.get("source", ""), run_id=mv.get("run_id"), status=mv.get("status", "READY"),
         )
 
+    async def download_uri(self, name: str, version: str) -> str:
+        """Where the version's files are (`mlflow-artifacts:/<path>` on ladle's registry)."""
+        r = await self._get("/api/2.0/mlflow/model-versions/get-download-uri", {"name": name, "version": version})
+        if r.status_code >= 400:
+            raise invalid(f"could not find where model '{name}' version '{version}' is stored: {r.text[:200]}")
+        return str(r.json().get("artifact_uri", ""))
+
     async def _get(self, path: str, params: dict, wait_s: float = 60.0) -> httpx.Response:
         """GET with retries while the registry is still starting (connection refused)."""
         try:

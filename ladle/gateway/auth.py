@@ -61,7 +61,8 @@ class AuthMiddleware:
             await send_error(send, ApiError("UNAUTHENTICATED", "Invalid access token.", 401))
             return
         try:
-            check_scope(principal, scope["method"], path)   # a data-plane token: its invocations only
+            # a data-plane token: its invocations only; a replica's fetch token: its model version
+            check_scope(principal, scope["method"], path, scope.get("query_string", b""))
         except ApiError as e:
             await send_error(send, e)
             return

@@ -25,7 +25,7 @@ import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ladle.runtimes import ray_seal
 from ladle.runtimes import ray_serve as rs
@@ -39,6 +39,7 @@ __all__ = ["RayBackend", "RayGroup", "RayReplica", "app_name"]
 log = logging.getLogger("ladle.runtimes.ray")
 MAX_ONGOING = 256     # requests a Serve replica is handed at once
 ResolveEnv = Callable[[dict[str, str]], dict[str, str]]
+FetchAccess = Callable[[str, str], Awaitable[str]]
 
 
 class RayBackend:
@@ -49,7 +50,12 @@ class RayBackend:
         (python, model dir): right on one machine, or with a filesystem shared by the nodes.
         With prepare_in_replica=True it must be picklable (ray_deployment.RegistryPreparer)
         and runs inside each Serve replica, on the node that runs the model; resolve_env then
-        resolves `{{secrets/...}}` in environment_vars here, before deploying.
+        resolves `{{secrets/...}}` in environment_vars here, before deploying. resolve_env
+        also feeds the entity's digest (a changed secret value rolls the application).
+    fetch_access / registry_url: for replicas that fetch their model themselves: a coroutine
+        minting a short-lived token that reads one model version (control/replica_tokens.py)
+        and the registry URL the nodes reach; both go sealed to the cluster's KV for the
+        application's replicas, renewed every `access_refresh_s` while this server owns it.
     address: a Ray cluster ("host:port", "ray://host:10001", "auto"); None connects to a
         local cluster if one runs, else starts one; "local" always starts one. A cluster the
         backend started stops on close(); one it connected to is only disconnected from. The
@@ -65,6 +71,8 @@ class RayBackend:
                  start_timeout: float = 300.0, start_retries: int = 3,
                  max_ongoing_requests: int | None = None, health_check_period_s: float = 5.0,
                  poll_interval_s: float = 0.5, init_kwargs: dict | None = None, direct: bool = True,
+                 orphan_grace_s: float = 10.0, fetch_access: FetchAccess | None = None,
+                 registry_url: str | None = None, access_refresh_s: float = 1200.0,
                  notify: Callable[[], None] = lambda: None) -> None:
         if importlib.util.find_spec("ray") is None:
             raise RuntimeError("the Ray runtime needs Ray Serve: pip install 'ladle[ray]'")
@@ -82,6 +90,11 @@ class RayBackend:
         self.poll_interval_s = poll_interval_s
         self.init_kwargs = dict(init_kwargs or {})
         self.direct = direct
+        self.orphan_grace_s = orphan_grace_s
+        self.fetch_access = fetch_access
+        self.registry_url = registry_url
+        self.access_refresh_s = access_refresh_s
+        self._access_at: dict[str, float] = {}     # app -> when its fetch token was written
         self._notify = notify
         self._groups: dict[str, RayGroup] = {}     # owned, by key
         self._found: dict[str, RayGroup] = {}      # deployed by another server, by key
@@ -97,6 +110,8 @@ class RayBackend:
         self._poll_task: asyncio.Task | None = None
         self._poll_kick: asyncio.Event | None = None
         self._procs: dict[int, Any] = {}
+        self._orphans: dict[str, float] = {}       # app -> when first seen with no endpoint
+        self._collecting: set[str] = set()
 
     # -- the seam ---------------------------------------------------------------------
     def set_notify(self, notify: Callable[[], None]) -> None:
@@ -137,6 +152,7 @@ class RayBackend:
         finally:
             if self._groups.get(key) is g:
                 del self._groups[key]
+                self._access_at.pop(g.app, None)
             self.notify()
 
     def observe(self) -> dict[str, GroupObs]:
@@ -155,6 +171,38 @@ class RayBackend:
         g.update(view, self._apps_at, self._shared.get(g.app))
         self._found[key] = g
         return g
+
+    def collect_orphans(self, keep: set[str]) -> None:
+        """Delete ladle's Serve applications that no endpoint serves: those of endpoints
+        deleted while no reconciler ran. `keep` is every group key the stored endpoints use;
+        the reconciler owner calls this each pass. An application is deleted once it has been
+        seen unwanted for `orphan_grace_s` (a poll or a record read a moment ago is not
+        enough to destroy replicas). One Ray cluster serves one ladle deployment: another's
+        applications would look orphaned here."""
+        if not self._connect.done() or self._apps_at == float("-inf"):
+            return
+        wanted = {app_name(k) for k in keep} | {g.app for g in self._groups.values()}
+        now = time.monotonic()
+        for app in [a for a in self._orphans if a not in self._apps or a in wanted]:
+            del self._orphans[app]
+        for app, view in self._apps.items():
+            if app in wanted or view.status == "DELETING" or app in self._collecting:
+                continue
+            first = self._orphans.setdefault(app, now)
+            if now - first >= self.orphan_grace_s:
+                self._collecting.add(app)
+                asyncio.get_running_loop().create_task(self._collect(app))
+
+    async def _collect(self, app: str) -> None:
+        try:
+            log.info("deleting Ray Serve application %s: no endpoint serves it any more", app)
+            await self.run_blocking(rs.delete, app)
+            self._orphans.pop(app, None)
+            self.kick_poll()
+        except Exception as e:
+            log.warning("deleting orphaned Ray Serve application %s failed: %s", app, e)
+        finally:
+            self._collecting.discard(app)
 
     def resource_usage(self, key: str) -> tuple[float, float]:
         """(cpu percent, resident MiB) of the group's Serve replicas on this machine (the
@@ -225,9 +273,35 @@ class RayBackend:
         if now:
             self.kick_poll()
 
-    def deploy_args(self, spec: GroupSpec, prepared: Prepared | None) -> dict:
-        """The deployment's options and constructor arguments, and their digest (an owner
-        adopts an application with the same digest instead of redeploying it)."""
+    def entity_digest(self, spec: GroupSpec) -> str:
+        """What an application serves, as an HMAC digest: the served entity (model, version,
+        kind, concurrency, environment variables with their secrets resolved) and this
+        backend's replica settings; never paths, URLs or credentials, which differ between
+        servers. A new reconciler owner adopts a running application with the same digest
+        (no rebuild, no restart) and redeploys only the changed ones."""
+        resolved = None
+        if self.resolve_env is not None and spec.env_vars:
+            resolved = self.resolve_env(dict(spec.env_vars))
+        return ray_seal.digest(ray_seal.seal_key(), {
+            "spec": {**dataclasses.asdict(spec), "env_vars": list(map(list, spec.env_vars))},
+            "resolved_env": resolved, "mode": "on-node" if self.prepare_in_replica else "server",
+            "preparer": type(self.prepare).__name__, "deployment": self._deployment_options(),
+            "start_timeout_s": self.start_timeout,
+        })
+
+    def _deployment_options(self) -> dict:
+        return {
+            "ray_actor_options": {"num_cpus": self.replica_cpus, **self.actor_options},
+            # the worker queues and batches what it is given (as with the local runtime):
+            # a low cap makes Serve's router hold requests back with backoff instead
+            "max_ongoing_requests": self.max_ongoing_requests or MAX_ONGOING,
+            "max_constructor_retry_count": self.start_retries,
+            "health_check_period_s": self.health_check_period_s,
+        }
+
+    def deploy_args(self, spec: GroupSpec, prepared: Prepared | None, digest: str | None = None) -> dict:
+        """The deployment's options and constructor arguments, and the entity's digest (an
+        owner adopts an application with the same digest instead of redeploying it)."""
         from ladle.runtimes.ray_deployment import ReplicaOptions
 
         env = None
@@ -243,20 +317,26 @@ class RayBackend:
         if prepared is not None:
             prepared = Prepared(prepared.python, prepared.model_dir, {})
         preparer = self.prepare if self.prepare_in_replica else None
-        deployment = {
-            "ray_actor_options": {"num_cpus": self.replica_cpus, **self.actor_options},
-            # the worker queues and batches what it is given (as with the local runtime):
-            # a low cap makes Serve's router hold requests back with backoff instead
-            "max_ongoing_requests": self.max_ongoing_requests or MAX_ONGOING,
-            "max_constructor_retry_count": self.start_retries,
-            "health_check_period_s": self.health_check_period_s,
-        }
-        digest = ray_seal.digest(key, {
-            "spec": dataclasses.asdict(spec), "prepared": dataclasses.asdict(prepared) if prepared else None,
-            "preparer": repr(preparer) if preparer is not None else None, "secret": secret,
-            "options": {**dataclasses.asdict(options), "sealed_env": None}, "deployment": deployment,
-        })
-        return {"deployment": deployment, "init": (spec, prepared, preparer, options), "digest": digest}
+        return {"deployment": self._deployment_options(), "init": (spec, prepared, preparer, options),
+                "digest": digest or self.entity_digest(spec)}
+
+    async def publish_access(self, spec: GroupSpec, app: str) -> None:
+        """Write (or renew) the registry URL and a fresh fetch token for the application's
+        replicas, when they fetch their model themselves."""
+        if not (self.prepare_in_replica and self.fetch_access and self.registry_url):
+            return
+        token = await self.fetch_access(spec.model_name, spec.model_version)
+        await self.run_blocking(rs.write_access, app, self.registry_url, token)
+        self._access_at[app] = time.monotonic()
+
+    async def _renew_access(self) -> None:
+        for g in list(self._groups.values()):
+            at = self._access_at.get(g.app)
+            if at is not None and time.monotonic() - at > self.access_refresh_s and not self._closed:
+                try:
+                    await self.publish_access(g.spec, g.app)
+                except Exception as e:   # tried again next poll; the old token lives on meanwhile
+                    log.warning("renewing the fetch token of %s failed: %s", g.app, e)
 
     # -- connection and the poll ------------------------------------------------------
     def _connect_blocking(self) -> None:
@@ -309,6 +389,7 @@ class RayBackend:
                     g.update(apps.get(g.app), started, None)
                     if g.state == GroupState.STOPPING:
                         self._found.pop(key, None)
+                await self._renew_access()
             try:
                 await asyncio.wait_for(self._poll_kick.wait(), self.poll_interval_s)
             except asyncio.TimeoutError:

@@ -203,32 +203,68 @@ class LadleReplica:
 
 
 def _node() -> str:
-    return os.uname().nodename
+    return node_label()
 
+
+def node_label() -> str:
+    """This machine's name and, inside a Ray worker, the Ray node's id and address (several
+    Ray nodes may share a machine)."""
+    name = os.uname().nodename
+    ray = sys.modules.get("ray")   # never imported here: only inside a Ray worker
+    try:
+        if ray is not None and ray.is_initialized():
+            ctx = ray.get_runtime_context()
+            return f"{name} (Ray node {ctx.get_node_id()[:12]} at {ray.util.get_node_ip_address()})"
+    except Exception:
+        pass
+    return name
+
+
+
+NODE_DIR_ENV = "LADLE_RAY_NODE_DIR"
+
+
+def node_dir() -> Path:
+    """This Ray node's own cache of models and environments: LADLE_RAY_NODE_DIR in the
+    node's environment (`LADLE_RAY_NODE_DIR=... ray start ...`), else a directory under the
+    machine's temp dir."""
+    return Path(os.environ.get(NODE_DIR_ENV) or Path(tempfile.gettempdir()) / "ladle-ray-node")
 
 
 @dataclass
 class RegistryPreparer:
-    """A picklable preparer for preparing on the Ray node itself (prepare_in_replica=True):
-    downloads the model from the MLflow registry into that node's models dir and picks or
-    builds its environment there, as PyfuncPreparer does on the ladle server. The registry
-    must be reachable from every Ray node (not the embedded one bound to 127.0.0.1)."""
+    """A picklable preparer that runs inside each Serve replica (prepare_in_replica=True),
+    on the node that runs the model: it downloads the model version from the registry into
+    the node's own cache (`node_dir()`, or `models_dir`) and picks or builds its environment
+    there (uv, cached per node by the hash of the model's requirements), as PyfuncPreparer
+    does on a ladle server. It carries no credentials: the reconciler owner keeps a
+    short-lived token that reads this one model version, and the registry's URL, sealed in
+    the cluster's KV (ray_serve.read_access); so nothing here depends on a path the ladle
+    server wrote."""
 
-    tracking_uri: str
-    token: str | None
-    models_dir: str
-    envs_dir: str
+    models_dir: str | None = None
+    envs_dir: str | None = None
 
     async def __call__(self, spec: GroupSpec, log) -> Prepared:
         from ladle.entities.prepare import PyfuncPreparer
         from ladle.entities.registry import Registry
+        from ladle.runtimes.ray_serve import app_name, read_access
 
         if spec.kind != "mlflow_pyfunc":
             raise RuntimeError(f"entity kind '{spec.kind}' cannot be prepared on a Ray node")
-        Path(self.models_dir).mkdir(parents=True, exist_ok=True)
-        Path(self.envs_dir).mkdir(parents=True, exist_ok=True)
-        registry = Registry(self.tracking_uri, self.token)
+        access = await asyncio.to_thread(read_access, app_name(spec.key))
+        if access is None:
+            raise RuntimeError("no registry access for this application in the cluster's KV (the "
+                               "reconciler owner writes it before deploying)")
+        models = Path(self.models_dir) if self.models_dir else node_dir() / "models"
+        envs = Path(self.envs_dir) if self.envs_dir else node_dir() / "envs"
+        models.mkdir(parents=True, exist_ok=True)
+        envs.mkdir(parents=True, exist_ok=True)
+        log(f"Ray node {node_label()} prepares '{spec.entity_name}' itself: model cache {models}, "
+            f"environments {envs}, registry {access['url']} with this replica's own token (reads "
+            f"model '{spec.model_name}' version {spec.model_version} only)")
+        registry = Registry(access["url"], access["token"])
         try:
-            return await PyfuncPreparer(registry, Path(self.models_dir), Path(self.envs_dir))(spec, log)
+            return await PyfuncPreparer(registry, models, envs)(spec, log)
         finally:
             await registry.aclose()

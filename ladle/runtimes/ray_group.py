@@ -323,24 +323,39 @@ class RayGroup:
         if b.prepare is None:
             self._set(GroupState.FAILED, "This ladle server has no preparer for Ray Serve replicas")
             return
-        prepared: Prepared | None = None
-        if not b.prepare_in_replica:
+        args: dict | None = None
+        if b.prepare_in_replica and b.fetch_access is not None:
             try:
-                prepared = await b.prepare(spec, self.logs.build)
+                await b.publish_access(spec, self.app)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self.logs.build(f"ERROR: {e}")
+                self.logs.build(f"ERROR: cannot give the replicas access to the registry: {e}")
                 self._set(GroupState.FAILED, f"Build failed: {e}")
                 return
-            self.logs.build("Build finished; deploying to Ray Serve")
-            self._set(GroupState.STARTING, "Starting replicas on Ray Serve")
-        else:
-            self.logs.build("Deploying to Ray Serve; the replicas prepare the model on their nodes")
-            self._set(GroupState.STARTING, "Preparing and starting replicas on Ray Serve")
-        args = b.deploy_args(spec, prepared)
+            self.logs.build(f"Replicas fetch model '{spec.model_name}' version {spec.model_version} from "
+                            f"the registry at {b.registry_url} themselves, with a short-lived token that "
+                            "reads that version only")
+        try:
+            digest = await b.run_blocking(b.entity_digest, spec)
+            target = self.target
+            adopted = await b.run_blocking(rs.adopt, self.app, digest, target)
+        except Exception as e:   # e.g. a secret that cannot be resolved: the build says why
+            log.warning("checking Ray Serve application %s for adoption failed: %s", self.app, e)
+            digest, adopted = None, False
+        if adopted:
+            self.logs.build(f"Ray Serve application '{self.app}' adopted with {target} replica(s): it "
+                            f"already serves this entity (digest {digest}); nothing rebuilt or restarted")
+            self._scaled_to = target
+            self._deployed_at = time.monotonic()
+            self._set(GroupState.STARTING, "Adopted the running application on Ray Serve")
+            b.kick_poll()
         while not self._stopping:
             self._changed.clear()
+            if self._scaled_to is None and args is None:   # not adopted, or gone since: deploy
+                args = await self._build(digest)
+                if args is None:
+                    return
             try:
                 # Once deployed (or ever ready), a failed deploy or scale is tried again with
                 # back-off until it succeeds, the group stops or its target changes.
@@ -360,6 +375,33 @@ class RayGroup:
             if self.handle is None:
                 self._set_handle()
             await self._changed.wait()
+
+    async def _build(self, digest: str | None) -> dict | None:
+        """Prepare the entity (here, or on the replicas' nodes) and return the deployment's
+        arguments; None when the build failed (the group is FAILED)."""
+        spec, b = self.spec, self.backend
+        prepared: Prepared | None = None
+        if not b.prepare_in_replica:
+            self._set(GroupState.BUILDING, "Building the model environment")
+            try:
+                prepared = await b.prepare(spec, self.logs.build)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.logs.build(f"ERROR: {e}")
+                self._set(GroupState.FAILED, f"Build failed: {e}")
+                return None
+            self.logs.build("Build finished; deploying to Ray Serve")
+            self._set(GroupState.STARTING, "Starting replicas on Ray Serve")
+        else:
+            self.logs.build("Deploying to Ray Serve; the replicas prepare the model on their nodes")
+            self._set(GroupState.STARTING, "Preparing and starting replicas on Ray Serve")
+        try:
+            return await self.backend.run_blocking(b.deploy_args, spec, prepared, digest)
+        except Exception as e:
+            self.logs.build(f"ERROR: {e}")
+            self._set(GroupState.FAILED, f"Build failed: {e}")
+            return None
 
     async def _apply_target(self, args: dict) -> None:
         b, target = self.backend, self.target

@@ -19,7 +19,9 @@ from ladle.runtimes.base import ReplicaGone
 from ladle.support.retry import retrying_blocking
 
 APP_PREFIX = "ladle-"
-KV_NAMESPACE = "ladle"  # Ray internal KV: app/<app> -> {"key", "digest"}; used/<app> -> wall time
+# Ray internal KV: app/<app> -> {"key", "digest"}; used/<app> -> wall time; access/<app> -> the
+# registry URL and fetch token of replicas that prepare on their node, sealed (ray_seal)
+KV_NAMESPACE = "ladle"
 # Building a deployment's config registers modules with cloudpickle by value and then
 # unregisters them (process-wide state), and two drivers' `serve.start` race for the
 # controller's name: one of each at a time in this process.
@@ -139,6 +141,28 @@ def disconnect() -> None:
 
 # -- applications ---------------------------------------------------------------------------
 
+def adopt(app: str, digest: str, target: int) -> bool:
+    """Keep the application already there when it runs the same entity (its digest in the
+    KV matches): scaled to `target`, its replicas keep serving. Waits out a deletion."""
+    current = read_apps().get(app)
+    if current is not None and current.status == "DELETING":
+        deadline = time.monotonic() + 60.0
+        while current is not None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            current = read_apps().get(app)
+        return False
+    meta = kv_get(f"app/{app}")
+    if current is None or not meta or current.status == "DEPLOY_FAILED":
+        return False
+    try:
+        same = json.loads(meta).get("digest") == digest
+    except ValueError:
+        return False
+    if same and current.target != target:
+        scale(app, target)
+    return same
+
+
 def deploy(app: str, key: str, target: int, args: dict) -> str:
     """Deploy the application, or adopt the one already there when it runs the same thing
     (a restarted or new owner: its replicas keep serving). Returns which."""
@@ -147,18 +171,7 @@ def deploy(app: str, key: str, target: int, args: dict) -> str:
 
     from ladle.runtimes.ray_deployment import DEPLOYMENT_NAME, LadleReplica
 
-    current = read_apps().get(app)
-    meta = kv_get(f"app/{app}")
-    if current is not None and current.status == "DELETING":
-        deadline = time.monotonic() + 60.0
-        while current is not None and time.monotonic() < deadline:
-            time.sleep(0.2)
-            current = read_apps().get(app)
-        meta = None
-    if (current is not None and meta and json.loads(meta).get("digest") == args["digest"]
-            and current.status != "DEPLOY_FAILED"):
-        if current.target != target:
-            scale(app, target)
+    if adopt(app, args["digest"], target):
         return "adopted"
     with _DEPLOY_LOCK:
         dep = serve.deployment(name=DEPLOYMENT_NAME, num_replicas=target, **args["deployment"])(LadleReplica)
@@ -189,7 +202,7 @@ def delete(app: str) -> None:
     from ray import serve
 
     serve.delete(app, _blocking=False)
-    for k in (f"app/{app}", f"used/{app}"):
+    for k in (f"app/{app}", f"used/{app}", f"access/{app}"):
         kv_del(k)
 
 
@@ -230,6 +243,22 @@ def poll(used: dict[str, float], watch: list[str]) -> tuple[dict[str, AppView], 
 
 
 # -- Ray's internal KV (shared by every driver of the cluster) ------------------------------
+
+def write_access(app: str, url: str, token: str) -> None:
+    """Where and how the application's replicas fetch their model (sealed: the KV is open to
+    every process of the cluster)."""
+    from ladle.runtimes.ray_seal import seal, seal_key
+
+    kv_put(f"access/{app}", seal({"url": url, "token": token}, seal_key()))
+
+
+def read_access(app: str) -> dict | None:
+    """In a replica: {"url", "token"} the owner wrote for its application, or None."""
+    from ladle.runtimes.ray_seal import unseal
+
+    raw = kv_get(f"access/{app}")
+    return unseal(raw) if raw else None
+
 
 def kv_get(key: str) -> str | None:
     from ray.experimental.internal_kv import _internal_kv_get

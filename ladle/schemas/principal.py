@@ -9,6 +9,16 @@ RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 
 
 @dataclass(frozen=True)
+class ModelScope:
+    """What a Ray Serve replica's fetch token may read: one registered model version (its
+    registry entry and download URI) and the files under its artifact path."""
+
+    name: str
+    version: str
+    artifacts: str = ""   # the version's path on MLflow's artifact proxy ("" : none)
+
+
+@dataclass(frozen=True)
 class Principal:
     name: str
     kind: str = "user"                  # user | service_principal
@@ -17,7 +27,9 @@ class Principal:
     token_id: str = ""
     # None = unrestricted; a data-plane token names the endpoints it may reach.
     endpoints: frozenset[str] | None = None
-    auth_type: str = "pat"              # pat | oauth-m2m | oauth-u2m | oauth-dataplane
+    auth_type: str = "pat"              # pat | oauth-m2m | oauth-u2m | oauth-dataplane | oauth-replica
+    # None = unrestricted; a replica's fetch token reads one model version and nothing else
+    model_scope: ModelScope | None = None
 
 
 def at_least(level: str | None, wanted: str) -> bool:

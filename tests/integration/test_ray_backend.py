@@ -402,6 +402,92 @@ async def test_a_build_failure_is_reported_without_deploying(leader, started):
     await leader.stop(missing.key)
 
 
+ADOPT = spec_for("iris", "adoptee")
+
+
+def owner(address: str, models, work: Path, **settings) -> RayBackend:
+    """A reconciler owner's backend with its own paths (another server's logs and envs dir):
+    the leader's replica settings unless `settings` change them."""
+    kw = {"replica_cpus": 0.25, "start_retries": 1, "start_timeout": 120.0, "health_check_period_s": 2.0,
+          "poll_interval_s": 0.25, **settings}
+    b = RayBackend(DirPreparer(models["dirs"], str(work / "envs")), work / "logs", address=address, **kw)
+    b.logs_path = work / "logs"
+    return b
+
+
+def running_pids(b: RayBackend, app: str) -> set[int]:
+    view = b._apps.get(app)
+    return {pid for pid, _, state in (view.replicas if view else []) if state == "RUNNING"}
+
+
+async def ready(b: RayBackend, spec: GroupSpec) -> None:
+    def done() -> bool:
+        obs = b.observe()[spec.key]
+        return obs.state == GroupState.READY and obs.ready == 1 or obs.state == GroupState.FAILED
+
+    await until(done, 150, f"{spec.entity_name} READY")
+    assert b.observe()[spec.key].state == GroupState.READY, b.observe()[spec.key].message
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def adoptee(ray_cluster, models, started, tmp_path_factory) -> set[int]:
+    """ADOPT deployed by an owner that is gone since (its server stopped): the actor pids of
+    its running replica."""
+    first = owner(ray_cluster, models, tmp_path_factory.mktemp("first-owner"))
+    try:
+        first.ensure(ADOPT, 1)
+        await ready(first, ADOPT)
+        return running_pids(first, app_name(ADOPT.key))
+    finally:
+        await first.close()
+
+
+async def test_a_new_owner_adopts_an_unchanged_application_and_rolls_a_changed_one(
+        ray_cluster, models, adoptee, tmp_path_factory):
+    app = app_name(ADOPT.key)
+    successor = owner(ray_cluster, models, tmp_path_factory.mktemp("successor"))
+    try:
+        successor.ensure(ADOPT, 1)
+        await ready(successor, ADOPT)
+        assert running_pids(successor, app) == adoptee   # not one replica restarted
+        build = (successor.logs_path / ADOPT.endpoint_id / ADOPT.entity_name / "build.log").read_text()
+        assert "adopted with 1 replica(s)" in build and "Model directory" not in build, build
+        assert await _predict(successor.group(ADOPT.key).replicas()[0]) == models["iris_expected"]
+    finally:
+        await successor.close()
+    # an owner whose replica settings differ: another digest, so the application rolls
+    changed = owner(ray_cluster, models, tmp_path_factory.mktemp("changed"), replica_cpus=0.3)
+    try:
+        changed.ensure(ADOPT, 1)
+        await until(lambda: (p := running_pids(changed, app)) and not p & adoptee, 150, "new replicas")
+        await ready(changed, ADOPT)
+        build = (changed.logs_path / ADOPT.endpoint_id / ADOPT.entity_name / "build.log").read_text()
+        assert "Model directory" in build and "deployed with 1 replica(s)" in build, build
+    finally:
+        await changed.close()
+
+
+async def test_applications_no_endpoint_serves_are_collected(ray_cluster, leader, on_node, iris1, adoptee):
+    """The owner of ADOPT went away and its endpoint was deleted meanwhile: the next owner's
+    pass deletes the application; the groups endpoints still use stay."""
+    from ray import serve
+
+    collector = RayBackend(None, None, address=ray_cluster, poll_interval_s=0.25, orphan_grace_s=0.5)
+    try:
+        collector.observe()
+        await until(lambda: app_name(ADOPT.key) in collector._apps, 20, "the collector's poll")
+        keep = {IRIS.key, *leader.observe(), *on_node.observe()}
+        collector.collect_orphans(keep)
+        assert app_name(ADOPT.key) in serve.status().applications   # not before its grace
+        await until(lambda: collector.collect_orphans(keep) or app_name(ADOPT.key) not in collector._apps,
+                    60, "the orphaned application deleted")
+        assert app_name(ADOPT.key) not in serve.status().applications
+        assert app_name(IRIS.key) in serve.status().applications
+        assert leader.observe()[IRIS.key].state == GroupState.READY
+    finally:
+        await collector.close()
+
+
 async def test_stop_deletes_the_application(leader, on_node, follower, iris1, streamer):
     import psutil
     from ray import serve

@@ -83,8 +83,9 @@ def test_registry_preparer_travels_to_ray_nodes_and_refuses_other_kinds():
     from ladle.runtimes.base import GroupSpec
     from ladle.runtimes.ray_deployment import RegistryPreparer
 
-    prep = pickle.loads(pickle.dumps(RegistryPreparer("http://mlflow:5000", "tok", "/m", "/e")))
-    assert prep.tracking_uri == "http://mlflow:5000" and prep.models_dir == "/m"
+    # it carries no credentials (they wait, sealed, in the cluster's KV) and no server path
+    prep = pickle.loads(pickle.dumps(RegistryPreparer()))
+    assert prep == RegistryPreparer() and prep.models_dir is None
     spec = GroupSpec(key="k", endpoint_id="e", endpoint_name="ep", entity_name="x",
                      model_name="system.ai.m", model_version="1", kind="foundation")
     try:
@@ -110,18 +111,24 @@ def test_secrets_reach_serve_sealed_and_open_on_a_node_with_the_key(monkeypatch)
     spec = GroupSpec("k", "e", "ep", "iris-1", "iris", "1", env_vars=(("API_KEY", "{{secrets/s/k}}"),))
     prepared = Prepared("/py", "/m", {"API_KEY": "the-resolved-secret", "PYTHONPATH": "/p"})
     # the backend's settings only (constructing one would connect to Ray)
-    b = SimpleNamespace(prepare_in_replica=False, resolve_env=None, start_timeout=60.0, logs_dir=None,
+    b = SimpleNamespace(prepare_in_replica=False, resolve_env=lambda env: {k: "the-resolved-secret" for k in env},
+                        start_timeout=60.0, logs_dir=None,
                         prepare=None, replica_cpus=1.0, actor_options={}, max_ongoing_requests=None,
                         start_retries=1, health_check_period_s=5.0)
     b.deploy_args = lambda *a: RayBackend.deploy_args(b, *a)
+    b.entity_digest = lambda *a: RayBackend.entity_digest(b, *a)
+    b._deployment_options = lambda: RayBackend._deployment_options(b)
     args = b.deploy_args(spec, prepared)
     assert b"the-resolved-secret" not in pickle.dumps(args)   # what Serve keeps
     _spec, sent, _preparer, options = args["init"]
     assert sent.env == {}
     assert unseal(options.sealed_env) == {"prepared": prepared.env, "env": {}}
-    assert b.deploy_args(spec, prepared)["digest"] == args["digest"]   # adoptable: same arguments
-    other = Prepared("/py", "/m", {"API_KEY": "another-secret", "PYTHONPATH": "/p"})
-    assert b.deploy_args(spec, other)["digest"] != args["digest"]
+    # adoptable: the digest names the entity and the settings, not where a server prepared it
+    assert b.deploy_args(spec, Prepared("/elsewhere/py", "/elsewhere/m", {}))["digest"] == args["digest"]
+    args_env, b.resolve_env = b.resolve_env, lambda env: {k: "another-secret" for k in env}  # a secret changed
+    assert b.deploy_args(spec, prepared)["digest"] != args["digest"]
+    b.resolve_env, b.replica_cpus = args_env, 2.0   # another replica setting
+    assert b.deploy_args(spec, prepared)["digest"] != args["digest"]
     monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
     with pytest.raises(RuntimeError, match="not the ladle server's"):
         unseal(options.sealed_env)
