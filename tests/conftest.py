@@ -11,7 +11,8 @@ TIERS = ("unit", "integration", "e2e", "web")
 # measured 18 min there). Deselected by default (pyproject addopts); run it with `pytest -m slow`.
 SLOW = {"integration/test_ray_backend.py", "e2e/test_e2e_ray.py", "e2e/test_e2e_schema_fuzz.py",
         "e2e/test_e2e_autoscale.py", "e2e/test_e2e_external_mlflow.py", "e2e/test_e2e_database_outage.py",
-        "e2e/test_e2e_restart.py", "e2e/test_e2e_shared_state.py", "e2e/test_llm_chat_models.py"}
+        "e2e/test_e2e_restart.py", "e2e/test_e2e_shared_state.py", "e2e/test_llm_chat_models.py",
+        "e2e/test_e2e_scale_out.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -33,9 +34,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         first.setdefault(str(item.path), i)
     # `file_order`: a module whose tests each ensure what they need (so each passes alone) but
     # whose file order reuses it (Ray groups: in a shuffled order every test rebuilt replicas).
-    items.sort(key=lambda it: (it.get_closest_marker("web") is not None, first[str(it.path)],
+    # Under pytest-xdist (whole modules per worker, in this order) the tiers that start servers
+    # go first and the short unit modules fill the end, so no worker is left with a long module
+    # at the end; within a tier the order stays pytest-randomly's.
+    items.sort(key=lambda it: (it.get_closest_marker("web") is not None, _TIER_ORDER.get(_tier(it), 9),
+                               first[str(it.path)],
                                it.get_closest_marker("ends_module") is not None,
                                it.location[1] if it.get_closest_marker("file_order") else 0))
+
+
+_TIER_ORDER = {"e2e": 0, "integration": 1, "unit": 2}
+
+
+def _tier(item: pytest.Item) -> str:
+    return next((t for t in TIERS if item.get_closest_marker(t) is not None), "")
 
 
 @pytest.fixture(scope="session")
