@@ -9,7 +9,8 @@ pages once per process.
 
     .venv/bin/python -m bench.footprint [--keep DIR]
 
-Timings it prints: server start -> /health 200, -> the control API answers, -> the embedded
+Timings it prints: `ladle server --demo` -> the endpoint `demo` READY (a new home); server
+start -> /health 200, -> the control API answers, -> the embedded
 MLflow registry answers; create -> READY of the first endpoint (cold environment) and of a
 second endpoint on the same model (environment reused); `mlflow models serve` start -> /ping.
 """
@@ -54,6 +55,12 @@ def label(p: psutil.Process, root_pid: int) -> str:
         return "mlflow CLI" if "models serve" in cmd else "server"
     if "mlflow_gate" in cmd:
         return "embedded MLflow registry"
+    if "ladle.replica.template" in cmd:
+        try:
+            forked = "ladle.replica.template" in " ".join(p.parent().cmdline())
+        except (psutil.Error, AttributeError):
+            forked = False
+        return "replica (forked)" if forked else "replica template"
     if "ladle.replica.worker" in cmd:
         return "warm spare (idle)" if "--standby" in cmd and not _has_logs(p) else "replica"
     if "models serve" in cmd or "mlflow" in cmd.split(" ")[0]:
@@ -68,6 +75,16 @@ def _has_logs(p: psutil.Process) -> bool:
         return any("/logs/" in f.path for f in p.open_files())
     except psutil.Error:
         return False
+
+
+def _settled_tree(root: psutil.Process) -> list[psutil.Process]:
+    time.sleep(2.0)   # a replica that just answered READY has its model loaded; let it settle
+    return tree(root)
+
+
+def _settled(root: psutil.Process) -> float:
+    """The tree's PSS (MiB), without printing."""
+    return sum(mem(p)[1] for p in _settled_tree(root))
 
 
 def tree(root: psutil.Process) -> list[psutil.Process]:
@@ -106,6 +123,25 @@ def idle_untouched(home: Path) -> float:
         proc.stop()
 
 
+def demo_ready(home: Path) -> tuple[float, float]:
+    """`ladle server --demo` on a new home, as a new user runs it: seconds from the command to
+    /health and to the endpoint `demo` READY; returns (health, ready)."""
+    port, token = free_port(), "dapi" + secrets.token_hex(16)
+    env = child_env({"LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token})
+    proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(port), "--demo"], home / "server.log", env,
+                        REPO_ROOT)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        health = proc.wait_http(f"{url}/health", 120)
+        ready = proc.wait_http(
+            f"{url}{API}/demo", 300, headers={"Authorization": f"Bearer {token}"},
+            ok=lambda r: r.status_code == 200 and r.json().get("state", {}).get("ready") == "READY")
+        return health, ready
+    finally:
+        proc.stop()
+
+
 def wait_ready(http: httpx.Client, name: str, timeout: float = 300.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -129,6 +165,7 @@ def create_timed(http: httpx.Client, name: str, ents: list[dict]) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.footprint")
     ap.add_argument("--keep", type=Path, default=None, help="keep the working directory here")
+    ap.add_argument("--no-demo", action="store_true", help="skip the `ladle server --demo` start-up part")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ladle-footprint-")) if args.keep is None else args.keep
     tmp.mkdir(parents=True, exist_ok=True)
@@ -138,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
         ladle.home.mkdir(parents=True, exist_ok=True)
         untouched = idle_untouched(tmp / "home-untouched")
         times: dict[str, float] = {}
+        if not args.no_demo:
+            times["ladle server --demo -> /health"], times["ladle server --demo -> demo READY"] = \
+                demo_ready(tmp / "home-demo")
         _start(ladle, times)
         root = psutil.Process(ladle.proc.pid)
         time.sleep(2.0)   # let the warm spare finish its imports before it is counted
@@ -146,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
         rf = versions[models.RF]
         with ladle.client() as http:
             times["create -> READY (first, environment built)"] = create_timed(http, "fp-rf", [entity(models.RF, rf)])
+            one_pss = _settled(root)
             times["create -> READY (environment reused)"] = create_timed(http, "fp-rf-2", [entity(models.RF, rf)])
+            two = report("ladle server, two endpoints on the same random-forest model (2 replicas)",
+                         _settled_tree(root))
+            further = two[1] - one_pss
             http.delete(f"{API}/fp-rf-2").raise_for_status()
             time.sleep(2.0)
         one = report("ladle server, one random-forest endpoint (1 replica, default spares, embedded registry)",
@@ -155,11 +199,17 @@ def main(argv: list[str] | None = None) -> int:
         times["mlflow models serve start -> /ping"] = serve.start()
         peer = report("mlflow models serve, same model", serve.proc.tree())
         print("\ntimings (s)")
+        targets = {"ladle server --demo -> demo READY": 8.0, "start -> /health": 1.5,
+                   "create -> READY (environment reused)": 2.0}
         for k, v in times.items():
-            print(f"  {k:<48}{v:>8.2f}")
+            t = targets.get(k)
+            note = "" if t is None else f"   target <= {t:g} s: " + ("met" if v <= t else f"over by {v - t:.1f} s")
+            print(f"  {k:<48}{v:>8.2f}{note}")
         print("\nratios (ladle / mlflow models serve, whole trees; target PSS <= 1.0x)")
         for i, what in ((1, "PSS"), (2, "USS"), (0, "RSS")):
             print(f"  {what}: ladle {one[i]:.0f} MiB / mlflow {peer[i]:.0f} MiB = {one[i] / max(peer[i], 1):.2f}x")
+        print(f"  each further replica of the same model: +{further:.0f} MiB PSS (target <= 120 MiB: "
+              f"{'met' if further <= 120 else f'over by {further - 120:.0f} MiB'})")
         for what, pss in (("registry never used", untouched), ("registry started", idle[1])):
             print(f"  idle server, {what}: PSS {pss:.0f} MiB (target <= 150 MiB: "
                   f"{'met' if pss <= 150 else f'over by {pss - 150:.0f} MiB'})")

@@ -84,9 +84,13 @@ def _register(url: str, token: str, model, example) -> str:
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
     import mlflow
     import mlflow.sklearn
+    import sklearn
 
+    # Requirements named here: otherwise MLflow infers them by loading the model in a new
+    # process (seconds)
+    reqs = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}"]
     with mlflow.start_run():
-        info = mlflow.sklearn.log_model(model, name="model", input_example=example,
+        info = mlflow.sklearn.log_model(model, name="model", input_example=example, pip_requirements=reqs,
                                         registered_model_name="demo-iris")
     return str(info.registered_model_version)
 

@@ -20,6 +20,7 @@ from ladle.runtimes.base import (
 )
 from ladle.runtimes.local_replica import LocalReplica
 from ladle.runtimes.sandbox import Sandbox
+from ladle.runtimes.template import Template
 from ladle.runtimes.warm_pool import WarmPool
 from ladle.runtimes.worker_launch import Launcher
 from ladle.schemas.replicas import GroupState
@@ -97,6 +98,9 @@ class LocalGroup:
             self.backend.notify()
 
     async def _run(self) -> None:
+        template = self.backend.launcher.template
+        if template is not None:  # most models reuse the server's environment: its import overlaps the build
+            asyncio.get_running_loop().create_task(template.ensure())
         try:
             prepared = await self.backend.prepare(self.spec, self.logs.build)
         except asyncio.CancelledError:
@@ -179,10 +183,13 @@ async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
 class LocalBackend:
     def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
                  notify: Callable[[], None] = lambda: None, warm_spares: int = 1,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, template: bool = True) -> None:
         self.prepare = prepare
         self.sandbox = sandbox or Sandbox("none", reason="not configured")
-        self.launcher = Launcher(self.sandbox, run_dir)
+        # replicas of models in the server's own environment are forked from a template
+        # process, started the first time a group needs it (an idle server has none)
+        self.launcher = Launcher(self.sandbox, run_dir,
+                                 Template(start_timeout) if template else None)
         for stale in run_dir.glob("w-*"):  # scratch dirs of workers a killed server left
             shutil.rmtree(stale, ignore_errors=True)
         self.warm = WarmPool(self.launcher, warm_spares)
@@ -247,3 +254,5 @@ class LocalBackend:
                              return_exceptions=True)
         self._groups.clear()
         await self.warm.close()
+        if self.launcher.template is not None:
+            await self.launcher.template.close()

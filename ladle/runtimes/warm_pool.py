@@ -4,7 +4,10 @@ start from zero) costs only the model load. A spare is replaced as soon as it is
 
 A spare is started exactly as a fresh worker (worker_launch.Launcher: scrubbed environment,
 its own scratch directory, confined before it imports anything); the job it is handed
-later carries the served entity's environment."""
+later carries the served entity's environment.
+
+Where workers are forked from the replica template (the server's own environment), the
+template is the spare: `fill` only makes sure it runs, `take` has nothing to give."""
 
 from __future__ import annotations
 
@@ -27,7 +30,12 @@ class WarmPool:
         return python, env.get("PYTHONPATH", "")
 
     async def fill(self, python: str, env: dict[str, str]) -> None:
-        if self._closed or self.spares <= 0:
+        if self._closed:
+            return
+        if self.launcher.forks(python, env):
+            await self.launcher.template.ensure()
+            return
+        if self.spares <= 0:
             return
         idle = self._idle.setdefault(self._key(python, env), [])
         for w in [w for w in idle if w.proc.returncode is not None]:
@@ -38,6 +46,8 @@ class WarmPool:
 
     def take(self, python: str, env: dict[str, str]) -> Launched | None:
         """A live spare for this interpreter (None when none is ready); a new one is started."""
+        if self.launcher.forks(python, env):
+            return None
         idle = self._idle.get(self._key(python, env), [])
         found = None
         while idle:

@@ -11,6 +11,11 @@ answers "ready" once it serves, or "error: ..." when it cannot confine itself.
 Nothing secret is in the worker's command line or initial environment, so a replica that
 watches /proc for new processes (same worker uid, before the newcomer made itself
 non-dumpable) learns nothing.
+
+Where the interpreter and environment are the server's own, the worker is not started but
+forked from the replica template (ladle/runtimes/template.py), which has already imported
+the model libraries; the forked child then takes the same path from the control socket on
+(confine itself, receive the job), so the two are handed the same things the same way.
 """
 
 from __future__ import annotations
@@ -26,31 +31,41 @@ from typing import Callable
 import orjson
 
 from ladle.runtimes.sandbox import Sandbox, exec_env, job_env
+from ladle.runtimes.template import ForkedProc, Template
 
 
 @dataclass
 class Launched:
-    proc: asyncio.subprocess.Process
+    proc: asyncio.subprocess.Process | ForkedProc
     ctl: socket.socket
     scratch: Path
     python: str
 
 
 class Launcher:
-    def __init__(self, sandbox: Sandbox, run_dir: Path) -> None:
+    def __init__(self, sandbox: Sandbox, run_dir: Path, template: Template | None = None) -> None:
         self.sandbox = sandbox
         self.run_dir = run_dir
+        self.template = template
+
+    def forks(self, python: str, prepared_env: dict[str, str]) -> bool:
+        """Whether workers of this interpreter and environment are forked from the template."""
+        return self.template is not None and self.template.serves(python, prepared_env)
 
     async def spawn(self, python: str, prepared_env: dict[str, str], warm: bool,
                     preexec: Callable[[], None] | None = None) -> Launched:
         scratch = await asyncio.to_thread(self.sandbox.make_scratch, self.run_dir)
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
-            proc = await asyncio.create_subprocess_exec(
-                python, "-m", "ladle.replica.worker", "--standby" if warm else "--job",
-                stdin=child.fileno(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env=exec_env(python, prepared_env), cwd="/", start_new_session=True, preexec_fn=preexec,
-            )
+            proc = None
+            if not warm and preexec is None and self.forks(python, prepared_env):
+                proc = await self.template.fork(child, self.template.start_timeout)
+            if proc is None:
+                proc = await asyncio.create_subprocess_exec(
+                    python, "-m", "ladle.replica.worker", "--standby" if warm else "--job",
+                    stdin=child.fileno(), stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    env=exec_env(python, prepared_env), cwd="/", start_new_session=True, preexec_fn=preexec,
+                )
         except BaseException:
             parent.close()
             await self.remove(scratch)
