@@ -184,19 +184,21 @@ class LadleProcess:
 
         A replica is known by its command line, or, for a pre-warmed spare that was handed a
         model, by the endpoint's log file it writes to (logs/<endpoint id>/...) or its socket
-        (named after the first 12 characters of the endpoint id). Idle spares are not counted."""
+        (named after the first 12 characters of the endpoint id). Idle spares are not counted,
+        nor is the replica template; the replicas forked from it carry its command line."""
         out = []
         for p in self.descendants():
             try:
                 cmd = " ".join(p.cmdline())
-                if "ladle.replica.worker" not in cmd or p.status() == psutil.STATUS_ZOMBIE:
+                forked = "ladle.replica.template" in cmd
+                if ("ladle.replica.worker" not in cmd and not forked) or p.status() == psutil.STATUS_ZOMBIE:
                     continue
                 marks = [cmd] + [f.path for f in p.open_files()]
                 marks += [c.laddr for c in p.net_connections(kind="unix") if isinstance(c.laddr, str)]
             except psutil.Error:
                 continue
             if endpoint_id is None:
-                if "--standby" not in cmd or any("/logs/" in m for m in marks[1:]):
+                if ("--standby" not in cmd and not forked) or any("/logs/" in m for m in marks[1:]):
                     out.append(p)
             elif any(f"/{endpoint_id}/" in m or f"/{endpoint_id[:12]}-" in m for m in marks):
                 out.append(p)
