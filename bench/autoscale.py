@@ -1,8 +1,9 @@
 """Autoscaling bench: a step load (c=1 -> c=32 -> c=1 -> idle) on a random-forest endpoint
 with a Medium range (8-16 concurrent requests: 2-4 replicas of 4) and on the same model with
 a fixed maximum (min = max provisioned concurrency 16: 4 replicas), one after the other on
-one temporary server. Prints replicas over time, p50/p99 per phase, failed requests, seconds
-to scale up and down, and replica-seconds.
+one temporary server, then on Ray Serve's own autoscaling with the same range, target and
+delays (bench/autoscale_serve.py; --no-serve skips it). Prints replicas over time, p50/p99 per
+phase, failed requests, seconds to scale up and down, and replica-seconds.
 
     .venv/bin/python -m bench.autoscale [--low-s 10] [--peak-s 20] [--idle-s 45] [--cap 4] [--runtime ray]
 
@@ -49,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cooldown", type=float, default=None, help="LADLE_AUTOSCALE_COOLDOWN_S")
     ap.add_argument("--runtime", choices=("local", "ray"), default="local",
                     help="LADLE_RUNTIME: local worker processes or Ray Serve (ladle drives the count)")
+    ap.add_argument("--no-serve", action="store_true", help="skip the run on Ray Serve's own autoscaling")
     return ap.parse_args(argv)
 
 
@@ -73,29 +75,39 @@ async def _phase(url: str, body: bytes, headers: dict, c: int, seconds: float, n
         await asyncio.sleep(seconds)
 
 
-async def _sampler(http: httpx.AsyncClient, name: str, t0: float, out: list, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        r = await http.get(f"{API}/{name}/metrics")
+def ladle_sampler(base: str, name: str):
+    """(replicas, target) of the bench entity from the endpoint's metrics route."""
+    def factory(http: httpx.AsyncClient):
+        return lambda: sample(http)
+
+    async def sample(http: httpx.AsyncClient) -> tuple[int, int]:
+        r = await http.get(f"{base}{API}/{name}/metrics")
         n = replica_count_from_metrics(r.text, ENTITY) if r.status_code == 200 else None
         m = re.search(r'^replica_target_count\{served_entity="' + ENTITY + r'"\} (\S+)$', r.text, re.M)
-        out.append((time.monotonic() - t0, n if n is not None else 0, int(float(m.group(1))) if m else 0))
+        return n if n is not None else 0, int(float(m.group(1))) if m else 0
+    return factory
+
+
+async def _sampler(sample, t0: float, out: list, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        n, g = await sample()
+        out.append((time.monotonic() - t0, n, g))
         try:
             await asyncio.wait_for(stop.wait(), 0.25)
         except asyncio.TimeoutError:
             pass
 
 
-async def step_load(ladle: LadleProcess, name: str, body: bytes, a) -> dict:
-    headers = {"Authorization": f"Bearer {ladle.admin_token}", "Content-Type": "application/json"}
-    url = f"{ladle.url}/serving-endpoints/{name}/invocations"
+async def step_load(url: str, headers: dict, sample_factory, body: bytes, a) -> dict:
+    """The step load on `url`; `sample_factory(http)` gives the (replicas, target) sampler."""
     phases = [("c=1", 1, a.low_s), (f"c={a.peak}", a.peak, a.peak_s), ("c=1 again", 1, a.low_s),
               ("idle", 0, a.idle_s)]
     reqs: list = []
     samples: list = []
     stop = asyncio.Event()
-    async with httpx.AsyncClient(base_url=ladle.url, headers=headers, timeout=30) as http:
+    async with httpx.AsyncClient(headers=headers, timeout=30) as http:
         t0 = time.monotonic()
-        sampler = asyncio.create_task(_sampler(http, name, t0, samples, stop))
+        sampler = asyncio.create_task(_sampler(sample_factory(http), t0, samples, stop))
         bounds = {}
         for ph, c, secs in phases:
             start = time.monotonic() - t0
@@ -141,6 +153,29 @@ def _timeline(samples: list, every: float = 2.0) -> str:
     return "\n  ".join(" ".join(out[i:i + 15]) for i in range(0, len(out), 15))
 
 
+def serve_run(ladle: LadleProcess, version: str, body: bytes, a, tmp: Path) -> dict:
+    """The same step load on Ray Serve's own autoscaling: the Medium range (2-4 replicas of
+    4), ladle's target and delays as Serve's."""
+    import os
+
+    import mlflow
+
+    from bench.autoscale_serve import ServeRun, wait_running
+
+    os.environ["MLFLOW_TRACKING_TOKEN"] = ladle.admin_token
+    mlflow.set_tracking_uri(ladle.url)
+    mlflow.set_registry_uri(ladle.url)
+    model_dir = mlflow.artifacts.download_artifacts(f"models:/{models.RF}/{version}", dst_path=str(tmp / "rf"))
+    target = a.target or 3.0
+    with ServeRun(model_dir, 2, min(4, a.cap), target, up_s=2.0, down_s=a.cooldown or 30.0,
+                  num_cpus=2 * a.cap) as run:
+        wait_running(2)
+        time.sleep(3)
+        print("running the step load on ray-serve (Serve's own autoscaling) ...", flush=True)
+        return asyncio.run(step_load(run.url, {"Content-Type": "application/json"},
+                                     lambda http: run.sampler(), body, a))
+
+
 def main(argv=None) -> int:
     a = parse_args(argv)
     env = {"LADLE_MAX_REPLICAS_PER_ENTITY": str(a.cap), "LADLE_SCALE_TO_ZERO_IDLE_S": "600",
@@ -177,8 +212,15 @@ def main(argv=None) -> int:
                         time.sleep(0.2)
                     time.sleep(3)   # the warm spare refills after the first replica took it
                     print(f"running the step load on {name} ...", flush=True)
-                    results[name] = asyncio.run(step_load(ladle, name, body, a))
+                    headers = {"Authorization": f"Bearer {ladle.admin_token}", "Content-Type": "application/json"}
+                    results[name] = asyncio.run(step_load(
+                        f"{ladle.url}/serving-endpoints/{name}/invocations", headers,
+                        ladle_sampler(ladle.url, name), body, a))
+                    logs = http.get(f"{API}/{name}/served-models/{ENTITY}/logs").json().get("logs", "")
+                    results[name]["decisions"] = [ln for ln in logs.splitlines() if "autoscale:" in ln]
                     http.delete(f"{API}/{name}")
+            if not a.no_serve:
+                results["ray-serve"] = serve_run(ladle, rf, body, a, tmp)
         finally:
             ladle.stop()
     peak = f"c={a.peak}"
@@ -188,6 +230,8 @@ def main(argv=None) -> int:
           f"{ {k: v for k, v in env.items() if k.startswith('LADLE_AUTOSCALE_')} or 'defaults'}")
     for n, r in results.items():
         print(f"\n{n}: replicas/target over time\n  {_timeline(r['samples'])}")
+        for line in r.get("decisions", []):
+            print(f"  {line}")
     print(f"\n{'':10} | " + " | ".join(f"{ph:^26}" for ph, _, _ in results['as-medium']["phases"][:3]))
     for n, s in sums.items():
         print(f"{n:10} | " + " | ".join(f"{c:>6} req p50 {p50 or 0:4.0f} p99 {p99 or 0:4.0f}"
@@ -199,10 +243,14 @@ def main(argv=None) -> int:
               f"{fmt(s['decided_s'])} and replicas at the peak's {s['top']} {fmt(s['up_s'])} after the "
               f"step up; back to {s['low']} {fmt(s['down_s'])} after the step down; "
               f"replica-seconds {s['replica_s']:.0f}")
-    m, f = sums["as-medium"], sums["as-fixed"]
-    p99m, p99f = m["per_phase"][peak][2], f["per_phase"][peak][2]
-    print(f"\nreplica-seconds medium/fixed {m['replica_s'] / max(1e-9, f['replica_s']):.2f}x (goal <= 0.6x); "
-          f"p99 at c={a.peak} medium/fixed {(p99m or 0) / max(1e-9, p99f or 0):.2f}x (goal <= 1.2x)")
+    f = sums["as-fixed"]
+    p99f = f["per_phase"][peak][2]
+    print()
+    for n in [n for n in sums if n != "as-fixed"]:
+        m = sums[n]
+        p99m = m["per_phase"][peak][2]
+        print(f"{n:10} / fixed: replica-seconds {m['replica_s'] / max(1e-9, f['replica_s']):.2f}x (goal <= 0.6x); "
+              f"p99 at c={a.peak} {(p99m or 0) / max(1e-9, p99f or 0):.2f}x (goal <= 1.2x)")
     return 0
 
 
