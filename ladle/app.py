@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import socket
 from typing import AsyncIterator
 
 from sqlalchemy.exc import OperationalError
@@ -81,8 +82,21 @@ from ladle.telemetry.tables import DeltaSink
 log = logging.getLogger("ladle")
 
 
+def listen_sockets(settings: Settings) -> list[socket.socket] | None:
+    """The sockets a server with gateway workers serves on (its TCP socket, which the workers
+    inherit, and its private Unix socket, which they relay the control plane to); None: one
+    process serves, uvicorn binds as usual."""
+    if settings.gateway_processes <= 1:
+        return None
+    from ladle.gateway.workers import bind_sockets
+
+    settings.ensure_dirs()
+    return bind_sockets(settings.host, settings.port, settings.run_dir / "server.sock")
+
+
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
-              registry: Registry | None = None, app_runner: Runner | None = None) -> Starlette:
+              registry: Registry | None = None, app_runner: Runner | None = None,
+              listen: list[socket.socket] | None = None, log_level: str = "warning") -> Starlette:
     settings.ensure_dirs()
     store = Store(settings.db_url, DbTimeouts(settings.db_connect_timeout_s, settings.db_statement_timeout_s,
                                               settings.db_pool_timeout_s))
@@ -178,7 +192,19 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                       on_miss=(lambda name: endpoint_missed(name)) if store.shared else None,
                       # builds nothing until an endpoint or the env asks for traces
                       otel=Otel(mlflow=(mlflow_url, mlflow_token)))
-    reconciler = Reconciler(store, backend, gateway.publish, settings.logs_dir,
+    workers = None
+    if listen is not None:      # the request path in more processes (gateway/workers.py)
+        from ladle.gateway.workers import GatewayWorkers
+
+        workers = GatewayWorkers(
+            settings.gateway_processes - 1,
+            {"settings": settings, "mlflow": (mlflow_url, mlflow_token), "log_level": log_level,
+             "server_socket": listen[1].getsockname()},
+            listen[0], settings.logs_dir / "gateway-workers.log", gateway, metrics, tables,
+            gateway.limiter, backend)
+    publish = gateway.publish if workers is None else workers.publishing(gateway.publish)
+    reconciler = Reconciler(store, backend if workers is None else workers.observed_backend(), publish,
+                            settings.logs_dir,
                             settings.scale_to_zero_idle_s, settings.reconcile_interval_s,
                             cpu_count=settings.max_replicas_per_entity or None, metrics=metrics,
                             knobs=Knobs(settings.autoscale_target_in_flight, settings.autoscale_up_window_s,
@@ -229,6 +255,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         await reconciler.start()
         await app_deployer.resume()
         tables.start()
+        if workers is not None:
+            await workers.start()
         await pay_per_token()
         # What start-up built lives as long as the server: keep it out of the collector's
         # full passes (fewer, shorter pauses on the request path).
@@ -249,6 +277,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 await asyncio.to_thread(gateway.otel.shutdown)   # flushes queued spans (bounded wait)
             if limiter is not None:
                 await limiter.aclose()
+            if workers is not None:
+                await workers.stop()
             await tables.stop()
             await reconciler.stop()
             await app_deployer.close()
@@ -295,4 +325,5 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     app.state.reconciler = reconciler
     app.state.signing_keys = signing_keys
     app.state.apps = apps
-    return AuthMiddleware(app, authenticator.authenticate)  # type: ignore[return-value]
+    served = AuthMiddleware(app, authenticator.authenticate)
+    return served if workers is None else workers.barrier(served)  # type: ignore[return-value]

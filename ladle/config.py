@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # How often a server looks for other servers' changes to the shared database
     sync_interval_s: float = 1.0
+    # Processes that serve requests (the request path on every core; see gateway/workers.py):
+    # 0 = one per core; 1 = the server process alone. Local replicas only (Ray: always 1).
+    gateway_workers: int = 0
     # Bounds on every wait on the database (seconds): opening a PostgreSQL connection, one
     # statement (PostgreSQL statement_timeout, SQLite busy timeout), a free pooled connection
     db_connect_timeout_s: float = 5.0
@@ -112,6 +115,13 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """This server's journal of table rows not yet in their tables (never shared)."""
         return self.home / "spool"
+
+    @property
+    def gateway_processes(self) -> int:
+        """How many processes serve requests (the server and its gateway workers)."""
+        if self.runtime != "local":
+            return 1
+        return self.gateway_workers if self.gateway_workers > 0 else (os.cpu_count() or 1)
 
     def ensure_dirs(self) -> None:
         for d in (self.home, self.mlflow_dir, self.models_dir, self.envs_dir, self.logs_dir, self.run_dir):

@@ -26,7 +26,7 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
 
     import uvicorn
 
-    from ladle.app import build_app
+    from ladle.app import build_app, listen_sockets
     from ladle.config import Settings
     from ladle.support.bad_request import http_protocol
 
@@ -34,13 +34,19 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
     settings = Settings(**overrides)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = build_app(settings)
+    listen = listen_sockets(settings)
+    app = build_app(settings, listen=listen, log_level=log_level)
     url = f"http://{settings.host}:{settings.port}"
     click.echo(f"ladle: serving on {url} (state in {settings.home})")
     if demo:
         threading.Thread(target=_run_demo, args=(url, settings), daemon=True).start()
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
-                timeout_graceful_shutdown=30, access_log=False, http=http_protocol())
+    if listen is None:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
+                    timeout_graceful_shutdown=30, access_log=False, http=http_protocol())
+    else:    # gateway workers share the TCP socket; they relay the control plane to the Unix one
+        config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=30, access_log=False,
+                                http=http_protocol(), lifespan="on")
+        uvicorn.Server(config).run(sockets=listen)
 
 
 def _run_demo(url: str, settings) -> None:

@@ -153,7 +153,9 @@ class LadleProcess:
         """Start it and wait until its API and its MLflow registry answer; returns the seconds
         that took. `while_starting` runs meanwhile."""
         self.home.mkdir(parents=True, exist_ok=True)
-        env = child_env({"LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.admin_token, **self.extra_env})
+        # one serving process unless asked for gateway workers (LADLE_GATEWAY_WORKERS)
+        env = child_env({"LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.admin_token,
+                         "LADLE_GATEWAY_WORKERS": "1", **self.extra_env})
         self.proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(self.port)],
                                  self.home / "server-process.log", env, self.cwd)
         self.proc.start()
