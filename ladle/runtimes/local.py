@@ -99,7 +99,8 @@ class LocalGroup:
 
     async def _run(self) -> None:
         template = self.backend.launcher.template
-        if template is not None:  # most models reuse the server's environment: its import overlaps the build
+        if template is not None and self.target > 0 and self.spec.kind == "mlflow_pyfunc":
+            # most MLflow models reuse the server's environment: its imports overlap the build
             asyncio.get_running_loop().create_task(template.ensure())
         try:
             prepared = await self.backend.prepare(self.spec, self.logs.build)
@@ -110,7 +111,10 @@ class LocalGroup:
             self._set(GroupState.FAILED, f"Build failed: {e}")
             return
         self.logs.build("Build finished; starting replicas")
-        await self.backend.warm.fill(prepared.python, prepared.env)
+        if self.target > 0 or not self.backend.launcher.forks(prepared.python, prepared.env):
+            # the template is not started for a group created at zero (a built-in endpoint
+            # nobody called yet): an idle server holds none; once started it stays
+            await self.backend.warm.fill(prepared.python, prepared.env)
         while not self._stopping:
             # Cleared before the target is read: a set_target() during the awaits below
             # leaves it set, so the loop looks again instead of sleeping on a stale target.
