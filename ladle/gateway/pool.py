@@ -60,7 +60,7 @@ async def _whole(pending: Awaitable[Reply]) -> Reply:
     if reply.content_type.startswith("text/event-stream"):
         return reply
     body = await reply.read()
-    return Reply(reply.status, reply.content_type, _once(body))
+    return Reply(reply.status, reply.content_type, _once(body), reply.spans)
 
 
 async def _once(body: bytes) -> AsyncIterator[bytes]:

@@ -23,6 +23,7 @@ END = 4         # payload: empty
 CANCEL = 5      # gateway -> replica: stop working on this id
 PING = 6
 PONG = 7        # payload: JSON {"version": VERSION, "pid": int}
+SPANS = 8       # replica -> gateway, before END: JSON list of finished spans (replica/tracing.py)
 
 META = struct.Struct("!I")
 
@@ -41,9 +42,11 @@ def split_request(payload: bytes) -> tuple[dict, bytes]:
     return json.loads(payload[4 : 4 + n]), payload[4 + n :]
 
 
-def unary_reply(req_id: int, status: int, content_type: str, body: bytes) -> bytes:
+def unary_reply(req_id: int, status: int, content_type: str, body: bytes,
+                spans: bytes | None = None) -> bytes:
     head = json.dumps({"status": status, "content_type": content_type}).encode()
-    return frame(req_id, HEAD, head) + frame(req_id, CHUNK, body) + frame(req_id, END)
+    traced = frame(req_id, SPANS, spans) if spans else b""
+    return frame(req_id, HEAD, head) + frame(req_id, CHUNK, body) + traced + frame(req_id, END)
 
 
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:

@@ -24,6 +24,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ladle.replica import protocol as p
+from ladle.replica import tracing
 from ladle.replica.batching import Batcher, batch_settings
 
 
@@ -73,8 +74,13 @@ class Worker:
         # one context for the whole stream: a generator that sets context variables
         # (MLflow's prediction context) must resume in the context where it set them
         ctx = contextvars.copy_context()
+        # a traced request: the model's MLflow spans go back with the answer (replica/tracing.py)
+        traced = tracing.Traced(meta["traceparent"]) if tracing.sampled(meta.get("traceparent")) else None
         try:
-            if self.batcher is not None and not getattr(self.entity, "streams", False):
+            if traced is not None:
+                status, ctype, out = await loop.run_in_executor(
+                    self.pool, ctx.run, tracing.predict, self.entity, traced, meta, body, cancel)
+            elif self.batcher is not None and not getattr(self.entity, "streams", False):
                 status, ctype, out = await self.batcher.submit(meta, body)
             else:
                 status, ctype, out = await loop.run_in_executor(
@@ -84,14 +90,15 @@ class Worker:
                 first = await loop.run_in_executor(self.pool, ctx.run, next, it, _DONE)
         except asyncio.CancelledError:
             cancel.set()
-            _close_later(self.pool, it, ctx)
+            _close_later(self.pool, it, ctx, traced)
             raise
         except Exception as e:  # an entity bug or a refused request: report it, keep serving
             status, ctype, out = _failure(e)
             it = None
         if it is None:
+            spans = await tracing.spans(loop, self.pool, ctx, traced)
             if not writer.is_closing():
-                writer.write(p.unary_reply(req_id, status, ctype, out))
+                writer.write(p.unary_reply(req_id, status, ctype, out, spans))
             return
         try:
             writer.write(p.frame(req_id, p.HEAD, json.dumps({"status": status, "content_type": ctype}).encode()))
@@ -105,14 +112,17 @@ class Worker:
                     _, _, err = _failure(e)
                     writer.write(p.frame(req_id, p.CHUNK, b"data: " + err + b"\n\n"))
                     break
+            spans = await tracing.spans(loop, self.pool, ctx, traced, it)
+            if spans and not writer.is_closing():
+                writer.write(p.frame(req_id, p.SPANS, spans))
             if not writer.is_closing():
                 writer.write(p.frame(req_id, p.END))
         except ConnectionError:
             cancel.set()
-            _close_later(self.pool, it, ctx)
+            _close_later(self.pool, it, ctx, traced)
         except asyncio.CancelledError:
             cancel.set()
-            _close_later(self.pool, it, ctx)
+            _close_later(self.pool, it, ctx, traced)
             raise
 
 
@@ -129,19 +139,23 @@ def _failure(e: Exception) -> tuple[int, str, bytes]:
         {"error_code": "INTERNAL_ERROR", "message": f"{type(e).__name__}: {e}"}).encode()
 
 
-def _close_later(pool: ThreadPoolExecutor, it, ctx: contextvars.Context | None = None) -> None:
-    """Close a cancelled stream's generator (its finally blocks run) once no thread is in it."""
+def _close_later(pool: ThreadPoolExecutor, it, ctx: contextvars.Context | None = None,
+                 traced: "tracing.Traced | None" = None) -> None:
+    """Close a cancelled stream's generator (its finally blocks run) once no thread is in it;
+    then leave its tracing context (its spans are not sent: nobody waits for them)."""
     close = getattr(it, "close", None)
-    if close is None:
+    if close is None and traced is None:
         return
 
     def run() -> None:
-        for _ in range(200):
+        for _ in range(200 if close is not None else 0):
             try:
                 ctx.run(close) if ctx is not None else close()
-                return
+                break
             except (ValueError, RuntimeError):  # a next() is still running in it
                 time.sleep(0.05)
+        if traced is not None and ctx is not None:
+            ctx.run(traced.leave)
 
     pool.submit(run)
 
@@ -161,6 +175,8 @@ def _load_entity(kind: str, model_dir: str):
 async def amain(args: argparse.Namespace, ctl: "Control | None" = None) -> None:
     t0 = time.time()
     print(f"loading {args.kind} model from {args.model_dir}", flush=True)
+    if args.kind == "mlflow_pyfunc":
+        tracing.prepare()           # before the model's code, which may use MLflow Tracing
     entity = _load_entity(args.kind, args.model_dir)
     worker = Worker(entity, args.concurrency)
     # Everything loaded so far (libraries, the model) lives as long as the process: keep it

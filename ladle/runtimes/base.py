@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import AsyncIterator, Callable, Protocol
 
 # The shared types live in ladle.schemas.replicas; imported here for the runtimes' callers.
@@ -24,6 +24,9 @@ class Reply:
     status: int
     content_type: str
     chunks: AsyncIterator[bytes]
+    # a traced request's model spans (JSON payloads of SPANS frames), filled as they come:
+    # a stream's only once its chunks have been read
+    spans: list[bytes] = field(default_factory=list)
 
     async def read(self) -> bytes:
         return b"".join([c async for c in self.chunks])

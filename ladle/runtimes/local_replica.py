@@ -165,6 +165,8 @@ class LocalReplica:
             self._finish(rid, cancel=not self._gone)
             raise
 
+        spans: list[bytes] = []
+
         async def chunks() -> AsyncIterator[bytes]:
             finished = False
             try:
@@ -172,6 +174,8 @@ class LocalReplica:
                     kind, payload = await q.get()
                     if kind == p.CHUNK:
                         yield payload
+                    elif kind == p.SPANS:
+                        spans.append(payload)
                     elif kind == p.END:
                         finished = True
                         return
@@ -180,7 +184,7 @@ class LocalReplica:
             finally:
                 self._finish(rid, cancel=not finished and not self._gone)
 
-        return Reply(head["status"], head.get("content_type", "application/json"), chunks())
+        return Reply(head["status"], head.get("content_type", "application/json"), chunks(), spans)
 
     def _finish(self, rid: int, cancel: bool) -> None:
         if self._pending.pop(rid, None) is not None:

@@ -47,6 +47,7 @@ class Exchange:
     input_chars: int = 0
     output_chars: int = 0
     span: Any = None                  # the OpenTelemetry request span, when traced
+    model_spans: Any = None           # the replica's SPANS payloads of a traced request
 
     @property
     def served_entity_id(self) -> str | None:
