@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -59,6 +60,11 @@ class Settings(BaseSettings):
     secret_key: str | None = None
     # How often a server looks for other servers' changes to the shared database
     sync_interval_s: float = 1.0
+    # How often a server shares its request metrics through Redis and reads the others'
+    metrics_share_interval_s: float = 1.0
+    # The URL other servers reach this one at (for replica logs); unset: http://host:port,
+    # with the machine's host name when bound to every interface
+    advertise_url: str | None = None
     # Processes that serve requests (the request path on every core; see gateway/workers.py):
     # 0 = one per core; 1 = the server process alone. Local replicas only (Ray: always 1).
     gateway_workers: int = 0
@@ -110,6 +116,13 @@ class Settings(BaseSettings):
     @property
     def tables_dir(self) -> Path:
         return self.tables_root or self.home / "tables"
+
+    @property
+    def public_url(self) -> str:
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        host = socket.gethostname() if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}"
 
     @property
     def spool_dir(self) -> Path:

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ladle.api.bodies import json_body, principal, validate
+from ladle.api.logs_forward import from_owner
 from ladle.api.openapi_doc import endpoint_openapi
 from ladle.api.services import Services
 from ladle.control.dataplane import with_data_plane
@@ -102,11 +103,14 @@ def routes(svc: Services) -> list[Route]:
 
     async def build_logs(request: Request) -> Response:
         logs = await call(_entity_logs, request)
-        return JSONResponse({"logs": await asyncio.to_thread(logs.read_build)})
+        # the logs are on the server that runs the reconciler: ask it when that is another one
+        return await from_owner(request, svc.peers) or JSONResponse(
+            {"logs": await asyncio.to_thread(logs.read_build)})
 
     async def logs(request: Request) -> Response:
         logs = await call(_entity_logs, request)
-        return JSONResponse({"logs": await asyncio.to_thread(logs.read_server)})
+        return await from_owner(request, svc.peers) or JSONResponse(
+            {"logs": await asyncio.to_thread(logs.read_server)})
 
     async def metrics(request: Request) -> Response:
         rec, _ = await call(ep.authorized, principal(request), request.path_params["name"], "CAN_VIEW")

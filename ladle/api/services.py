@@ -11,6 +11,7 @@ from ladle.control.tokens import TokenService
 from ladle.gateway.pipeline import Gateway
 from ladle.runtimes.base import ReplicaBackend
 from ladle.telemetry.metrics import MetricsHub
+from ladle.telemetry.peers import Peers
 
 
 @dataclass
@@ -23,3 +24,4 @@ class Services:
     metrics: MetricsHub
     gateway: Gateway
     mlflow_url: str
+    peers: Peers | None = None    # the other servers (several servers on one Redis)

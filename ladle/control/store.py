@@ -83,8 +83,10 @@ class Store(EndpointRows, AccessRows, SecretRows, OAuthRows, AppRows):
         self._threads = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ladle-store")
         self._waiting = 0
         self._max_waiting = threads * 4
-        metadata.create_all(self.engine)
         with self.engine.begin() as c:
+            if self.shared:   # servers starting at once: one creates the schema, the others wait
+                c.execute(text("SELECT pg_advisory_xact_lock(7410221)"))
+            metadata.create_all(c)
             add_missing_columns(c)
             try:
                 with c.begin_nested():

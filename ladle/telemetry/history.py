@@ -1,7 +1,8 @@
 """An hour of each endpoint's request metrics, kept by the server: every `interval_s` the
 request counters and the latency histogram are copied out of the endpoint's Prometheus
-registry. The web UI charts rates and latency quantiles from these snapshots, so its
-"last hour" is complete when the page opens (the Prometheus route has no history).
+registry, with what other servers counted added (MetricsHub.families). The web UI charts
+rates and latency quantiles from these snapshots, so its "last hour" is complete when the
+page opens (the Prometheus route has no history).
 
 Served as `GET /api/2.0/ladle/serving-endpoints/{name}/metrics-history` (CAN_VIEW):
 {"interval_s": 15, "samples": [{"t": epoch ms, "series": [{"name", "labels", "value"}]}]}.
@@ -30,12 +31,12 @@ class MetricsHistory:
 
     def sample(self) -> None:
         now = self.clock()
-        live = self.hub.items()
-        for gone in self._by_endpoint.keys() - {endpoint_id for endpoint_id, _ in live}:
+        live = self.hub.endpoint_ids()
+        for gone in self._by_endpoint.keys() - live:
             del self._by_endpoint[gone]   # the endpoint was deleted: its history goes too
-        for endpoint_id, m in live:
+        for endpoint_id in sorted(live):
             series = [{"name": s.name, "labels": dict(s.labels), "value": s.value}
-                      for metric in m.registry.collect() for s in metric.samples if s.name in KEPT]
+                      for metric in self.hub.families(endpoint_id) for s in metric.samples if s.name in KEPT]
             if not series:
                 continue
             dq = self._by_endpoint.setdefault(endpoint_id, deque(maxlen=self.keep))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 LATENCY_BUCKETS_MS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 30000, 60000)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -52,9 +53,19 @@ class EndpointMetrics:
         self.latency.labels(entity).observe(elapsed_ms)
 
 
+Sample = tuple[str, dict[str, str], float]     # (sample name, labels, value)
+SUMMED = ("counter", "histogram")             # the kinds whose samples add up across servers
+
+
 class MetricsHub:
+    """Every endpoint's metrics on this server, plus what other servers counted (`remote`,
+    filled by telemetry/metrics_share.py): counters and histograms are rendered summed over
+    all servers; gauges (replicas, CPU, memory) are this server's own."""
+
     def __init__(self) -> None:
         self._by_endpoint: dict[str, EndpointMetrics] = {}
+        self.remote: dict[str, list[list[Sample]]] = {}   # endpoint id -> other servers' samples
+        self.live: set[str] | None = None                 # the endpoints that exist (None: unknown)
 
     def for_endpoint(self, endpoint_id: str) -> EndpointMetrics:
         m = self._by_endpoint.get(endpoint_id)
@@ -64,8 +75,40 @@ class MetricsHub:
 
     def retain(self, endpoint_ids: set[str]) -> None:
         """Drop the metrics of every endpoint not in `endpoint_ids` (deleted ones)."""
+        self.live = set(endpoint_ids)
         for gone in self._by_endpoint.keys() - endpoint_ids:
             del self._by_endpoint[gone]
+
+    def endpoint_ids(self) -> set[str]:
+        """The endpoints with metrics here or on another server (existing ones only)."""
+        remote = set(self.remote) if self.live is None else set(self.remote) & self.live
+        return set(self._by_endpoint) | remote
+
+    def local_samples(self) -> dict[str, list[Sample]]:
+        """This server's counter and histogram samples per endpoint (what it shares)."""
+        return {eid: [(s.name, dict(s.labels), s.value) for f in m.registry.collect() if f.type in SUMMED
+                      for s in f.samples if not s.name.endswith("_created")]
+                for eid, m in list(self._by_endpoint.items())}
+
+    def families(self, endpoint_id: str) -> list[Metric]:
+        """The endpoint's metric families, counters and histograms summed over every server."""
+        m = self.for_endpoint(endpoint_id)
+        total: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        for samples in [*self.remote.get(endpoint_id, ()), self.local_samples().get(endpoint_id, [])]:
+            for name, labels, value in samples:
+                k = (name, tuple(sorted(labels.items())))
+                total[k] = total.get(k, 0.0) + value
+        out = []
+        for fam in m.registry.collect():
+            if fam.type not in SUMMED:
+                out.append(fam)
+                continue
+            merged = Metric(fam.name, fam.documentation, fam.type)
+            mine = [k for k in total if k[0].rsplit("_", 1)[0] == fam.name]
+            for name, labels in sorted(mine, key=_exposition_order):
+                merged.add_sample(name, dict(labels), total[(name, labels)])
+            out.append(merged)
+        return out
 
     def items(self) -> list[tuple[str, EndpointMetrics]]:
         return list(self._by_endpoint.items())
@@ -77,7 +120,29 @@ class MetricsHub:
             m.cpu.labels(entity).set(cpu)
             m.mem.labels(entity).set(100.0 * mem_mib / total_mem if total_mem else 0.0)
             m.replicas.labels(entity).set(replicas)
-        return generate_latest(m.registry)
+        families = self.families(endpoint_id)
+        view = CollectorRegistry(auto_describe=False)
+        view.register(_Fixed(families))
+        return generate_latest(view)
+
+
+class _Fixed:
+    """A collector of families already computed (what generate_latest renders)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> list[Metric]:
+        return self._families
+
+
+def _exposition_order(key: tuple[str, tuple[tuple[str, str], ...]]) -> tuple:
+    """Samples of one label set together; a histogram's buckets by `le`, then count and sum."""
+    name, labels = key
+    suffix = name.rsplit("_", 1)[1]
+    rest = tuple(kv for kv in labels if kv[0] != "le")
+    le = next((float(v) for k, v in labels if k == "le"), 0.0)
+    return rest, {"bucket": 0, "count": 1, "sum": 2}.get(suffix, 0), le
 
 
 def _total_mem_mib() -> float:

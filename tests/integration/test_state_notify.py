@@ -75,3 +75,25 @@ def test_a_listener_that_cannot_connect_leaves_the_poll_working(postgres):
         asyncio.run(main())
     finally:
         store.close()
+
+
+def test_servers_starting_at_once_on_a_new_database_all_start(postgres):
+    """Their schema creations would race (CREATE TABLE's catalog rows collide): one creates,
+    the others wait for it."""
+    import threading
+
+    url = postgres.new_database()
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            Store(url).close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
