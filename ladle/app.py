@@ -184,11 +184,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         from ladle.gateway.ratelimit_redis import RedisLimiter
 
         limiter = RedisLimiter.from_url(settings.redis_url)
-    share = None     # request metrics summed across the servers sharing this Redis
-    if settings.redis_url:
-        from ladle.telemetry.metrics_share import MetricsShare
-
-        share = MetricsShare.from_url(settings.redis_url, tables.spool.id, metrics, settings.metrics_share_interval_s)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
                       limiter=limiter,
@@ -196,7 +191,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                       # endpoint_missed (below) needs the reconciler built after the gateway
                       on_miss=(lambda name: endpoint_missed(name)) if store.shared else None,
                       # builds nothing until an endpoint or the env asks for traces
-                      otel=Otel(mlflow=(mlflow_url, mlflow_token)))
+                      otel=Otel(mlflow=(mlflow_url, mlflow_token), logs_dir=settings.logs_dir))
     workers = None
     if listen is not None:      # the request path in more processes (gateway/workers.py)
         from ladle.gateway.workers import GatewayWorkers
@@ -236,11 +231,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                                        p, "registered-models", name, "CAN_READ"),
                                    models_dir=settings.models_dir)
     svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
-    if share is not None:   # the other servers ask the reconciler's one for replica logs
-        from ladle.telemetry.peers import Peers
-
-        svc.peers = Peers(share.redis, tables.spool.id, settings.public_url, lambda: reconciler.leading,
-                          settings.metrics_share_interval_s)
 
     async def pay_per_token(only: str | None = None) -> list[str]:
         from ladle.control.foundation_endpoints import ensure_pay_per_token
@@ -277,10 +267,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         if store.shared:
             background.append(loop.create_task(sync.run()))
             background.append(loop.create_task(sync.listen(store.listen_url() or "")))
-        if share is not None:
-            background.append(loop.create_task(share.run()))
-        if svc.peers is not None:
-            background.append(loop.create_task(svc.peers.run()))
         try:
             yield
         finally:
@@ -291,10 +277,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 await asyncio.to_thread(gateway.otel.shutdown)   # flushes queued spans (bounded wait)
             if limiter is not None:
                 await limiter.aclose()
-            if share is not None:
-                with contextlib.suppress(Exception):   # the last counts, when Redis answers at once
-                    await asyncio.wait_for(share.share(), 2.0)
-                await share.aclose()
             if workers is not None:
                 await workers.stop()
             await tables.stop()

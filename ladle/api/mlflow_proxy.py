@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from ladle.api import mlflow_traces
 from ladle.api.bodies import principal
 from ladle.api.mlflow_authz import EXP, MODEL, SEARCHES, Authorizer, Lookups, message_of
 from ladle.control.registry_acl import RegistryAcl
@@ -51,6 +52,7 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
     host = client.base_url.netloc.decode()
     auth = {"authorization": f"Bearer {token}"} if token else {}
     authz = Authorizer(acl, lookups)
+    traces = mlflow_traces.TraceAuthz(acl, lookups)
 
     def _headers(request: Request, length: int | None = None) -> dict[str, str]:
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
@@ -63,6 +65,11 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
 
     async def proxy(request: Request) -> Response:
         p = principal(request)
+        trace_rule = None if p.is_admin else mlflow_traces.rule(request.method, request.url.path)
+        if trace_rule is not None:                  # MLflow Tracing's reads (api/mlflow_traces.py)
+            body = b"" if request.method == "GET" else await _read_bounded(request)
+            await traces.check(p, *trace_rule, mlflow_traces.message(request.method, request.query_params, body))
+            return await _stream(request, None if request.method == "GET" else body)
         rule, route_part = match(request.method, request.url.path)
         inspect = not p.is_admin or rule.after in OWNERSHIP
         if not inspect or rule.target in ("artifact", "admin") or (
@@ -177,8 +184,21 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
         return JSONResponse({"registered_model_databricks": {
             **{k: v for k, v in model.items() if k != "aliases"}, "id": name, "permission_level": level}})
 
+    async def otlp_traces(request: Request) -> Response:
+        """MLflow's OTLP span intake (`/v1/traces`, the experiment in `x-mlflow-experiment-id`):
+        writing spans into an experiment needs CAN_EDIT on it."""
+        p = principal(request)
+        exp = request.headers.get("x-mlflow-experiment-id") or ""
+        if not exp:
+            raise ApiError("INVALID_PARAMETER_VALUE", "x-mlflow-experiment-id: the header naming the "
+                           "experiment the spans go to is required.")
+        if not p.is_admin:
+            acl.require(p, EXP, exp, "CAN_EDIT")
+        return await _stream(request)
+
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return [Route("/api/2.0/mlflow/databricks/registered-models/get", databricks_model, methods=["GET"]),
+            Route("/v1/traces", otlp_traces, methods=["POST"]),
             *(Route(p + "{rest:path}", proxy, methods=methods) for p in PREFIXES)]
 
 

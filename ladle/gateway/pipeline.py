@@ -78,6 +78,8 @@ class Gateway:
         policies = {n: compile_policy(r) for n, r in routes.items()}
         # swapped together, with no await between: a request sees the old view or the new one
         self.routes, self.policies, self.not_ready = routes, policies, not_ready
+        if self.otel is not None:
+            self.otel.follow_logs(routes)                  # replica logs over OTLP, if asked
         self.metrics.retain({r.id for r in routes.values()})   # deleted endpoints' metrics go
 
     def _route(self, p: Principal, name: str) -> EndpointRoute:
@@ -204,7 +206,9 @@ class Gateway:
         if ex is not None and ex.span is not None:
             kind = "external" if entity.external_model is not None else "replica"
             with self._step(ex, kind, **{"ladle.served_entity": entity.name}):
-                return await self._send(route, entity, ctype, body, ot.outgoing())
+                reply = await self._send(route, entity, ctype, body, ot.outgoing())
+            ex.model_spans = reply.spans       # the model's own spans, filled as they come
+            return reply
         return await self._send(route, entity, ctype, body, None)
 
     async def _send(self, route: EndpointRoute, entity: EntityRoute, ctype: str, body: bytes,
@@ -309,6 +313,8 @@ class Gateway:
         ms = (time.perf_counter() - t0) * 1000
         m.observe(entity, status, ms)
         if ex.span is not None:
+            if ex.model_spans and self.otel is not None:
+                self.otel.export_spans(ex.model_spans, ex.span)
             ot.end_request(ex.span, status, {"ladle.served_entity": entity or None,
                                              "gen_ai.usage.input_tokens": ex.input_tokens or None,
                                              "gen_ai.usage.output_tokens": ex.output_tokens or None})

@@ -24,7 +24,7 @@ __all__ = ["EXPERIMENT", "Otel", "child", "end_request", "outgoing", "start_requ
 
 log = logging.getLogger("ladle.otel")
 
-TRACES, METRICS = "TELEMETRY_FEATURE_TRACES", "TELEMETRY_FEATURE_METRICS"
+TRACES, METRICS, LOGS = "TELEMETRY_FEATURE_TRACES", "TELEMETRY_FEATURE_METRICS", "TELEMETRY_FEATURE_LOGS"
 ENDPOINT_VARS = ("LADLE_OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
                  "OTEL_EXPORTER_OTLP_ENDPOINT")
 
@@ -39,7 +39,8 @@ class Otel:
 
     def __init__(self, env: Mapping[str, str] | None = None, max_queue: int = 2048,
                  exporter: Any = None, metric_reader: Any = None, timeout_s: float = 5,
-                 mlflow: tuple[str, str | None] | None = None, mlflow_exporter: Any = None) -> None:
+                 mlflow: tuple[str, str | None] | None = None, mlflow_exporter: Any = None,
+                 logs_dir: Any = None, log_exporter: Any = None) -> None:
         env = os.environ if env is None else env
         self.base = next((env[v] for v in ENDPOINT_VARS if env.get(v)), None)
         self.everything = self.base is not None       # a server-wide OTLP endpoint traces all
@@ -60,6 +61,10 @@ class Otel:
         self._reported = 0
         self._reported_at = -1e9
         self.missing = False
+        self.refused = 0                               # model spans not taken (otel_spans.py)
+        self.logs_dir, self._log_exporter = logs_dir, log_exporter
+        self.logs: Any = None                          # replica logs over OTLP (otel_logs.py)
+        self._logs_warned = False
 
     def wants(self, telemetry: Mapping[str, Any] | None) -> bool:
         if self.missing:
@@ -71,9 +76,43 @@ class Otel:
             return False
         return self.everything or (telemetry is not None and METRICS in features(telemetry))
 
+    def follow_logs(self, routes: Mapping[str, Any]) -> None:
+        """Ship the replica logs of the endpoints whose telemetry config lists logs (called
+        with each routing view; a set lookup per endpoint when none does)."""
+        wanted = {}
+        if self.logs_dir is not None and not self.missing:
+            for r in routes.values():
+                if r.telemetry is not None and LOGS in features(r.telemetry):
+                    for e in r.entities.values():
+                        if e.external_model is None:
+                            wanted[self.logs_dir / r.id / e.name / "server.log"] = (r.name, e.name)
+        if not wanted and self.logs is None:
+            return
+        if self.logs is None:
+            exporter = self._log_exporter
+            if exporter is None and self.base is None:     # nowhere to send them: said once
+                if not self._logs_warned:
+                    self._logs_warned = True
+                    log.warning("replica logs asked for, but no OTLP endpoint is set "
+                                "(LADLE_OTEL_EXPORTER_OTLP_ENDPOINT)")
+                return
+            try:
+                from ladle.telemetry.otel_logs import LogShipper
+
+                if exporter is None:
+                    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+                    exporter = OTLPLogExporter(endpoint=self._url("logs"), timeout=self.timeout_s)
+                self.logs = LogShipper(exporter, self.logs_dir, self.max_queue, self._report)
+            except ImportError as e:
+                self.missing = True
+                log.warning("replica logs asked for, but OpenTelemetry is not installed: %s", e)
+                return
+        self.logs.follow(wanted)
+
     @property
     def dropped(self) -> int:
-        return sum(q.dropped for q in (self._queue, self._mlflow_queue) if q is not None)
+        return (self.refused + (self.logs.dropped if self.logs is not None else 0)
+                + sum(q.dropped for q in (self._queue, self._mlflow_queue) if q is not None))
 
     def tracer(self) -> Any:
         """The tracer, or None when the SDK is not installed (the `otel` extra): logged once,
@@ -115,6 +154,24 @@ class Otel:
                                               accept=lambda sp: EXPERIMENT in (sp.attributes or {}))
             self._provider.add_span_processor(self._mlflow_queue)
         return self._provider.get_tracer("ladle.gateway")
+
+    def export_spans(self, payloads: list[bytes], request_span: Any) -> None:
+        """The model's own spans of a traced request (telemetry/otel_spans.py), exported with
+        the request's: refused ones (another trace, too many, unreadable) count as dropped."""
+        from ladle.telemetry.otel_spans import rebuild
+
+        ctx = request_span.get_span_context()
+        if not ctx.trace_flags.sampled:
+            return
+        exp = (getattr(request_span, "attributes", None) or {}).get(EXPERIMENT)
+        spans, refused = rebuild(payloads, ctx.trace_id, exp)
+        if refused:
+            self.refused += refused
+            self._report(self.dropped)
+        for q in (self._queue, self._mlflow_queue):
+            if q is not None:
+                for sp in spans:
+                    q.on_end(sp)
 
     def flush(self) -> None:
         for q in (self._queue, self._mlflow_queue):
@@ -160,7 +217,7 @@ class Otel:
             self._reported, self._reported_at = dropped, now
 
     def shutdown(self) -> None:
-        for p in (self._provider, self._meter_provider):
+        for p in (self._provider, self._meter_provider, self.logs):
             if p is not None:
                 p.shutdown()
 

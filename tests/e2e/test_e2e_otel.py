@@ -17,6 +17,8 @@ import pytest
 from e2e_support import COLUMNS, LadleServer, create_endpoint, entity, wait_for
 from llm_fixtures import FakeUpstream
 from ladle.testing.registry import tracking
+from ladle.testing.registry import register_code_model
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest, ExportTraceServiceResponse)
 
@@ -30,6 +32,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[Any] = []
+        self.logs: list[Any] = []
         self.lock = threading.Lock()
         outer = self
 
@@ -45,6 +48,12 @@ class OtlpReceiver:
                     with outer.lock:
                         outer.spans += [s for rs in req.resource_spans for ss in rs.scope_spans
                                         for s in ss.spans]
+                elif self.path == "/v1/logs":
+                    logs = ExportLogsServiceRequest()
+                    logs.ParseFromString(raw)
+                    with outer.lock:
+                        outer.logs += [r for rl in logs.resource_logs for sl in rl.scope_logs
+                                       for r in sl.log_records]
                 out = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("content-type", "application/x-protobuf")
@@ -149,3 +158,111 @@ def test_a_traced_endpoint_logs_mlflow_traces_to_its_experiment(server, admin, m
         assert root.attributes["ladle.endpoint"] == "iris-traced"
         assert root.attributes["ladle.request_id"]          # the inference table's databricks_request_id
         admin.delete("/api/2.0/serving-endpoints/iris-traced")
+
+
+# -- an agent's own spans, and its replica's logs ------------------------------------------
+AGENT = "main.default.e2e_traced_agent"
+AGENT_CODE = '''
+import mlflow
+from mlflow.pyfunc import ResponsesAgent
+from mlflow.types.responses import ResponsesAgentResponse
+
+
+class Agent(ResponsesAgent):
+    def predict(self, request):
+        with mlflow.start_span("lookup", span_type="TOOL") as span:
+            span.set_inputs({"q": "weather"})
+            print("agent looked up the weather", flush=True)
+            span.set_outputs("sunny")
+        return ResponsesAgentResponse(output=[self.create_text_output_item(text="it is sunny", id="msg_1")])
+
+
+mlflow.models.set_model(Agent())
+'''
+
+
+@pytest.fixture(scope="module")
+def agent(server, traced, tmp_path_factory):
+    """A ResponsesAgent using MLflow Tracing, served by the traced server with traces and logs
+    on and MLFLOW_EXPERIMENT_ID set (as Databricks agents are deployed)."""
+    from mlflow import MlflowClient
+
+    srv, receiver, _ = traced
+    register_code_model(server.url, server.admin_token, AGENT, AGENT_CODE, tmp_path_factory.mktemp("agent"))
+    with tracking(srv.url, srv.admin_token):
+        exp = MlflowClient().create_experiment("agent-traces-" + secrets.token_hex(4))
+    with srv.client(timeout=60) as c:
+        create_endpoint(c, {"name": "agent-traced", "config": {"served_entities": [{
+            "entity_name": AGENT, "entity_version": "1", "workload_size": "Small",
+            "scale_to_zero_enabled": False, "environment_vars": {"MLFLOW_EXPERIMENT_ID": exp}}]},
+            "telemetry_config": {"enabled_telemetry_features": ["TELEMETRY_FEATURE_TRACES",
+                                                                "TELEMETRY_FEATURE_LOGS"]}}, timeout=240)
+    return srv, receiver, exp
+
+
+def _chain(spans: dict[str, Any], name: str) -> list[str]:
+    """`name` and its ancestors' names, nearest first (span ids as MLflow or OTLP give them)."""
+    by_id = {sid: (n, parent) for n, (sid, parent) in spans.items()}
+    out, sid = [name], spans[name][1]
+    while sid in by_id:
+        n, sid = by_id[sid]
+        out.append(n)
+    return out
+
+
+def test_an_agents_own_spans_nest_under_ladles_in_otlp_and_mlflow_read_by_a_reader(agent):
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from openai import OpenAI
+
+    srv, receiver, exp = agent
+    trace_hex = secrets.token_hex(16)
+    oa = OpenAI(base_url=srv.url + "/serving-endpoints", api_key=srv.admin_token, max_retries=0)
+    r = oa.responses.create(model="agent-traced", input="weather?",
+                            extra_headers={"traceparent": f"00-{trace_hex}-{CALLER_SPAN}-01"})
+    assert r.output_text == "it is sunny"
+
+    # the OTLP receiver: the model's span under the replica span under the request span
+    def with_model_span():
+        with receiver.lock:
+            mine = {s.name: (s.span_id.hex(), s.parent_span_id.hex())
+                    for s in receiver.spans if s.trace_id.hex() == trace_hex}
+        return mine if "lookup" in mine and "POST /serving-endpoints/responses" in mine else None
+
+    otlp = wait_for(with_model_span, timeout=20)
+    chain = _chain(otlp, "lookup")     # lookup <- the agent's predict span <- replica <- request
+    assert chain[0] == "lookup" and chain[-2:] == ["replica", "POST /serving-endpoints/responses"], chain
+    assert len(chain) == 4 and otlp["POST /serving-endpoints/responses"][1] == CALLER_SPAN
+
+    # the replica's log line, as an OTLP log record of its endpoint
+    def logged():
+        with receiver.lock:
+            return [x for x in receiver.logs if "agent looked up the weather" in x.body.string_value] or None
+
+    rec = wait_for(logged, timeout=20)[0]
+    assert {a.key: a.value.string_value for a in rec.attributes}["ladle.endpoint"] == "agent-traced"
+
+    # MLflow: a user with READ on the experiment reads the trace back through ladle
+    with srv.client() as c:
+        tok = c.post("/api/2.0/token-management/on-behalf-of/tokens",
+                     json={"user_name": "trace-reader", "comment": "traces e2e"}).json()["token_value"]
+    trace_id = f"tr-{trace_hex}"
+    with tracking(srv.url, srv.admin_token):          # logged (export is asynchronous)
+        wait_for(lambda: "lookup" in {s.name for s in MlflowClient().get_trace(trace_id).data.spans}
+                 or None, timeout=20)
+    with tracking(srv.url, tok):
+        with pytest.raises(MlflowException) as denied:
+            MlflowClient().get_trace(trace_id)
+        assert denied.value.error_code == "PERMISSION_DENIED"
+    with srv.client() as c:
+        g = c.patch(f"/api/2.0/permissions/experiments/{exp}", json={"access_control_list": [
+            {"user_name": "trace-reader", "permission_level": "CAN_READ"}]})
+        assert g.status_code == 200, g.text
+    with tracking(srv.url, tok):
+        client = MlflowClient()
+        assert [t.info.trace_id for t in client.search_traces(locations=[exp])] == [trace_id]
+        trace = client.get_trace(trace_id)
+    spans = {s.name: (s.span_id, s.parent_id) for s in trace.data.spans}
+    assert _chain(spans, "lookup") == chain
+    lookup = next(s for s in trace.data.spans if s.name == "lookup")
+    assert lookup.inputs == {"q": "weather"} and lookup.outputs == "sunny"

@@ -1,0 +1,155 @@
+"""Replica logs over OTLP: for each endpoint whose `telemetry_config` lists
+TELEMETRY_FEATURE_LOGS, the lines its replicas write (their `server.log`, telemetry/logs.py) are
+sent as OpenTelemetry log records (attributes `ladle.endpoint`, `ladle.served_entity`) with the
+official SDK's BatchLogRecordProcessor and OTLP/HTTP log exporter.
+
+Replicas have no network: the server follows their log files, from the end they had when the
+feature was turned on, in one thread that reads what was appended every POLL_S. The export queue
+is bounded: records that do not fit are dropped and counted (`dropped`), and an OTLP endpoint
+that is slow or away never slows a request (nothing here is on the request path).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+log = logging.getLogger("ladle.otel")
+
+POLL_S = 0.5
+MAX_LINE = 16 * 1024
+MAX_READ = 1024 * 1024          # per file per poll: a flood is read over several polls
+
+
+class LogShipper:
+    def __init__(self, exporter: Any, logs_dir: Path, max_queue: int = 2048,
+                 report: Callable[[int], None] | None = None) -> None:
+        from opentelemetry.sdk._logs import LoggerProvider
+        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+        from opentelemetry.sdk.resources import Resource
+
+        self.logs_dir = logs_dir
+        self.max_queue = max_queue
+        self.pending = 0
+        self.dropped = 0
+        self._report = report or (lambda n: None)
+        self._lock = threading.Lock()
+        self._provider = LoggerProvider(resource=Resource.create({"service.name": "ladle.replica"}))
+        self._provider.add_log_record_processor(BatchLogRecordProcessor(
+            _Counting(exporter, self), max_queue_size=max_queue + 1, schedule_delay_millis=500,
+            max_export_batch_size=min(512, max_queue)))
+        self._logger = self._provider.get_logger("ladle.replica")
+        self._files: dict[Path, tuple[str, str, int, bytes]] = {}   # path -> endpoint, entity, offset, partial
+        self._polling = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def follow(self, wanted: dict[Path, tuple[str, str]]) -> None:
+        """Follow exactly these files (path -> endpoint name, served entity), new ones from
+        their current end."""
+        with self._lock:
+            for path in list(self._files):
+                if path not in wanted:
+                    del self._files[path]
+            for path, (endpoint, entity) in wanted.items():
+                if path not in self._files:     # -1: from its end, read by the thread
+                    self._files[path] = (endpoint, entity, -1, b"")
+        if wanted and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="ladle-otel-logs", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL_S):
+            self.poll()
+
+    def poll(self) -> None:
+        """Read what was appended to each followed file and emit its whole lines."""
+        with self._polling:                 # the thread's polls and a flush's, one at a time
+            self._poll()
+
+    def _poll(self) -> None:
+        with self._lock:
+            files = dict(self._files)
+        for path, (endpoint, entity, offset, partial) in files.items():
+            size = _size(path)
+            if offset < 0:
+                offset = size
+            if size < offset:               # truncated or replaced: start over
+                offset, partial = 0, b""
+            if size == offset:
+                with self._lock:
+                    if path in self._files:
+                        self._files[path] = (endpoint, entity, offset, partial)
+                continue
+            try:
+                with open(path, "rb") as f:
+                    f.seek(offset)
+                    data = f.read(min(size - offset, MAX_READ))
+            except OSError:
+                continue
+            lines = (partial + data).split(b"\n")
+            partial = lines.pop()[-MAX_LINE:]
+            for line in lines:
+                if line.strip():
+                    self._emit(line[:MAX_LINE].decode("utf-8", "replace"), endpoint, entity)
+            with self._lock:
+                if path in self._files:
+                    self._files[path] = (endpoint, entity, offset + len(data), partial)
+
+    def _emit(self, line: str, endpoint: str, entity: str) -> None:
+        from opentelemetry._logs import SeverityNumber
+
+        with self._lock:
+            if self.pending >= self.max_queue:
+                self.dropped += 1
+                full = True
+            else:
+                self.pending += 1
+                full = False
+        if full:
+            self._report(self.dropped)
+            return
+        error = "Error" in line or "Traceback" in line or "error" in line
+        self._logger.emit(body=line, severity_number=SeverityNumber.ERROR if error else SeverityNumber.INFO,
+                          severity_text="ERROR" if error else "INFO",
+                          attributes={"ladle.endpoint": endpoint, "ladle.served_entity": entity})
+
+    def done(self, n: int) -> None:
+        with self._lock:
+            self.pending = max(0, self.pending - n)
+
+    def flush(self) -> None:
+        self.poll()
+        self._provider.force_flush()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        self._provider.shutdown()
+
+
+class _Counting:
+    """The exporter, telling the shipper how many records left its queue (sent or failed)."""
+
+    def __init__(self, exporter: Any, shipper: LogShipper) -> None:
+        self.exporter, self.shipper = exporter, shipper
+
+    def export(self, batch: Sequence[Any]) -> Any:
+        try:
+            return self.exporter.export(batch)
+        finally:
+            self.shipper.done(len(batch))
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return getattr(self.exporter, "force_flush", lambda *_: True)(timeout_millis)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
