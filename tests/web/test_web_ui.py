@@ -330,7 +330,7 @@ def test_metrics_logs_permissions(admin_page, api, iris_ui, shots: Path):
     expect(note).to_contain_text("(2 samples)", timeout=15_000)
     expect(page.locator(".stats")).to_contain_text(re.compile(r"Requests\s*([1-9]\d*)"))
     charts = page.locator("svg.chart")
-    expect(charts).to_have_count(3)
+    expect(charts).to_have_count(4)
     for i in (0, 2):  # requests/s and latency have a drawn line
         expect(charts.nth(i).locator("path[d^='M']").first).to_be_attached()
     latest = re.search(r"requests/s ([0-9.]+)", charts.nth(0).get_attribute("aria-label") or "")
@@ -356,6 +356,35 @@ def test_metrics_logs_permissions(admin_page, api, iris_ui, shots: Path):
     expect(page.locator("#permissions tr", has_text="alice@example.com")).to_contain_text("User")
     expect(page.get_by_label("Permission for alice@example.com")).to_have_value("CAN_QUERY")
     shot(page, shots, "12-permissions")
+
+
+def test_replicas_beside_the_load_and_the_scaling_note(admin_page, api, iris_ui, shots: Path):
+    """The metrics tab charts replicas, the autoscaler's target and the load; while the
+    autoscaler's last decision is under way (the entity's state message, set by the
+    reconciler) the endpoint page says it, and drops it once the replicas got there."""
+    from playwright.sync_api import expect
+
+    page = admin_page
+    note = "scaling up: 1 -> 3 replicas (in-flight 11.0 per replica over 10 s (target 3))"
+
+    def scaling(route):   # the GET as the server answers it, while a scale-up is under way
+        ep = route.fetch().json()
+        ep["config"]["served_entities"][0]["state"]["deployment_state_message"] = note
+        route.fulfill(json=ep)
+
+    url = re.compile(rf".*/api/2\.0/serving-endpoints/{EP}$")
+    page.route(url, scaling)
+    page.goto(f"/ui/endpoints/{EP}/metrics")
+    banner = page.locator("#ep-scaling")
+    expect(banner).to_have_text("iris-1: scaling up: 1 \u2192 3 (in-flight 11.0 per replica over 10 s (target 3))")
+    expect(banner).to_have_attribute("role", "status")
+    shot(page, shots, "10b-scaling")
+    page.unroute(url)
+    expect(banner).to_be_hidden(timeout=10_000)   # polled every 2 s while it shows
+    chart = page.locator("svg.chart").nth(3)
+    expect(chart).to_have_attribute("aria-label", re.compile(
+        r"^Replicas and load: replicas 1, target 1, in flight \+ queued \d+$"), timeout=15_000)
+    expect(chart.locator("path[d^='M']")).to_have_count(3)
 
 
 def test_usage_page(admin_page, api, iris_ui, shots: Path):

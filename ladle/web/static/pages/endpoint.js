@@ -16,8 +16,17 @@ const TABS = [
 const FAST_MS = 2000;
 const SLOW_MS = 10000;
 
-const busy = (ep) => inProgress(ep) || ((ep.config && ep.config.served_entities) || []).some(
+const busy = (ep) => inProgress(ep) || scalingNotes(ep).length > 0 || ((ep.config && ep.config.served_entities) || []).some(
   (e) => e.state && ["DEPLOYMENT_CREATING", "DEPLOYMENT_RECOVERING"].includes(e.state.deployment));
+
+// The autoscaler's last decision, while the replicas get there: the reconciler puts it in the
+// entity's state message ("scaling up: 1 -> 3 replicas (in-flight 11.0 per replica over 10 s ...)").
+function scalingNotes(ep) {
+  return ((ep.config && ep.config.served_entities) || [])
+    .map((e) => [e.name, (e.state && e.state.deployment_state_message) || ""])
+    .filter(([, m]) => /^scaling (up|down): /.test(m))
+    .map(([n, m]) => `${n}: ${m.replace(/ -> (\d+) replicas/, " \u2192 $1")}`);
+}
 
 export function render(root, params, ctx) {
   const name = params.name;
@@ -31,6 +40,7 @@ export function render(root, params, ctx) {
   const sampler = startSampler(name);
 
   const badges = h("div", { class: "chips", "aria-live": "polite" });
+  const scaling = h("p", { id: "ep-scaling", class: "small muted", role: "status", hidden: true });
   const canManage = () => ep && ep.permission_level === "CAN_MANAGE";
   const editLink = h("a", { class: "btn", href: `/ui/endpoints/${encodeURIComponent(name)}/edit` }, "Edit config");
   const delBtn = h("button", { type: "button", class: "btn btn-danger", onclick: () => dialog.showModal() }, "Delete");
@@ -72,6 +82,9 @@ export function render(root, params, ctx) {
     editLink.title = m ? "" : "You need CAN_MANAGE to edit this endpoint";
     if (!m) editLink.removeAttribute("href"); else editLink.href = `/ui/endpoints/${encodeURIComponent(name)}/edit`;
     delBtn.disabled = !m;
+    const notes = scalingNotes(ep);
+    scaling.hidden = notes.length === 0;
+    scaling.textContent = notes.join("; ");
   }
 
   async function load() {
@@ -130,7 +143,7 @@ export function render(root, params, ctx) {
     h("nav", { "aria-label": "Breadcrumb", class: "small", style: { marginBottom: ".35rem" } }, h("a", { href: "/ui/endpoints" }, "Serving endpoints"), " / "),
     h("div", { class: "page-head" }, h("h1", {}, name), badges,
       h("div", { class: "actions" }, editLink, delBtn)),
-    error, tabList, panel, dialog);
+    scaling, error, tabList, panel, dialog);
   load();
 
   return {

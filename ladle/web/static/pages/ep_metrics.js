@@ -1,4 +1,5 @@
-// Metrics tab: requests/s, 4xx/5xx per second and latency p50/p99, charted from Prometheus
+// Metrics tab: requests/s, 4xx/5xx per second, latency p50/p99 and replicas beside the load
+// (replicas, the autoscaler's target, requests in flight and queued), charted from Prometheus
 // text sampled by this browser (GET /api/2.0/serving-endpoints/{name}/metrics).
 import { h, options, replace } from "../dom.js";
 import { lineChart } from "../chart.js";
@@ -38,6 +39,9 @@ export function mount(panel, ctx) {
     const e5 = [];
     const p50 = [];
     const p99 = [];
+    const repl = [];
+    const tgt = [];
+    const load = [];
     let j = 0;
     for (let i = 1; i < samples.length; i += 1) {
       const a = samples[i - 1];
@@ -52,6 +56,10 @@ export function mount(panel, ctx) {
       const ob = buckets(samples[j].series, "request_latency_ms", ent);
       p50.push([b.t, quantile(0.5, nb, ob)]);
       p99.push([b.t, quantile(0.99, nb, ob)]);
+      const has = (n) => b.series.some((x) => x.name === n && (!ent || x.labels.served_entity === ent));
+      repl.push([b.t, has("replica_count") ? total(b.series, "replica_count", ent) : null]);
+      tgt.push([b.t, has("replica_target_count") ? total(b.series, "replica_target_count", ent) : null]);
+      load.push([b.t, has("in_flight_requests") ? total(b.series, "in_flight_requests", ent) + total(b.series, "queued_requests", ent) : null]);
     }
     const last = samples.length ? samples[samples.length - 1].series : [];
     const g = (n) => { const v = last.filter((x) => x.name === n && (!ent || x.labels.served_entity === ent)); return v.length ? v : null; };
@@ -69,7 +77,8 @@ export function mount(panel, ctx) {
     replace(charts,
       lineChart({ title: "Requests per second", series: [{ label: "requests/s", points: reqs }], from, to: now, format: fmtRate, unit: "/s" }),
       lineChart({ title: "Errors per second", series: [{ label: "4xx/s", points: e4, color: "#b58a00" }, { label: "5xx/s", points: e5, color: "#c4251d" }], from, to: now, format: fmtRate, unit: "/s" }),
-      lineChart({ title: "Latency (ms)", series: [{ label: "p50", points: p50 }, { label: "p99", points: p99, color: "#8a3ffc" }], from, to: now, format: fmtMs, unit: " ms" }));
+      lineChart({ title: "Latency (ms)", series: [{ label: "p50", points: p50 }, { label: "p99", points: p99, color: "#8a3ffc" }], from, to: now, format: fmtMs, unit: " ms" }),
+      lineChart({ title: "Replicas and load", series: [{ label: "replicas", points: repl }, { label: "target", points: tgt, color: "#b58a00" }, { label: "in flight + queued", points: load, color: "#8a3ffc" }], from, to: now, format: (v) => v.toFixed(0), unit: "" }));
     const own = samples.length - (store.fromServer || 0);
     const kept = store.fromServer ? `${store.fromServer} kept by the server, then ` : "";
     note.textContent = samples.length
