@@ -16,6 +16,7 @@ the replicas, the counters and the tables; a worker reaches them over its link
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,7 +24,6 @@ from typing import Any, Sequence
 from ladle.gateway.feed import Link
 from ladle.gateway.pipeline import Gateway
 from ladle.gateway.ratelimit import Bucket, Need
-from ladle.runtimes.base import Reply
 from ladle.runtimes.local_replica import AttachedReplica
 from ladle.telemetry.tables import TableRef
 
@@ -230,7 +230,7 @@ class _Counted(AttachedReplica):
         except BaseException:
             self.group.counted(-1)
             raise
-        return Reply(reply.status, reply.content_type, self._until_done(reply.chunks))
+        return dataclasses.replace(reply, chunks=self._until_done(reply.chunks))
 
     async def _until_done(self, chunks: Any) -> Any:
         try:
