@@ -5,7 +5,8 @@ the right to query the endpoints it names and nothing else: not another endpoint
 control plane, not MLflow. This is checked once, in AuthMiddleware, for every route.
 
 A replica's fetch token (`Principal.model_scope`, control/replica_tokens.py) reads one
-registered model version: its registry entry and download URI, and the files under its
+registered model version: its registry entry and download URI, the registered model's own
+entry (MLflow's client reads it before any download), and the files under the version's
 artifact path on MLflow's artifact proxy, with GETs only. What it may read is decided here
 alone (the MLflow proxy's per-object permissions do not apply to it).
 """
@@ -31,6 +32,7 @@ def scoped_endpoint(method: str, path: str) -> str | None:
 
 
 _VERSION_READS = ("/api/2.0/mlflow/model-versions/get", "/api/2.0/mlflow/model-versions/get-download-uri")
+_MODEL_READ = "/api/2.0/mlflow/registered-models/get"
 _ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 
 
@@ -64,6 +66,8 @@ def model_read_allowed(scope: ModelScope, method: str, path: str, query: bytes) 
     path = path.rstrip("/") or "/"
     if path in _VERSION_READS:
         return params == {"name": [scope.name], "version": [scope.version]}
+    if path == _MODEL_READ:      # MLflow's client reads the model's entry before a download
+        return params == {"name": [scope.name]}
     if path == _ARTIFACTS:       # a listing: ?path=<dir>
         return set(params) == {"path"} and len(params["path"]) == 1 and _under(params["path"][0], scope)
     if path.startswith(_ARTIFACTS + "/"):

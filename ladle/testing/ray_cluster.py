@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -26,12 +28,16 @@ class RayCluster:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
         self.nodes: list[ChildProcess] = []
+        # each node's temp dir: short (Ray's sockets live there; AF_UNIX paths end at 107
+        # bytes) and its own, as a separate machine's would be
+        self.temp = Path(tempfile.mkdtemp(prefix="ladle-ray-"))
 
     def _start(self, argv: list[str], work: Path, env: dict[str, str], timeout: float) -> ChildProcess:
         ray = str(Path(sys.executable).parent / "ray")
         auth = {k: v for k, v in self.env.items() if k != "LADLE_RAY_ADDRESS"}
         node = ChildProcess([ray, "start", "--block", "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-                             f"--temp-dir={work / 't'}", "--object-store-memory=200000000", *argv],
+                             f"--temp-dir={self.temp / str(len(self.nodes))}", "--object-store-memory=200000000",
+                             *argv],
                             work / "ray.log", child_env({"RAY_USAGE_STATS_ENABLED": "0", **auth, **env}))
         node.start()
         self.nodes.append(node)
@@ -60,6 +66,7 @@ class RayCluster:
         # shutdown of a `--block` node took ~30 s, all of it waiting); workers before the head
         for node in reversed(self.nodes):
             node.stop(grace=3)
+        shutil.rmtree(self.temp, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -64,6 +64,7 @@ def test_a_minted_token_names_one_model_version_and_no_user(authenticator):
 @pytest.mark.parametrize("method, path, query", [
     ("GET", "/api/2.0/mlflow/model-versions/get-download-uri", b"name=iris&version=2"),
     ("GET", "/api/2.0/mlflow/model-versions/get", b"version=2&name=iris"),
+    ("GET", "/api/2.0/mlflow/registered-models/get", b"name=iris"),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", f"path={FILES}".encode()),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", b"path=" + FILES.replace("/", "%2F").encode()),
     ("GET", f"/api/2.0/mlflow-artifacts/artifacts/{FILES}/MLmodel", b""),
@@ -77,7 +78,9 @@ def test_the_token_reads_its_version(method, path, query):
     ("GET", "/api/2.0/mlflow/model-versions/get-download-uri", b"name=iris&version=3"),
     ("GET", "/api/2.0/mlflow/model-versions/get-download-uri", b"name=other&version=2"),
     ("GET", "/api/2.0/mlflow/model-versions/get-download-uri", b"name=iris&version=2&name=other"),
-    ("GET", "/api/2.0/mlflow/registered-models/get", b"name=iris"),
+    ("GET", "/api/2.0/mlflow/registered-models/get", b"name=other"),
+    ("GET", "/api/2.0/mlflow/registered-models/search", b""),
+    ("GET", "/api/2.0/mlflow/model-versions/search", b"filter=name='iris'"),
     ("POST", "/api/2.0/mlflow/model-versions/get-download-uri", b"name=iris&version=2"),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", b"path=1/models"),
     ("GET", "/api/2.0/mlflow-artifacts/artifacts", f"path={FILES}/../../m-other".encode()),
