@@ -4,6 +4,7 @@ descendants too); nothing is looked up by name."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +16,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench_server(home: Path, token: str, idle_s: float) -> LadleProcess:
-    """The benchmark's `ladle server`: scale-to-zero after `idle_s` idle seconds."""
-    return LadleProcess(home, token, {"LADLE_SCALE_TO_ZERO_IDLE_S": str(idle_s)}, cwd=REPO_ROOT)
+    """The benchmark's `ladle server`: scale-to-zero after `idle_s` idle seconds; its serving
+    processes as a server's default (one per core) unless LADLE_GATEWAY_WORKERS says."""
+    return LadleProcess(home, token, {"LADLE_SCALE_TO_ZERO_IDLE_S": str(idle_s),
+                                      "LADLE_GATEWAY_WORKERS": os.environ.get("LADLE_GATEWAY_WORKERS", "0")},
+                        cwd=REPO_ROOT)
 
 
 class MlflowServe:
