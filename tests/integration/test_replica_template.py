@@ -70,10 +70,14 @@ def test_forked_replica_answers_as_a_fresh_one_and_a_dead_template_is_replaced(i
         forking, fresh_only = Launcher(sandbox, run, template), Launcher(sandbox, run)
         started: list[LocalReplica] = []
         try:
-            fresh = await _start(fresh_only, iris_dir, run, 0)
-            started.append(fresh)
-            forked = await _start(forking, iris_dir, run, 1)
-            started.append(forked)
+            # both at once (each pays its imports: the fresh worker's, the template's)
+            both = await asyncio.gather(_start(fresh_only, iris_dir, run, 0),
+                                        _start(forking, iris_dir, run, 1), return_exceptions=True)
+            started += [r for r in both if isinstance(r, LocalReplica)]
+            for r in both:
+                if isinstance(r, BaseException):
+                    raise r
+            fresh, forked = both
             first_template = template.proc.pid
             assert _parent(forked.pid) == first_template       # forked, not started
             assert _parent(fresh.pid) == os.getpid()
