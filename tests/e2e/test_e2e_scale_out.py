@@ -49,6 +49,9 @@ def trio(server, postgres, tmp_path_factory):
                "LADLE_LOG_LEVEL": "info"}
         token = "dapi-trio-admin-" + secrets.token_hex(8)
         servers = [LadleProcess(work / f"home-{n}", token, extra_env=env) for n in "abc"]
+        # b writes its tables only when asked (the usage API flushes): when it is killed, the
+        # rows of everything it answered since are in its journal alone
+        servers[1].extra_env = {**env, "LADLE_TABLE_FLUSH_INTERVAL_S": "3600", "LADLE_TABLE_FLUSH_ROWS": "100000"}
         with ThreadPoolExecutor(3) as pool:
             list(pool.map(lambda s: s.start(), servers))
         try:
@@ -78,6 +81,7 @@ class Load:
 
     def __init__(self) -> None:
         self.answered: list[str] = []     # 200s
+        self.by_server: collections.Counter = collections.Counter()
         self.unanswered: list[str] = []   # the connection failed (a killed server)
         self.lock = threading.Lock()
         self.n = 0
@@ -100,6 +104,7 @@ class Load:
                 assert r.status_code == 200, r.text
                 with self.lock:
                     self.answered.append(cid)
+                    self.by_server[srv.url] += 1
 
 
 def _ids(tables, *parts: str) -> collections.Counter:
@@ -143,6 +148,8 @@ def test_three_servers_write_one_table_each_exactly_once_even_through_a_kill(tri
     with ThreadPoolExecutor(6) as pool:        # two clients per server, at once
         list(pool.map(lambda s: load.send(s, 25), servers + servers))
     assert len(load.answered) == 150
+    with servers[1].client() as c:              # b writes what it holds when asked for usage
+        assert c.get("/api/2.0/ladle/usage", params={"group_by": "endpoint"}).status_code == 200
     wait_for(lambda: _tables_hold(tables, load), 30, what="150 rows in each table")
     _check_exactly_once(tables, load)
     # export-metrics on every server counts all three servers' requests
@@ -154,13 +161,15 @@ def test_three_servers_write_one_table_each_exactly_once_even_through_a_kill(tri
     stop = threading.Event()
     with ThreadPoolExecutor(6) as pool:
         futures = [pool.submit(load.send, s, 400, stop) for s in servers + servers]
-        wait_for(lambda: len(load.answered) >= 150 + 60, 30, what="load under way")
-        os.kill(victim.proc.pid, signal.SIGKILL)
+        wait_for(lambda: len(load.answered) >= 150 + 60 and load.by_server[victim.url] >= 50 + 10, 30,
+                 what="load under way")
+        os.kill(victim.proc.pid, signal.SIGKILL)      # with rows answered since its last write
         wait_for(lambda: len(load.answered) >= 150 + 120, 30, what="the others keep serving")
         stop.set()
         for f in futures:
             f.result()
     victim.stop()
+    victim.extra_env = servers[0].extra_env         # back: it drains its journal on its own
     victim.start()
     with ThreadPoolExecutor(3) as pool:        # the restarted server serves and writes again
         list(pool.map(lambda s: load.send(s, 10), servers))
