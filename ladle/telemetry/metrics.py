@@ -86,15 +86,13 @@ class MetricsHub:
 
     def local_samples(self) -> dict[str, list[Sample]]:
         """This server's counter and histogram samples per endpoint (what it shares)."""
-        return {eid: [(s.name, dict(s.labels), s.value) for f in m.registry.collect() if f.type in SUMMED
-                      for s in f.samples if not s.name.endswith("_created")]
-                for eid, m in list(self._by_endpoint.items())}
+        return {eid: _summed_samples(m) for eid, m in list(self._by_endpoint.items())}
 
     def families(self, endpoint_id: str) -> list[Metric]:
         """The endpoint's metric families, counters and histograms summed over every server."""
         m = self.for_endpoint(endpoint_id)
         total: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
-        for samples in [*self.remote.get(endpoint_id, ()), self.local_samples().get(endpoint_id, [])]:
+        for samples in [*self.remote.get(endpoint_id, ()), _summed_samples(m)]:
             for name, labels, value in samples:
                 k = (name, tuple(sorted(labels.items())))
                 total[k] = total.get(k, 0.0) + value
@@ -124,6 +122,11 @@ class MetricsHub:
         view = CollectorRegistry(auto_describe=False)
         view.register(_Fixed(families))
         return generate_latest(view)
+
+
+def _summed_samples(m: EndpointMetrics) -> list[Sample]:
+    return [(s.name, dict(s.labels), s.value) for f in m.registry.collect() if f.type in SUMMED
+            for s in f.samples if not s.name.endswith("_created")]
 
 
 class _Fixed:
