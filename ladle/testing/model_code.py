@@ -154,3 +154,24 @@ class Hostile(PythonModel):
 
 mlflow.models.set_model(Hostile())
 '''
+
+
+# A ResponsesAgent that uses MLflow Tracing: one `lookup` span of its own (inside the span
+# MLflow opens for predict), and a line on stdout (the replica's log).
+TRACED_AGENT_CODE = '''
+import mlflow
+from mlflow.pyfunc import ResponsesAgent
+from mlflow.types.responses import ResponsesAgentResponse
+
+
+class Agent(ResponsesAgent):
+    def predict(self, request):
+        with mlflow.start_span("lookup", span_type="TOOL") as span:
+            span.set_inputs({"q": "weather"})
+            print("agent looked up the weather", flush=True)
+            span.set_outputs("sunny")
+        return ResponsesAgentResponse(output=[self.create_text_output_item(text="it is sunny", id="msg_1")])
+
+
+mlflow.models.set_model(Agent())
+'''

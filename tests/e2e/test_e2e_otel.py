@@ -17,6 +17,7 @@ import pytest
 from e2e_support import COLUMNS, LadleServer, create_endpoint, entity, wait_for
 from llm_fixtures import FakeUpstream
 from ladle.testing.registry import tracking
+from ladle.testing.model_code import TRACED_AGENT_CODE
 from ladle.testing.registry import register_code_model
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -157,30 +158,29 @@ def test_a_traced_endpoint_logs_mlflow_traces_to_its_experiment(server, admin, m
         assert names["replica"].parent_id == root.span_id
         assert root.attributes["ladle.endpoint"] == "iris-traced"
         assert root.attributes["ladle.request_id"]          # the inference table's databricks_request_id
-        admin.delete("/api/2.0/serving-endpoints/iris-traced")
+    admin.delete("/api/2.0/serving-endpoints/iris-traced")
+    # a user reads the trace back through ladle's MLflow proxy once granted CAN_READ on it
+    from mlflow.exceptions import MlflowException
+
+    reader = "trace-reader-" + secrets.token_hex(3)
+    tok = admin.post("/api/2.0/token-management/on-behalf-of/tokens",
+                     json={"user_name": reader, "comment": "traces e2e"}).json()["token_value"]
+    with tracking(server.url, tok):
+        for read in (lambda c: c.get_trace(trace.info.trace_id), lambda c: c.search_traces(locations=[exp])):
+            with pytest.raises(MlflowException) as denied:
+                read(MlflowClient())
+            assert denied.value.error_code == "PERMISSION_DENIED", str(denied.value)
+    g = admin.patch(f"/api/2.0/permissions/experiments/{exp}", json={"access_control_list": [
+        {"user_name": reader, "permission_level": "CAN_READ"}]})
+    assert g.status_code == 200, g.text
+    with tracking(server.url, tok):
+        client = MlflowClient()
+        assert [t.info.trace_id for t in client.search_traces(locations=[exp])] == [trace.info.trace_id]
+        assert {s.name for s in client.get_trace(trace.info.trace_id).data.spans} == set(names)
 
 
 # -- an agent's own spans, and its replica's logs ------------------------------------------
 AGENT = "main.default.e2e_traced_agent"
-AGENT_CODE = '''
-import mlflow
-from mlflow.pyfunc import ResponsesAgent
-from mlflow.types.responses import ResponsesAgentResponse
-
-
-class Agent(ResponsesAgent):
-    def predict(self, request):
-        with mlflow.start_span("lookup", span_type="TOOL") as span:
-            span.set_inputs({"q": "weather"})
-            print("agent looked up the weather", flush=True)
-            span.set_outputs("sunny")
-        return ResponsesAgentResponse(output=[self.create_text_output_item(text="it is sunny", id="msg_1")])
-
-
-mlflow.models.set_model(Agent())
-'''
-
-
 @pytest.fixture(scope="module")
 def agent(server, traced, tmp_path_factory):
     """A ResponsesAgent using MLflow Tracing, served by the traced server with traces and logs
@@ -188,7 +188,7 @@ def agent(server, traced, tmp_path_factory):
     from mlflow import MlflowClient
 
     srv, receiver, _ = traced
-    register_code_model(server.url, server.admin_token, AGENT, AGENT_CODE, tmp_path_factory.mktemp("agent"))
+    register_code_model(server.url, server.admin_token, AGENT, TRACED_AGENT_CODE, tmp_path_factory.mktemp("agent"))
     with tracking(srv.url, srv.admin_token):
         exp = MlflowClient().create_experiment("agent-traces-" + secrets.token_hex(4))
     with srv.client(timeout=60) as c:
@@ -210,6 +210,7 @@ def _chain(spans: dict[str, Any], name: str) -> list[str]:
     return out
 
 
+@pytest.mark.slow       # a model registered and served for it: ~25 s on an idle machine
 def test_an_agents_own_spans_nest_under_ladles_in_otlp_and_mlflow_read_by_a_reader(agent):
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException

@@ -1,11 +1,13 @@
 // Query playground. Custom models: a JSON editor prefilled from the endpoint's OpenAPI
 // document, the response and the served model that answered. Chat endpoints: a chat box
-// that streams tokens (see chat.js). Both offer "copy as curl / databricks-sdk / openai".
+// that streams tokens (see chat.js). Agent endpoints (agent/v1/responses): the Responses API
+// and the request's trace (agent.js). All offer "copy as curl / databricks-sdk / openai".
 import { ApiError, enc, epPath, get, send } from "../api.js";
 import { copyButton, h, options, pretty, replace } from "../dom.js";
 import { invocationSchema, scoringExample, taskExample } from "../examples.js";
 import { curl, openai, sdk } from "../snippets.js";
 import { mountChat } from "../chat.js";
+import { mountAgent } from "../agent.js";
 
 export function snippetBox(getRequest) {
   const pre = h("pre", { class: "code", id: "snippet", hidden: true, tabindex: "0", "aria-label": "Code snippet" });
@@ -30,6 +32,7 @@ export function snippetBox(getRequest) {
 export function mount(panel, ctx) {
   const ep = ctx.ep;
   if (ep && ep.task === "llm/v1/chat") return mountChat(panel, ctx, snippetBox);
+  if (ep && ep.task === "agent/v1/responses") return mountAgent(panel, ctx, snippetBox);
   const target = h("select", { id: "query-target" });
   const editor = h("textarea", { class: "json-editor", id: "query-body", spellcheck: "false", "aria-describedby": "query-body-err" });
   const editorErr = h("div", { class: "field-error", id: "query-body-err", role: "alert", hidden: true });
