@@ -157,7 +157,8 @@ class Template:
         if not ready.done():
             ready.set_result(False)
         replies.put_nowait(None)
-        if self._closed:
+        # one that never became ready (it cannot start here) is tried again on the next fork only
+        if self._closed or not ready.result():
             return
         log.warning("replica template pid %s exited with code %s; starting another", proc.pid, rc)
         async with self._lock:
