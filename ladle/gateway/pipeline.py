@@ -138,7 +138,7 @@ class Gateway:
         pol = self.policies.get(name) or compile_policy(route)
         m = self.metrics.for_endpoint(route.id)
         ex = Exchange(str(uuid.uuid4()), name, route.id, p.name)
-        if self.otel is not None and self.otel.wants(route.telemetry):
+        if self.otel is not None and self.otel.wants(route.telemetry, route.experiment_id):
             attrs = {"ladle.endpoint": name, "ladle.request_id": ex.request_id,
                      "http.request.method": request.method}
             if route.experiment_id:                     # an MLflow trace too (telemetry/otel.py)

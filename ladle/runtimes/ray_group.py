@@ -118,7 +118,7 @@ class DirectReplica(RayReplica):
                 self._leave()
                 await reply.chunks.aclose()   # closed early: the worker cancels the request
 
-        return Reply(reply.status, reply.content_type, chunks())
+        return Reply(reply.status, reply.content_type, chunks(), reply.spans)   # a traced request's model spans
 
 
 def _pid_of(socket_path: str) -> int | None:

@@ -66,10 +66,12 @@ class Otel:
         self.logs: Any = None                          # replica logs over OTLP (otel_logs.py)
         self._logs_warned = False
 
-    def wants(self, telemetry: Mapping[str, Any] | None) -> bool:
+    def wants(self, telemetry: Mapping[str, Any] | None, experiment: str | None = None) -> bool:
+        """Traced: the server traces everything, the endpoint's telemetry config lists traces,
+        or a served entity names an MLflow experiment (its traces go there, as on Databricks)."""
         if self.missing:
             return False
-        return self.everything or (telemetry is not None and TRACES in features(telemetry))
+        return self.everything or bool(experiment) or (telemetry is not None and TRACES in features(telemetry))
 
     def wants_metrics(self, telemetry: Mapping[str, Any] | None) -> bool:
         if self.missing:

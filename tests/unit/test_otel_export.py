@@ -18,6 +18,7 @@ METRICS = {"enabled_telemetry_features": ["TELEMETRY_FEATURE_METRICS"]}
 def test_off_unless_the_endpoint_or_the_server_asks():
     o = ot.Otel(env={})
     assert not o.wants(None) and not o.wants({}) and not o.wants(METRICS) and o.wants(TRACES)
+    assert o.wants(None, "7") and not o.wants(METRICS, None)  # a served entity's MLflow experiment
     assert o.wants_metrics(METRICS) and not o.wants_metrics(TRACES)
     for var in ot.ENDPOINT_VARS:
         on = ot.Otel(env={var: "http://collector:4318"})
