@@ -6,17 +6,25 @@ A model with `predict_stream` (ChatModel, ResponsesAgent, a pyfunc that defines 
 with `"stream": true` answers Server-Sent Events: one `data: {chunk}` per chunk it yields,
 then `data: [DONE]`.
 
+Falling back from one batched model call to one call per request is logged once per model
+and reason (a warning in the replica's log), since it costs throughput.
+
+What this takes from MLflow's internals goes through ladle.entities.mlflow_adapter.
 Imported inside replica processes; MLflow is imported lazily, on load.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import sys
-from io import StringIO
 import threading
 import time
 from typing import Any, Iterator
+
+from ladle.entities import mlflow_adapter
+
+log = logging.getLogger(__name__)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, str, bytes]:
@@ -29,6 +37,7 @@ NUMERIC = {"double", "float", "long", "integer"}
 class PyfuncEntity:
     def __init__(self, model: Any) -> None:
         self.model = model
+        self._fallbacks_logged: set[str] = set()
         _skip_agent_input_schema(model)
         self.input_schema = model.metadata.get_input_schema()
         self.columns = _numeric_columns(self.input_schema)
@@ -55,14 +64,20 @@ class PyfuncEntity:
 
     @property
     def streams(self) -> bool:
-        return getattr(self.model, "_predict_stream_fn", None) is not None
+        return mlflow_adapter.supports_streaming(self.model)
+
+    def _fallback(self, kind: str, reason: str) -> None:
+        """Log, once per model and kind of reason, that a batch is predicted one by one."""
+        if kind not in self._fallbacks_logged:
+            self._fallbacks_logged.add(kind)
+            log.warning("batched prediction falls back to one call per request: %s "
+                        "(logged once for this model)", reason)
 
     def predict(self, meta: dict, body: bytes, cancel: threading.Event | None = None):
         from mlflow.exceptions import MlflowException
-        from mlflow.pyfunc import scoring_server
 
         content_type = meta.get("content_type") or "application/json"
-        if self.streams and content_type.startswith("application/json") and b'"stream"' in body:
+        if self.streams and content_type.split(";")[0].strip() == "application/json":
             try:
                 data = json.loads(body)
             except ValueError:
@@ -70,7 +85,7 @@ class PyfuncEntity:
             if isinstance(data, dict) and data.get("stream") is True:
                 return 200, "text/event-stream", self._stream(data, cancel)
         try:
-            r = scoring_server.invocations(body, content_type, self.model, self.input_schema)
+            status, mimetype, body_out = mlflow_adapter.score(self.model, self.input_schema, body, content_type)
         except MlflowException as e:
             code = e.error_code if e.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") else "BAD_REQUEST"
             status = e.get_http_status_code()
@@ -78,14 +93,12 @@ class PyfuncEntity:
                 print(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} model error: {e.message}", file=sys.stderr, flush=True)
                 return _error(500, "INTERNAL_ERROR", e.message)
             return _error(status, code, e.message)
-        if r.status != 200:
-            return _error(r.status if r.status < 500 else 400, "BAD_REQUEST", str(r.response))
-        body_out = r.response.encode() if isinstance(r.response, str) else r.response
-        return 200, r.mimetype, body_out
+        if status != 200:
+            return _error(status if status < 500 else 400, "BAD_REQUEST", body_out.decode(errors="replace"))
+        return 200, mimetype, body_out
 
     def _stream(self, data: dict, cancel: threading.Event | None) -> Iterator[bytes]:
         from mlflow.exceptions import MlflowException
-        from mlflow.pyfunc import scoring_server
 
         from ladle.schemas.errors import ApiError
         from ladle.schemas.llm import SSE_DONE, sse
@@ -93,8 +106,8 @@ class PyfuncEntity:
         payload = json.dumps({k: v for k, v in data.items() if k != "stream"})
         gen = None
         try:
-            parsed = scoring_server._parse_json_data(payload, self.model.metadata, self.input_schema)
-            gen = self.model.predict_stream(parsed.data, parsed.params)
+            data_in, params = mlflow_adapter.parse_request(self.model, self.input_schema, payload)
+            gen = self.model.predict_stream(data_in, params)
             for chunk in gen:
                 if cancel is not None and cancel.is_set():
                     return
@@ -114,28 +127,32 @@ class PyfuncEntity:
         anything else (or any error) goes through `predict` one by one, so answers and
         error messages are exactly those of `mlflow models serve`."""
         if self.columns is None:
+            if len(items) > 1:
+                self._fallback("schema", "the model's input schema is not all named numeric columns")
             return [self.predict(m, b) for m, b in items]
         rows_per, all_rows = [], []
-        for meta, body in items:
+        for i, (meta, body) in enumerate(items):
             rows = _rows(meta, body, self.columns)
             if rows is None:
+                if len(items) > 1:
+                    self._fallback("request", f"request {i + 1} of a batch of {len(items)} is not "
+                                   "a JSON dataframe_split/dataframe_records of numbers in the "
+                                   "signature's columns")
                 return [self.predict(m, b) for m, b in items]
             rows_per.append(len(rows))
             all_rows.extend(rows)
         try:
-            from mlflow.pyfunc.scoring_server import predictions_to_json
-
             out = self._predict_rows(all_rows)
             if len(out) != len(all_rows):
-                raise ValueError("output rows do not match input rows")
+                raise ValueError(f"the model answered {len(out)} rows for {len(all_rows)}")
             results, start = [], 0
             for n in rows_per:
-                buf = StringIO()
-                predictions_to_json(_slice(out, start, start + n), buf)
-                results.append((200, "application/json", buf.getvalue().encode()))
+                results.append((200, "application/json",
+                                mlflow_adapter.predictions_json(_slice(out, start, start + n))))
                 start += n
             return results
-        except Exception:
+        except Exception as e:
+            self._fallback("error", f"the batched model call failed: {e!r}")
             return [self.predict(m, b) for m, b in items]
 
 
@@ -147,23 +164,17 @@ def _skip_agent_input_schema(model: Any) -> None:
     function tool's `name` and `parameters`), so the replica drops that
     check for `agent/v1/responses` models; the agent's own request model
     (`ResponsesAgentRequest`) still validates the body."""
-    meta = model.metadata
-    if (meta.metadata or {}).get("task") != RESPONSES_AGENT_TASK or meta.signature is None:
-        return
-    from mlflow.models.signature import ModelSignature
-
-    sig = meta.signature
-    meta.signature = ModelSignature(inputs=None, outputs=sig.outputs, params=sig.params)
+    if (model.metadata.metadata or {}).get("task") == RESPONSES_AGENT_TASK:
+        mlflow_adapter.drop_input_schema(model)
 
 
 def _direct_predict(model: Any, schema: Any) -> Any:
     types = {getattr(t, "name", str(t)) for t in schema.input_types()}
-    impl = getattr(model, "_model_impl", None)
-    if types != {"double"} or impl is None or type(impl).__module__ != "mlflow.sklearn":
+    if types != {"double"}:
         return None
     if schema.has_input_names() is False or getattr(model.metadata, "get_params_schema", lambda: None)():
         return None
-    return impl.predict
+    return mlflow_adapter.sklearn_predict(model)
 
 
 def _numeric_columns(schema: Any) -> list[str] | None:

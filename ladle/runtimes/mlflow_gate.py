@@ -9,9 +9,9 @@ Run as `python -m ladle.runtimes.mlflow_gate --backend-store-uri ... --artifacts
 line, where another process could read it), then made non-dumpable.
 
 What it sets up is what `mlflow server --backend-store-uri B --serve-artifacts
---artifacts-destination A` does (mlflow.cli.server and mlflow.server._run_server), in one
-process instead of a CLI that spawns uvicorn: MLflow offers no hook to wrap its app other
-than an installed `mlflow.app` plugin.
+--artifacts-destination A` does, in one process instead of a CLI that spawns uvicorn: MLflow
+offers no hook to wrap its app other than an installed `mlflow.app` plugin. That setup uses
+MLflow's server internals, so it lives in ladle.entities.mlflow_adapter (`tracking_server_app`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
-import os
 import sys
 
 
@@ -65,29 +64,10 @@ def main(argv: list[str] | None = None) -> None:
 
     set_non_dumpable()
 
-    from mlflow.server.constants import (
-        ARTIFACT_ROOT_ENV_VAR, ARTIFACTS_DESTINATION_ENV_VAR, BACKEND_STORE_URI_ENV_VAR,
-        REGISTRY_STORE_URI_ENV_VAR, SERVE_ARTIFACTS_ENV_VAR,
-    )
-    from mlflow.utils.server_cli_utils import resolve_default_artifact_root
+    from ladle.entities.mlflow_adapter import tracking_server_app
 
-    artifact_root = resolve_default_artifact_root(True, None, args.backend_store_uri)
-    os.environ.update({
-        BACKEND_STORE_URI_ENV_VAR: args.backend_store_uri,
-        REGISTRY_STORE_URI_ENV_VAR: args.backend_store_uri,
-        ARTIFACT_ROOT_ENV_VAR: artifact_root,
-        SERVE_ARTIFACTS_ENV_VAR: "true",
-        ARTIFACTS_DESTINATION_ENV_VAR: args.artifacts_destination,
-        "MLFLOW_ENABLE_WORKSPACES": "false",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "_MLFLOW_SGI_NAME": "uvicorn",
-        "_MLFLOW_IN_JOB_EXECUTOR": "false",
-    })
-    from mlflow.server.handlers import initialize_backend_stores
-
-    initialize_backend_stores(args.backend_store_uri, args.backend_store_uri, artifact_root)
+    app = tracking_server_app(args.backend_store_uri, args.artifacts_destination)
     import uvicorn
-    from mlflow.server.fastapi_app import app
 
     if args.fd is not None:
         import socket
