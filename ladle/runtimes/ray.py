@@ -329,6 +329,25 @@ class RayBackend:
         await self.run_blocking(rs.write_access, app, self.registry_url, token)
         self._access_at[app] = time.monotonic()
 
+    async def _relay_builds(self) -> None:
+        """Copy the build lines replicas preparing on their nodes relayed through the KV into
+        this server's build log of their group, each marked with its node."""
+        if not self.prepare_in_replica:
+            return
+        for g in list(self._groups.values()):
+            if g.app not in self._apps:
+                continue
+            try:
+                relayed = await self.run_blocking(rs.read_build_lines, g.app)
+            except Exception as e:
+                log.debug("reading relayed build lines of %s failed: %s", g.app, e)
+                continue
+            for key, (node, count, lines) in relayed.items():
+                new = count - g.relayed.get(key, 0)
+                for line in lines[len(lines) - min(max(new, 0), len(lines)):]:
+                    g.logs.build(f"[{node}] {line}")
+                g.relayed[key] = count
+
     async def _renew_access(self) -> None:
         for g in list(self._groups.values()):
             at = self._access_at.get(g.app)
@@ -390,6 +409,7 @@ class RayBackend:
                     if g.state == GroupState.STOPPING:
                         self._found.pop(key, None)
                 await self._renew_access()
+                await self._relay_builds()
             try:
                 await asyncio.wait_for(self._poll_kick.wait(), self.poll_interval_s)
             except asyncio.TimeoutError:

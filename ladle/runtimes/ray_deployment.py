@@ -24,7 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from ladle.runtimes.base import GroupSpec, Prepared, Preparer, ReplicaGone, last_error_line
 from ladle.runtimes.local_replica import LocalReplica
@@ -73,11 +73,16 @@ class ReplicaOptions:
 
 class _Logs:
     """Entity build/server logs under the server's logs dir when this node can write there,
-    else a private temp dir (another node of the cluster)."""
+    else a private temp dir (another node of the cluster). With `relay`, build lines go to
+    the cluster's KV instead, where the owning server reads them into its build log
+    (ray_serve.relay_build_line): a replica that prepares on its node needs no shared path
+    for the server to show what it did."""
 
-    def __init__(self, spec: GroupSpec, logs_dir: str | None, scratch: Path) -> None:
+    def __init__(self, spec: GroupSpec, logs_dir: str | None, scratch: Path,
+                 relay: "Callable[[str], None] | None" = None) -> None:
         self.build_path = scratch / "build.log"
         self.server_path = scratch / "server.log"
+        self.relay = relay
         if logs_dir:
             try:
                 from ladle.telemetry.logs import EntityLogs
@@ -93,6 +98,12 @@ class _Logs:
             f.write(f"{stamp} {line}\n")
 
     def build(self, line: str) -> None:
+        if self.relay is not None:
+            try:
+                self.relay(line)
+                return
+            except Exception:   # the KV is away: the line stays on this node
+                pass
         self._write(self.build_path, line)
 
     def server(self, line: str) -> None:
@@ -118,12 +129,17 @@ class LadleReplica:
         self._closing = False
         self._watch: asyncio.Task | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix="ladle-ray-"))
-        self.logs = _Logs(spec, options.logs_dir, self.scratch)
+        relay = None
+        if preparer is not None and prepared is None:   # preparing here: tell the owner how it goes
+            from ladle.runtimes.ray_serve import BuildRelay, app_name
+
+            relay = BuildRelay(app_name(spec.key), node_tag())
+        self.logs = _Logs(spec, options.logs_dir, self.scratch, relay)
         try:
             if prepared is None:
                 if preparer is None:
                     raise RuntimeError("neither prepared paths nor a preparer were given")
-                self.logs.build(f"Preparing '{spec.entity_name}' on Ray node {_node()}")
+                self.logs.build(f"Preparing '{spec.entity_name}' on {_node()}")
                 try:
                     prepared = await preparer(spec, self.logs.build)
                 except Exception as e:
@@ -206,6 +222,17 @@ def _node() -> str:
     return node_label()
 
 
+def node_tag() -> str:
+    """A short name of this Ray node ("Ray node <id>"), else of this machine."""
+    ray = sys.modules.get("ray")
+    try:
+        if ray is not None and ray.is_initialized():
+            return f"Ray node {ray.get_runtime_context().get_node_id()[:12]}"
+    except Exception:
+        pass
+    return os.uname().nodename
+
+
 def node_label() -> str:
     """This machine's name and, inside a Ray worker, the Ray node's id and address (several
     Ray nodes may share a machine)."""
@@ -260,7 +287,7 @@ class RegistryPreparer:
         envs = Path(self.envs_dir) if self.envs_dir else node_dir() / "envs"
         models.mkdir(parents=True, exist_ok=True)
         envs.mkdir(parents=True, exist_ok=True)
-        log(f"Ray node {node_label()} prepares '{spec.entity_name}' itself: model cache {models}, "
+        log(f"{node_label()} prepares '{spec.entity_name}' itself: model cache {models}, "
             f"environments {envs}, registry {access['url']} with this replica's own token (reads "
             f"model '{spec.model_name}' version {spec.model_version} only)")
         registry = Registry(access["url"], access["token"])

@@ -163,6 +163,7 @@ class RayGroup:
         self._scaled_to: int | None = None  # None: (re)deploy
         self._missing = 0
         self._shared_used = 0.0
+        self.relayed: dict[str, int] = {}   # relayed build lines copied, by replica key
         self.task: asyncio.Task | None = None
         if self.owned:
             self.logs = backend.logs_for(spec)

@@ -204,6 +204,9 @@ def delete(app: str) -> None:
     serve.delete(app, _blocking=False)
     for k in (f"app/{app}", f"used/{app}", f"access/{app}"):
         kv_del(k)
+    from ray.experimental.internal_kv import _internal_kv_del
+
+    _internal_kv_del(f"build/{app}/", del_by_prefix=True, namespace=KV_NAMESPACE)
 
 
 def make_handle(app: str):
@@ -243,6 +246,48 @@ def poll(used: dict[str, float], watch: list[str]) -> tuple[dict[str, AppView], 
 
 
 # -- Ray's internal KV (shared by every driver of the cluster) ------------------------------
+
+class BuildRelay:
+    """In a replica that prepares on its node: its build lines, under one KV key of its own
+    (`build/<app>/<node>-<pid>`, the last MAX_RELAYED lines), for the owner to read. Called
+    in the replica's constructor, before it serves: a short blocking KV write per line."""
+
+    MAX_RELAYED = 500
+
+    def __init__(self, app: str, node: str) -> None:
+        import uuid
+
+        self.key = f"build/{app}/{uuid.uuid4().hex[:16]}"
+        self.node = node
+        self.lines: list[str] = []
+        self.count = 0
+
+    def __call__(self, line: str) -> None:
+        self.lines.append(line)
+        self.count += 1
+        del self.lines[:-self.MAX_RELAYED]
+        kv_put(self.key, json.dumps({"node": self.node, "lines": self.lines, "count": self.count}))
+
+
+def read_build_lines(app: str) -> dict[str, tuple[str, int, list[str]]]:
+    """Replica key -> (node, lines written in all, the last of them) relayed by the
+    application's replicas."""
+    from ray.experimental.internal_kv import _internal_kv_list
+
+    out = {}
+    for raw in _internal_kv_list(f"build/{app}/", namespace=KV_NAMESPACE) or []:
+        key = raw.decode() if isinstance(raw, bytes) else str(raw)
+        got = kv_get(key)
+        try:
+            data = json.loads(got) if got else None
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and isinstance(data.get("lines"), list):
+            lines = [str(x) for x in data["lines"]]
+            count = data.get("count") if isinstance(data.get("count"), int) else len(lines)
+            out[key] = (str(data.get("node") or ""), count, lines)
+    return out
+
 
 def write_access(app: str, url: str, token: str) -> None:
     """Where and how the application's replicas fetch their model (sealed: the KV is open to
