@@ -160,8 +160,18 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         if settings.runtime == "ray":
             from ladle.runtimes.ray import RayBackend
 
-            backend = RayBackend(preparer, settings.logs_dir, address=settings.ray_address,
-                                 start_timeout=settings.replica_start_timeout_s)
+            from ladle.control.replica_tokens import ReplicaTokens
+            from ladle.runtimes.ray_deployment import RegistryPreparer
+
+            on_node = settings.ray_prepare_on_node
+            own_url = f"http://{'[' + loopback + ']' if ':' in loopback else loopback}:{settings.port}"
+            backend = RayBackend(RegistryPreparer() if on_node else preparer, settings.logs_dir,
+                                 address=settings.ray_address, start_timeout=settings.replica_start_timeout_s,
+                                 prepare_in_replica=on_node, resolve_env=secrets.resolve_env,
+                                 fetch_access=ReplicaTokens(signing_keys.issue, registry.download_uri),
+                                 registry_url=settings.ray_registry_url or own_url,
+                                 actor_options={"resources": dict(settings.ray_replica_resources)}
+                                 if settings.ray_replica_resources else None)
         elif settings.runtime == "local":
             from ladle.runtimes.local import LocalBackend
             from ladle.runtimes.sandbox import make_sandbox, set_non_dumpable

@@ -50,6 +50,16 @@ class Settings(BaseSettings):
     # Ray Serve (runtime "ray"): a cluster's address ("auto", "ray://host:10001"); unset
     # starts a local one
     ray_address: str | None = None
+    # Replicas prepare their model on their own Ray node (download from the registry with a
+    # short-lived token that reads that one version; environment built and cached on the
+    # node), instead of using the paths this server prepared (which needs a shared filesystem)
+    ray_prepare_on_node: bool = False
+    # The URL Ray nodes reach this server's registry (its MLflow proxy) at; unset: this
+    # server's own address (right when the nodes share its machine or network name)
+    ray_registry_url: str | None = None
+    # Custom Ray resources each Serve replica needs (JSON, e.g. {"gpu_node": 0.01}): pins
+    # replicas to the nodes that offer them (`ray start --resources=...`)
+    ray_replica_resources: dict[str, float] = Field(default_factory=dict)
     # Shared state for several ladle servers: a SQLAlchemy URL of a PostgreSQL database
     # (postgresql+psycopg://user:pass@host/db); unset: SQLite in LADLE_HOME
     database_url: str | None = None
