@@ -194,6 +194,11 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         from ladle.gateway.ratelimit_redis import RedisLimiter
 
         limiter = RedisLimiter.from_url(settings.redis_url)
+    share = None     # request metrics summed across the servers sharing this Redis
+    if settings.redis_url:
+        from ladle.telemetry.metrics_share import MetricsShare
+
+        share = MetricsShare.from_url(settings.redis_url, tables.spool.id, metrics, settings.metrics_share_interval_s)
     gateway = Gateway(ReplicaPool(backend, settings.request_timeout_s, settings.replica_start_timeout_s),
                       metrics, perms.level, settings.max_payload_bytes,
                       limiter=limiter,
@@ -241,6 +246,11 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                                        p, "registered-models", name, "CAN_READ"),
                                    models_dir=settings.models_dir)
     svc = Services(settings, endpoint_svc, perms, tokens_svc, backend, metrics, gateway, mlflow_url)
+    if share is not None:   # the other servers ask the reconciler's one for replica logs
+        from ladle.telemetry.peers import Peers
+
+        svc.peers = Peers(share.redis, tables.spool.id, settings.public_url, lambda: reconciler.leading,
+                          settings.metrics_share_interval_s)
 
     async def pay_per_token(only: str | None = None) -> list[str]:
         from ladle.control.foundation_endpoints import ensure_pay_per_token
@@ -277,6 +287,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         if store.shared:
             background.append(loop.create_task(sync.run()))
             background.append(loop.create_task(sync.listen(store.listen_url() or "")))
+        if share is not None:
+            background.append(loop.create_task(share.run()))
+        if svc.peers is not None:
+            background.append(loop.create_task(svc.peers.run()))
         try:
             yield
         finally:
@@ -287,6 +301,10 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 await asyncio.to_thread(gateway.otel.shutdown)   # flushes queued spans (bounded wait)
             if limiter is not None:
                 await limiter.aclose()
+            if share is not None:
+                with contextlib.suppress(Exception):   # the last counts, when Redis answers at once
+                    await asyncio.wait_for(share.share(), 2.0)
+                await share.aclose()
             if workers is not None:
                 await workers.stop()
             await tables.stop()
