@@ -30,7 +30,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-import httpx
+import psutil
 
 from bench.clients import RawHttp
 from bench.load import LoadResult, find_wrk, percentile, run_wrk, wrk_script
@@ -45,8 +45,24 @@ MSGS = [{"role": "user", "content": "Say something."}]
 class Target:
     """Something that answers chat completions: a URL path, its body and headers."""
 
-    def __init__(self, name: str, url: str, path: str, model: str | None, headers: dict[str, str]) -> None:
+    def __init__(self, name: str, url: str, path: str, model: str | None, headers: dict[str, str],
+                 pid: int | None = None) -> None:
         self.name, self.url, self.path, self.model, self.headers = name, url, path, model, headers
+        self.pid = pid      # the serving process tree's root (its CPU time is counted)
+
+    def cpu_s(self) -> float:
+        """CPU seconds the serving process tree has used so far."""
+        if self.pid is None:
+            return 0.0
+        root = psutil.Process(self.pid)
+        total = 0.0
+        for p in [root, *root.children(recursive=True)]:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                pass
+        return total
 
     def body(self, stream: bool) -> bytes:
         b: dict[str, Any] = {"messages": MSGS, "max_tokens": 8}
@@ -89,19 +105,48 @@ class LiteLLM:
 
     def start(self) -> float:
         self.proc.start()
-        return self.proc.wait_http(f"http://127.0.0.1:{self.port}/health/liveliness", 180, interval=0.2)
+        return self.proc.wait_http(f"http://127.0.0.1:{self.port}/health/liveliness", 400, interval=0.2)
 
     def target(self, name: str) -> Target:
         return Target(name, f"http://127.0.0.1:{self.port}", "/v1/chat/completions", "fake",
-                      {"Authorization": f"Bearer {self.key}"})
+                      {"Authorization": f"Bearer {self.key}"}, self.proc.pid)
 
     def stop(self) -> None:
         self.proc.stop()
 
 
-def _ladle(upstream: str, workers: int, work: Path) -> tuple[LadleProcess, Target]:
+def _redis(work: Path) -> ChildProcess | None:
+    """A redis-server on a free port (the one next to this interpreter, or on PATH)."""
+    exe = Path(sys.executable).parent / "redis-server"
+    found = str(exe) if exe.exists() else shutil.which("redis-server")
+    if not found:
+        return None
+    port = free_port()
+    proc = ChildProcess([found, "--port", str(port), "--save", "", "--appendonly", "no"],
+                        work / "redis.log", child_env(), work)
+    proc.start()
+    proc.port = port  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 30
+    import socket
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.stop()
+                return None
+            time.sleep(0.05)
+
+
+def _ladle(upstream: str, workers: int, work: Path, limited: bool = False,
+           redis_url: str | None = None) -> tuple[LadleProcess, Target]:
     token = "dapi-bench-" + secrets.token_hex(8)
-    srv = LadleProcess(work / f"ladle-{workers}", token, {"LADLE_GATEWAY_WORKERS": str(workers)}, cwd=REPO_ROOT)
+    env = {"LADLE_GATEWAY_WORKERS": str(workers)}
+    if redis_url:
+        env["LADLE_REDIS_URL"] = redis_url
+    tag = f"{workers}{'-limits' if limited else ''}{'-redis' if redis_url else ''}"
+    srv = LadleProcess(work / f"ladle-{tag}", token, env, cwd=REPO_ROOT)
     srv.start()
     ext = {"provider": "openai", "name": "fake-gpt", "task": "llm/v1/chat",
            "openai_config": {"openai_api_base": upstream + "/v1", "openai_api_key_plaintext": "sk-bench"}}
@@ -109,12 +154,17 @@ def _ladle(upstream: str, workers: int, work: Path) -> tuple[LadleProcess, Targe
         r = c.post("/api/2.0/serving-endpoints", json={"name": "chat", "config": {"served_entities": [
             {"name": "fake-chat", "external_model": ext}]}})
         r.raise_for_status()
+        if limited:    # a per-user call limit the load never reaches: every request asks the limiter
+            c.put("/api/2.0/serving-endpoints/chat/ai-gateway", json={"rate_limits": [
+                {"calls": 10**9, "key": "user", "renewal_period": "minute"}]}).raise_for_status()
         deadline = time.monotonic() + 120
         while c.get("/api/2.0/serving-endpoints/chat").json()["state"]["ready"] != "READY":
             if time.monotonic() > deadline:
                 raise RuntimeError("the bench endpoint did not become READY")
             time.sleep(0.1)
-    return srv, Target(f"ladle x{workers}", srv.url, "/serving-endpoints/chat/invocations", None, srv.headers)
+    name = f"ladle x{workers}" + (" lim" + ("/redis" if redis_url else "/srv") if limited else "")
+    return srv, Target(name, srv.url, "/serving-endpoints/chat/invocations", None, srv.headers,
+                       srv.proc.pid if srv.proc else None)
 
 
 def _ttft(t: Target, n: int) -> float | None:
@@ -132,19 +182,26 @@ def _ttft(t: Target, n: int) -> float | None:
         raw.close()
 
 
-def measure(t: Target, wrk: str, work: Path, duration: float, ttft_n: int) -> dict[str, Any]:
+def measure(t: Target, wrk: str, work: Path, duration: float, ttft_n: int,
+            unary_only: bool = False) -> dict[str, Any]:
     res: dict[str, Any] = {}
-    for stream in (False, True):
+    for stream in (False,) if unary_only else (False, True):
         body = work / f"body-{stream}.json"
         body.write_bytes(t.body(stream))
         script = work / "req.lua"
         script.write_text(wrk_script(body, {"Content-Type": "application/json", **t.headers}))
         for c in CONCURRENCY:
             run_wrk(wrk, t.url + t.path, script, c, 1)          # warm the connections and caches
+            cpu0 = t.cpu_s()
             r: LoadResult = run_wrk(wrk, t.url + t.path, script, c, duration)
+            cpu_ms = (t.cpu_s() - cpu0) * 1000 / max(r.requests, 1)
             res[("stream" if stream else "unary", c)] = r
+            res[("cpu", "stream" if stream else "unary", c)] = cpu_ms
             print(f"  {t.name:<14} {'stream' if stream else 'unary':<6} c={c:<3} {r.rps:9.0f}/s  p50 "
-                  f"{r.p50_ms or 0:7.2f} ms  p99 {r.p99_ms or 0:7.2f} ms  failed {r.failed}", flush=True)
+                  f"{r.p50_ms or 0:7.2f} ms  p99 {r.p99_ms or 0:7.2f} ms  failed {r.failed}  "
+                  f"CPU {cpu_ms:.3f} ms/request", flush=True)
+    if unary_only:
+        return res
     res["ttft"] = _ttft(t, ttft_n)
     print(f"  {t.name:<14} TTFT p50 {res['ttft'] or float('nan'):.2f} ms", flush=True)
     return res
@@ -159,6 +216,7 @@ def _row(name: str, r: dict[str, Any] | None, up: dict[str, Any]) -> str:
             x = r[(kind, c)]
             cells.append(f"{x.rps:7.0f} ({x.p50_ms or 0:.1f}/{x.p99_ms or 0:.1f})")
     over = (r[("unary", 1)].p50_ms or 0) - (up[("unary", 1)].p50_ms or 0)
+    cells.append(f"CPU {r[('cpu', 'unary', 32)]:.3f} ms/req")
     ttft = f"{r['ttft']:.2f}" if r.get("ttft") is not None else "n/a"
     return f"{name:<16} " + " ".join(cells) + f"  TTFT {ttft} ms  overhead p50 {over:+.2f} ms"
 
@@ -180,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     up = FakeUpstream(work / "upstream.log", tokens=8, interval_ms=1.0)
     up.start()
     results: dict[str, dict[str, Any] | None] = {}
+    limits: dict[str, dict[str, Any] | None] = {}
     try:
         upt = Target("upstream", up.url, "/v1/chat/completions", "fake-gpt", {})
         results["upstream"] = measure(upt, wrk, work, a.duration, a.ttft_samples)
@@ -189,6 +248,20 @@ def main(argv: list[str] | None = None) -> int:
                 results[f"ladle x{n}"] = measure(t, wrk, work, a.duration, a.ttft_samples)
             finally:
                 srv.stop()
+        redis = _redis(work) if a.workers > 1 else None
+        runs: list[tuple[int, str | None]] = [(1, None)]
+        if a.workers > 1:
+            runs.append((a.workers, None))
+            if redis is not None:
+                runs.append((a.workers, f"redis://127.0.0.1:{redis.port}/0"))  # type: ignore[attr-defined]
+        for n, url in runs:
+            srv, t = _ladle(up.url, n, work, limited=True, redis_url=url)
+            try:
+                limits[t.name] = measure(t, wrk, work, a.duration, 0, unary_only=True)
+            finally:
+                srv.stop()
+        if redis is not None:
+            redis.stop()
         exe = None if a.no_litellm else _litellm(a.litellm)
         for n in sorted({1, a.workers}):
             if exe is None:
@@ -217,10 +290,21 @@ def main(argv: list[str] | None = None) -> int:
         for kind in ("unary", "stream"):
             if lad and ll:
                 print(f"  ladle/litellm x{n} {kind} c=32: {lad[(kind, 32)].rps / max(ll[(kind, 32)].rps, 1e-9):.1f}x")
+    for n in sorted({1, a.workers}):
+        lad, ll = results.get(f"ladle x{n}"), results.get(f"litellm x{n}")
+        if lad and ll and lad[("cpu", "unary", 32)]:
+            print(f"  CPU per request litellm/ladle x{n} unary c=32: "
+                  f"{ll[('cpu', 'unary', 32)] / lad[('cpu', 'unary', 32)]:.1f}x")
+    print("\nrate-limited endpoint (every request asks the limiter), unary:")
+    for name, r in limits.items():
+        if r:
+            print(f"  {name:<20} c=1 {r[('unary', 1)].rps:7.0f}/s  c=32 {r[('unary', 32)].rps:7.0f}/s "
+                  f"p99 {r[('unary', 32)].p99_ms or 0:.1f} ms  CPU {r[('cpu', 'unary', 32)]:.3f} ms/req")
     one, many = results.get("ladle x1"), results.get(f"ladle x{a.workers}")
     if one and many and a.workers > 1:
         print(f"  ladle x{a.workers} / x1 unary c=32: {many[('unary', 32)].rps / one[('unary', 32)].rps:.2f}x "
-              f"(p99 {many[('unary', 32)].p99_ms:.1f} ms)")
+              f"(p99 {many[('unary', 32)].p99_ms:.1f} ms); CPU per request x{a.workers}/x1: "
+              f"{many[('cpu', 'unary', 32)] / max(one[('cpu', 'unary', 32)], 1e-9):.2f}x")
     return 0
 
 

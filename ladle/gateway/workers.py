@@ -23,6 +23,7 @@ answer leaves, every worker has reloaded what it caches (tokens, grants, secrets
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import os
@@ -77,7 +78,7 @@ class GatewayWorkers:
         self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, timeout: float = 60.0) -> None:
+    async def start(self, timeout: float = 30.0) -> None:
         loop = asyncio.get_running_loop()
         for w in self.workers:
             self._tasks.append(loop.create_task(self._keep(w)))
@@ -88,9 +89,8 @@ class GatewayWorkers:
                 log.warning("a gateway worker did not start within %.0fs", timeout)
 
     async def stop(self) -> None:
+        """Stop the workers; what they counted until they exit reaches this process."""
         self._stopping = True
-        for t in self._tasks:
-            t.cancel()
         await self.drain()
         for w in self.workers:
             if w.proc is not None and w.proc.returncode is None:
@@ -99,12 +99,15 @@ class GatewayWorkers:
             if w.proc is None:
                 continue
             try:
-                await asyncio.wait_for(w.proc.wait(), 10)
+                await asyncio.wait_for(w.proc.wait(), 15)
             except asyncio.TimeoutError:
                 w.proc.kill()
                 await w.proc.wait()
-            if w.link is not None:
-                await w.link.close()
+        keep = self._tasks[:len(self.workers)]
+        if keep:
+            await asyncio.wait(keep, timeout=5)     # each reads its worker's last notes
+        for t in self._tasks:
+            t.cancel()
 
     async def _keep(self, w: _Worker) -> None:
         """Run worker `w`; one that dies is started again (after a second, if it died young)."""
@@ -138,6 +141,9 @@ class GatewayWorkers:
         w.link = await Link.open(ours, lambda kind, payload: self._handle(w, kind, payload))
         try:
             await w.proc.wait()
+            # the notes it sent before exiting are still to be read: up to its end of the link
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(w.link.closed.wait(), 5)
         finally:
             w.ready.clear()
             self._load.pop(w.index, None)
