@@ -244,8 +244,9 @@ class Control:
 
 
 def _preimport() -> None:
-    for mod in ("mlflow.pyfunc", "mlflow.pyfunc.scoring_server", "pandas", "sklearn.ensemble",
-                "mlflow.sklearn", "skops.io"):
+    from ladle.entities.mlflow_adapter import PREIMPORT
+
+    for mod in (*PREIMPORT, "pandas", "sklearn.ensemble", "skops.io"):
         try:
             __import__(mod)
         except Exception:

@@ -109,10 +109,11 @@ _early: dict[str, ContractRun] = {}
 _early_dir: list[Path] = []
 
 
-def start_early() -> None:
-    """Start the oldest MLflow's run now (tests/conftest.py calls this once collection has
-    selected this module), so that it builds while the other tests run."""
-    if "oldest" not in _early:
+def start_early(items: list[pytest.Item]) -> None:
+    """Start the oldest MLflow's run now, when collection selected its test (tests/conftest.py
+    calls this), so that it builds and runs while the other tests run."""
+    if "oldest" not in _early and any(it.name == "test_contract_holds_on_the_oldest_allowed_mlflow"
+                                      for it in items):
         _early_dir.append(Path(tempfile.mkdtemp(prefix="ladle-mlflow-envs-")))
         _early["oldest"] = ContractRun(floor(allowed()), _early_dir[0])
 
@@ -135,6 +136,8 @@ def _check(run: ContractRun) -> None:
     rc, log = run.result()
     tail = "\n".join(log.splitlines()[-40:])
     assert rc == 0, f"contract tests against MLflow {run.version} (exit {rc}):\n{tail}"
+    installed = [p.name for p in (run.dir / "venv").glob("lib/python*/site-packages/mlflow-*.dist-info")]
+    assert installed == [f"mlflow-{run.version}.dist-info"], installed
     summary = [ln for ln in log.splitlines() if re.search(r" in [\d.]+s\b", ln)][-1]
     assert re.search(r"\b\d+ passed\b", summary) and not re.search(r"failed|error|skipped", summary), tail
 
