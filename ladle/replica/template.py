@@ -25,6 +25,7 @@ import selectors
 import signal
 import socket
 import sys
+import traceback
 
 from ladle.replica.worker import _preimport
 
@@ -58,9 +59,12 @@ def _child(worker_fd: int, template_files: list, other_fds: list[int]) -> None:
 
         worker.main(["--job"])
         code = 0
-    except SystemExit as e:
+    except SystemExit as e:  # as the interpreter ends a fresh worker: a message goes to its log
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-    except BaseException:  # noqa: BLE001 - the child must never return into the template's loop
+        if e.code is not None and not isinstance(e.code, int):
+            print(e.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - never back into the template's loop; the traceback to the log
+        traceback.print_exc()
         code = 1
     finally:
         try:
