@@ -50,6 +50,8 @@ def routes(svc: Services) -> list[Route]:
 
     async def get(request: Request) -> Response:
         out = await call(ep.get, principal(request), request.path_params["name"])
+        if "task" not in out and (task := await ep.model_task(out)):   # an agent's, from its MLmodel
+            out["task"] = task
         return JSONResponse(with_data_plane(out, str(request.base_url)))
 
     async def delete(request: Request) -> Response:

@@ -19,7 +19,7 @@ from ladle.control.store import EndpointRecord, StaleRecord, Store
 from ladle.control.views import detailed, summary
 from ladle.entities.catalog import PREFIX, Catalog, check_foundation
 from ladle.entities.registry import Registry
-from ladle.entities.signature import signature_inputs
+from ladle.entities.signature import model_task, signature_inputs
 from ladle.schemas import endpoints as s
 from ladle.schemas.errors import ApiError, conflict, invalid, not_found
 from ladle.schemas.principal import Principal
@@ -54,6 +54,7 @@ class EndpointService:
         self.registry = registry
         self.on_change = on_change
         self._lock = asyncio.Lock()
+        self._tasks: dict[tuple[str, str], str] = {}    # (model, version) -> its metadata.task
 
     # -- reads -------------------------------------------------------------------------
     def _get(self, name: str) -> EndpointRecord:
@@ -72,6 +73,21 @@ class EndpointService:
 
     def list(self, p: Principal) -> list[dict[str, Any]]:
         return [summary(r) for r in self.store.list_endpoints() if self.perms.level(p, r.id)]
+
+    async def model_task(self, view: dict[str, Any]) -> str | None:
+        """The served MLflow model's `metadata.task` (`agent/v1/responses` for a ResponsesAgent)
+        once its files are cached here: read off the event loop once per model version."""
+        cfg = view.get("config") or view.get("pending_config") or {}
+        ents = [e for e in cfg.get("served_entities") or () if e.get("entity_name") and not e.get("external_model")]
+        if self.models_dir is None or not ents:
+            return None
+        key = (ents[0]["entity_name"], str(ents[0].get("entity_version")))
+        if key not in self._tasks:
+            task = await asyncio.to_thread(model_task, self.models_dir, *key)
+            if task is None:                # not downloaded yet: ask again next time
+                return None
+            self._tasks[key] = task
+        return self._tasks[key] or None
 
     async def exists(self, name: str) -> bool:
         return await self.store.call(self.store.get_endpoint, name) is not None

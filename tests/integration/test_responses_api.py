@@ -103,6 +103,8 @@ def test_bad_fields_are_400s_naming_them_and_reach_no_model(endpoints, replicas)
 
 def test_an_agent_answers_natively_and_tokens_count_against_limits(endpoints, replicas):
     c = endpoints
+    # the endpoint says what it serves, from the model's MLmodel (the web UI's playground picks by it)
+    assert c.get("/api/2.0/serving-endpoints/agent").json()["task"] == "agent/v1/responses"
     r = c.post(RESP, json={"model": "agent", "input": "hi", "instructions": "be brief"})
     assert r.status_code == 200, r.text
     assert replicas.seen[-1] == {"input": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]}
