@@ -54,6 +54,8 @@ class AppGate:
             if p.endpoints is not None:
                 raise ApiError("PERMISSION_DENIED", "This token is scoped to querying serving endpoints; "
                                "it cannot open an app.")
+            if p.model_scope is not None:
+                raise ApiError("PERMISSION_DENIED", "This token reads one model version; it cannot open an app.")
             return p
         session = conn.cookies.get(app_sign_in.COOKIE)
         if session:

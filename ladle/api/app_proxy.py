@@ -62,7 +62,7 @@ def routes(client: httpx.AsyncClient, gate: AppGate) -> list[Route]:
             p = await gate.authenticate(token) if token else None
         except ApiError as e:
             return app_sign_in.page(name, next_path, e.message, e.status)
-        if p is None or p.endpoints is not None:
+        if p is None or p.endpoints is not None or p.model_scope is not None:
             return app_sign_in.page(name, next_path, "Invalid access token.", 401)
         try:
             await gate.require_use(p, name)

@@ -119,7 +119,7 @@ def routes(keys: SigningKeys, grants: OAuthGrants, dispatch: dict[str, Grant],
             return oidc_page.refused(e.error, e.description)
         secret = form.pop("token", "").strip()
         p = await authenticate(secret) if secret else None
-        if p is None or p.endpoints is not None:
+        if p is None or p.endpoints is not None or p.model_scope is not None:
             return oidc_page.sign_in(form, req.client_id, "Invalid access token.", 401)
         location = await grants.store.call(grants.issue_code, req, p.name, p.kind)
         return RedirectResponse(location, status_code=302, headers={"Cache-Control": "no-store"})

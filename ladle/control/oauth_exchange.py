@@ -88,6 +88,8 @@ class JwtBearerGrant:
         if p.endpoints is not None:
             raise OAuthError("invalid_grant", "assertion: a token scoped to serving endpoints "
                              "cannot be exchanged again")
+        if p.model_scope is not None:
+            raise OAuthError("invalid_grant", "assertion: a replica's model fetch token cannot be exchanged")
         return p, claims
 
     def _ttl(self, assertion: str, claims: dict[str, Any] | None) -> int:
