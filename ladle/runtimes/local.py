@@ -124,15 +124,20 @@ class LocalGroup:
                 if not self._replicas:
                     self._set(GroupState.RECOVERING if self._ever_ready else GroupState.STARTING,
                               "Starting replicas")
-                try:
-                    # A group that served restarts its replicas with back-off until one starts,
-                    # it stops or its target changes; one that never served fails at once.
-                    await retrying(lambda e: self._ever_ready, delay=0.5, max_delay=30.0,
-                                   give_up=lambda: self._stopping or self._changed.is_set(),
-                                   before_sleep=self._restart_failed)(self._start_one, prepared)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:
+                # A scale-up starts every missing replica at once (their model loads overlap:
+                # 2 -> 4 takes one start, not two); the first replica of a group starts alone.
+                n = self.target - len(self._replicas) if self._replicas else 1
+                # A group that served restarts its replicas with back-off until one starts,
+                # it stops or its target changes; one that never served fails at once.
+                results = await asyncio.gather(*(
+                    retrying(lambda e: self._ever_ready, delay=0.5, max_delay=30.0,
+                             give_up=lambda: self._stopping or self._changed.is_set(),
+                             before_sleep=self._restart_failed)(self._start_one, prepared)
+                    for _ in range(n)), return_exceptions=True)
+                errors = [e for e in results if isinstance(e, BaseException)]
+                if any(isinstance(e, asyncio.CancelledError) for e in errors):
+                    raise asyncio.CancelledError()
+                for e in errors[:1]:
                     tail = self.logs.tail(20)
                     self.logs.server(f"replica failed to start: {e}")
                     if not self._ever_ready:
