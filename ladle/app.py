@@ -155,7 +155,9 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                                settings.workspace_id)
     local_runtime = backend is None and settings.runtime == "local"
     if backend is None:
-        preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(registry, settings.models_dir, settings.envs_dir),
+        preparer = KindPreparer({"mlflow_pyfunc": PyfuncPreparer(
+                                     registry, settings.models_dir, settings.envs_dir,
+                                     settings.mlflow_dir / "artifacts" if tracking is not None else None),
                                  "foundation": FoundationPreparer(catalog)}, secrets.resolve_env)
         if settings.runtime == "ray":
             from ladle.runtimes.ray import RayBackend
