@@ -7,7 +7,9 @@ single-threaded Redis's service time per script; endpoints spread over shards) w
 endpoint is rate limited, picks a replica, crosses the network to it, waits for the
 replica's next batch (a replica takes every request waiting, up to `max_batch`, and serves
 them in one predict whose time depends on the batch size), crosses back, and the gateway
-spends the other half of its cost.
+spends the other half of its cost. With worker processes (`per_server` > 1) a worker's
+rate-limit question goes through its server's process (one more FIFO station per server,
+which also spends time on every request's relayed counts and rows, off the request's path).
 
 Replica choice (`routing`):
 - `first`: what `ReplicaPool.call` does: the replica this gateway process has the fewest
@@ -28,6 +30,7 @@ from pathlib import Path
 import simpy
 
 ROUTINGS = ("first", "random", "shared")
+TAIL_S = 0.2
 
 
 def gamma(rng: random.Random, mean: float, cv: float) -> float:
@@ -95,7 +98,8 @@ class Replica:
 @dataclass
 class Costs:
     """Seconds. A replica's predict of b rows takes `batch_a_s + batch_b_s * b` on average
-    (a least-squares line through the measured batch sizes), with `batch_cv`."""
+    (a least-squares line through the measured median CPU time of each batch size: neighbours
+    on a shared machine inflate the mean), with `batch_cv`."""
     gateway_s: float
     limiter_cpu_s: float
     redis_s: float
@@ -104,6 +108,12 @@ class Costs:
     batch_cv: float = 0.3
     gateway_cv: float = 0.5
     redis_cv: float = 0.3
+    # With gateway worker processes (LADLE_GATEWAY_WORKERS > 1): a worker's CPU per request,
+    # and the server process's per request (relayed counts and rows) and per rate-limited
+    # request (the worker asks the server's limiter, which asks Redis)
+    worker_s: float = 0.0
+    server_relay_s: float = 0.0
+    server_limit_s: float = 0.0
 
     def batch_time(self, b: int) -> tuple[float, float]:
         return self.batch_a_s + self.batch_b_s * b, self.batch_cv
@@ -112,12 +122,19 @@ class Costs:
     def from_json(cls, path: Path) -> Costs:
         d = json.loads(Path(path).read_text())
         g = d["gateway"]
-        pts = [(int(k), v["cpu"]["mean_ms"] / 1000, v["cpu"]["cv"]) for k, v in d["replica"]["batch"].items()]
+        pts = [(int(k), v["cpu"]["p50_ms"] / 1000, v["cpu"]["cv"]) for k, v in d["replica"]["batch"].items()]
         a, b = fit_line([(x, y) for x, y, _ in pts])
         return cls(gateway_s=g["plain"]["cpu_ms_per_request"] / 1000,
                    limiter_cpu_s=max(0.0, g["limiter_cpu_ms_per_request"]) / 1000,
                    redis_s=d["limiter"]["redis_cpu_us_per_call"] / 1e6, batch_a_s=a, batch_b_s=b,
                    batch_cv=sum(c for _, _, c in pts) / len(pts))
+
+    def __post_init__(self) -> None:
+        # Not measured (see bench/scale_costs.py): a worker costs what a lone gateway process
+        # does, and its server process spends on each rate-limited request at least the
+        # limiter call it makes for the worker (the link's own cost is left out).
+        self.worker_s = self.worker_s or self.gateway_s
+        self.server_limit_s = self.server_limit_s or self.limiter_cpu_s
 
 
 def fit_line(pts: list[tuple[float, float]]) -> tuple[float, float]:
@@ -134,6 +151,8 @@ class Scenario:
     rate: float                  # requests/s offered to each endpoint (Poisson)
     gateways: int                # gateway processes, all endpoints share them
     replicas: int                # per endpoint
+    per_server: int = 1          # gateway processes per server: >1 are worker processes whose
+                                 # rate limits, counts and rows go through their server's process
     endpoints: int = 1
     rate_limited: bool = True
     redis_rtt_s: float = 0.0002  # gateway <-> Redis network round trip
@@ -148,11 +167,13 @@ class Scenario:
 
 @dataclass
 class Result:
-    offered: float               # requests/s, all endpoints
-    done: float                  # requests/s completed (after warm-up)
+    offered: float               # requests/s, all endpoints (nominal)
+    arrived: float               # requests/s that arrived in the measured span
+    done: float                  # requests/s completed in the measured span
     p50_ms: float
     p99_ms: float
     gateway_util: float          # mean over gateway processes
+    server_util: float           # the busiest server process (with worker processes)
     redis_util: float            # the busiest shard
     batch_mean: float            # requests per replica predict
     busiest_share: float         # the busiest replica's share of its endpoint's requests (1/replicas: even)
@@ -160,7 +181,9 @@ class Result:
 
     @property
     def saturated(self) -> bool:
-        return self.done < 0.97 * self.offered or max(self.gateway_util, self.redis_util) > 0.995
+        """Falling behind: fewer answered than arrived, or a station busy all the time."""
+        return self.done < 0.97 * self.arrived or max(self.gateway_util, self.redis_util,
+                                                      self.server_util) > 0.98
 
 
 def simulate(sc: Scenario, costs: Costs) -> Result:
@@ -169,13 +192,17 @@ def simulate(sc: Scenario, costs: Costs) -> Result:
     rng = random.Random(sc.seed)
     env = simpy.Environment()
     gws = [Station(env, rng, costs.gateway_cv) for _ in range(sc.gateways)]
+    workers = sc.per_server > 1
+    servers = [Station(env, rng, costs.gateway_cv) for _ in range(-(-sc.gateways // sc.per_server))]
     redis = [Station(env, rng, costs.redis_cv) for _ in range(sc.redis_shards)]
     reps = [[Replica(env, rng, costs, sc.max_batch) for _ in range(sc.replicas)] for _ in range(sc.endpoints)]
     # per gateway, per endpoint: this process's own in-flight count on each replica
     local = [[[0] * sc.replicas for _ in range(sc.endpoints)] for _ in range(sc.gateways)]
     lat: list[float] = []
-    half = costs.gateway_s / 2
-    pre = half + (costs.limiter_cpu_s if sc.rate_limited else 0.0)
+    counts = {"arrived": 0, "done": 0}      # inside the measured span [warmup_s, end)
+    end = sc.warmup_s + sc.duration_s
+    half = (costs.worker_s if workers else costs.gateway_s) / 2
+    pre = half + (costs.limiter_cpu_s if sc.rate_limited and not workers else 0.0)
 
     def pick(g: int, e: int) -> int:
         if sc.routing == "shared":
@@ -189,8 +216,14 @@ def simulate(sc: Scenario, costs: Costs) -> Result:
 
     def request(e: int):
         t0 = env.now
+        if sc.warmup_s <= t0 < end:
+            counts["arrived"] += 1
         g = rng.randrange(sc.gateways)
         yield from gws[g].serve(pre)
+        if workers:   # counts and rows reach the server in batches: its time, not the request's
+            env.process(servers[g // sc.per_server].serve(costs.server_relay_s))
+            if sc.rate_limited:
+                yield from servers[g // sc.per_server].serve(costs.server_limit_s)
         if sc.rate_limited:
             yield env.timeout(sc.redis_rtt_s / 2)
             yield from redis[e % sc.redis_shards].serve(costs.redis_s)
@@ -202,8 +235,10 @@ def simulate(sc: Scenario, costs: Costs) -> Result:
         yield env.timeout(sc.hop_rtt_s / 2)
         local[g][e][i] -= 1
         yield from gws[g].serve(half)
-        if t0 >= sc.warmup_s:
+        if sc.warmup_s <= t0 < end:
             lat.append(env.now - t0)
+        if sc.warmup_s <= env.now < end:
+            counts["done"] += 1
 
     def arrivals(e: int):
         while True:
@@ -212,13 +247,15 @@ def simulate(sc: Scenario, costs: Costs) -> Result:
 
     for e in range(sc.endpoints):
         env.process(arrivals(e))
-    env.run(until=sc.warmup_s + sc.duration_s)
-    span = sc.warmup_s + sc.duration_s
+    env.run(until=end + TAIL_S)   # requests that arrived before the end may finish
+    span = end + TAIL_S
     lat.sort()
     rows = sum(r.rows for eps in reps for r in eps)
-    return Result(offered=sc.rate * sc.endpoints, done=len(lat) / sc.duration_s,
+    return Result(offered=sc.rate * sc.endpoints, arrived=counts["arrived"] / sc.duration_s,
+                  done=counts["done"] / sc.duration_s,
                   p50_ms=_q(lat, 0.50) * 1000, p99_ms=_q(lat, 0.99) * 1000,
                   gateway_util=sum(g.busy for g in gws) / span / sc.gateways,
+                  server_util=max(x.busy for x in servers) / span if workers else 0.0,
                   redis_util=max(r.busy for r in redis) / span if sc.rate_limited else 0.0,
                   batch_mean=rows / max(1, sum(r.batches for eps in reps for r in eps)),
                   busiest_share=max(max(r.rows for r in eps) / max(1, sum(r.rows for r in eps)) for eps in reps),

@@ -5,7 +5,7 @@ gateway processes and 10k requests/s per endpoint. Prints the tables `docs/scale
 
     .venv/bin/python -m bench.scale_sim [--costs bench/scale_costs.json] [--quick] [--only T,...]
 
-Tables: costs, gateways, replicas, redis, fleet, limits. A simulation, not a measurement:
+Tables: costs, gateways, workers, replicas, redis, fleet, limits. A simulation, not a measurement:
 what it says is as good as the costs and the model (each module's docstring says what is
 modelled; what is left out is in docs/scale.md).
 """
@@ -25,7 +25,7 @@ from bench.scale_limit import MODES, LimitScenario, exactness
 from bench.scale_model import Costs, Result, Scenario, simulate
 
 DEFAULT_COSTS = Path(__file__).with_name("scale_costs.json")
-TABLES = ("costs", "gateways", "replicas", "redis", "fleet", "limits")
+TABLES = ("costs", "gateways", "workers", "replicas", "redis", "fleet", "limits")
 RATE = 10_000.0
 
 
@@ -43,8 +43,10 @@ def _res_cells(r: Result) -> list[str]:
 
 
 def costs_table(c: Costs, raw: dict) -> Table:
+    loads = ", ".join(f"{k} {raw[k]['loadavg_before'][0]:.1f}" for k in ("gateway", "limiter", "replica")
+                      if "loadavg_before" in raw.get(k, {}))
     t = _table(f"measured costs ({raw.get('date', '?')}, commit {raw.get('commit', '?')}, "
-               f"{raw.get('cpus', '?')} CPUs, load {raw.get('loadavg_before', ['?'])[0]})", ["cost", "value"])
+               f"{raw.get('cpus', '?')} CPUs; load average: {loads})", ["cost", "value"])
     t.add_row("gateway CPU per request (external model, no limit)", f"{c.gateway_s * 1000:.3f} ms")
     t.add_row("+ gateway CPU for the Redis limiter call", f"{c.limiter_cpu_s * 1000:.3f} ms")
     t.add_row("Redis time per limiter script (2 buckets)", f"{c.redis_s * 1e6:.1f} us")
@@ -56,6 +58,8 @@ def costs_table(c: Costs, raw: dict) -> Table:
     per_gw = 1 / (c.gateway_s + c.limiter_cpu_s)
     t.add_row("one gateway process at 100% CPU (rate-limited / not)", f"{per_gw:,.0f} / {1 / c.gateway_s:,.0f} req/s")
     t.add_row("one Redis shard at 100%", f"{1 / c.redis_s:,.0f} scripts/s")
+    t.add_row("worker processes: the server process per rate-limited request (its limiter call; assumed)",
+              f"{c.server_limit_s * 1000:.3f} ms: at most {1 / c.server_limit_s:,.0f} limited req/s per server")
     return t
 
 
@@ -65,6 +69,21 @@ def gateways_table(c: Costs, q: bool) -> Table:
     for g in (4, 6, 8, 12, 16, 32, 100):
         r = simulate(Scenario(rate=RATE, gateways=g, replicas=8, duration_s=0.3 if q else 1.0), c)
         t.add_row(str(g), *_res_cells(r))
+    return t
+
+
+def workers_table(c: Costs, q: bool) -> Table:
+    t = _table("one endpoint, 10k req/s, 32 gateway processes, 8 replicas: processes per server "
+               "(>1: worker processes, their limits and counts through the server process)",
+               ["per server", "servers", "limited", "done req/s", "p50 ms", "p99 ms", "worker CPU", "server process"])
+    for limited in (False, True):
+        for per in (1, 2, 4, 8, 16):
+            r = simulate(Scenario(rate=RATE, gateways=32, per_server=per, replicas=8, rate_limited=limited,
+                                  duration_s=0.3 if q else 1.0), c)
+            sat = " (saturated)" if r.saturated else ""
+            t.add_row(str(per), str(-(-32 // per)), "yes" if limited else "no", f"{r.done:,.0f}{sat}",
+                      f"{r.p50_ms:.1f}", f"{r.p99_ms:.1f}", f"{r.gateway_util:.0%}",
+                      f"{r.server_util:.0%}" if per > 1 else "-")
     return t
 
 
@@ -114,7 +133,7 @@ def limits_table(c: Costs, q: bool) -> Table:
             cells = []
             for m in MODES:
                 e = exactness(LimitScenario(mode=m, rate=rate, limit=rate // 2, gateways=100, rtt_s=rtt / 1000,
-                                            redis_s=c.redis_s, duration_s=2.0 if q else 6.0))
+                                            redis_s=c.redis_s, duration_s=2.0 if q else 4.0))
                 cells.append(f"{e.sustained:.2f} / {e.worst_window:.2f}")
             t.add_row(f"{rate:,}", f"{rtt:g}", *cells)
     return t
@@ -135,6 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     costs = Costs.from_json(a.costs)
     console = Console(width=160)
     builders = {"costs": lambda: costs_table(costs, raw), "gateways": lambda: gateways_table(costs, a.quick),
+                "workers": lambda: workers_table(costs, a.quick),
                 "replicas": lambda: replicas_table(costs, a.quick), "redis": lambda: redis_table(costs, a.quick),
                 "fleet": lambda: fleet_table(costs, a.quick), "limits": lambda: limits_table(costs, a.quick)}
     for name in only:

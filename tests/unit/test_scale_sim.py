@@ -41,6 +41,16 @@ def test_too_few_gateways_saturate():
     assert not simulate(Scenario(rate=3000, gateways=4, replicas=2, duration_s=0.5), c).saturated
 
 
+def test_worker_processes_ask_their_server_process_for_limits():
+    """Workers' rate limits go through one server process: it saturates before they do."""
+    c = _costs(worker_s=0.0004, server_relay_s=0.0001, server_limit_s=0.0004)
+    kw = dict(rate=4000, gateways=8, replicas=2, duration_s=0.3)
+    one = simulate(Scenario(per_server=8, rate_limited=True, **kw), c)     # one server: 2,000 limited req/s at most
+    assert one.saturated and one.server_util > 0.98 and one.gateway_util < 0.5
+    assert not simulate(Scenario(per_server=8, rate_limited=False, **kw), c).saturated
+    assert not simulate(Scenario(per_server=2, rate_limited=True, **kw), c).saturated
+
+
 def test_first_in_list_routing_piles_onto_the_first_replica():
     """The pool's least-loaded pick only sees its own process's requests; with many processes
     the ties go to the first replica (random tie-breaking spreads them)."""
