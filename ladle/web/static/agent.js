@@ -1,5 +1,5 @@
 // Agent playground for agent/v1/responses endpoints (MLflow ResponsesAgent): speaks the
-// Responses API (POST /serving-endpoints/responses, `model` = the endpoint), streamed or not,
+// Responses API (POST /serving-endpoints/responses, `model` = the endpoint), streamed if asked,
 // keeps the conversation as Responses input items, and shows the request's trace after each
 // answer (trace_view.js).
 import { ApiError, send } from "./api.js";
@@ -14,7 +14,7 @@ export function mountAgent(panel, ctx, snippetBox) {
   const items = [];
   const log = h("div", { class: "chat-log", id: "chat-log", role: "log", "aria-live": "polite", "aria-label": "Conversation" });
   const instructions = h("textarea", { rows: 2, placeholder: "Instructions (optional)" });
-  const stream = h("input", { type: "checkbox", checked: true });
+  const stream = h("input", { type: "checkbox" });   // off: every agent has predict, not all predict_stream
   const input = h("textarea", { id: "chat-input", rows: 2, placeholder: "Ask the agent (Enter sends, Shift+Enter for a new line)" });
   const sendBtn = h("button", { type: "submit", class: "btn btn-primary" }, "Send");
   const clearBtn = h("button", { type: "button", class: "btn btn-ghost" }, "Clear");
@@ -64,7 +64,6 @@ export function mountAgent(panel, ctx, snippetBox) {
       const served = resp.headers.get("served-model-name");
       replace(meta, served ? h("span", { class: "chip" }, "served-model-name: ", h("b", {}, served)) : "",
         h("span", { class: "muted small" }, `${Math.round(performance.now() - t0)} ms`));
-      showTrace(trace, traceId, () => alive);
     } catch (e) {
       reply.className = "msg msg-error";
       replyText.textContent = e instanceof ApiError ? e.toString() : String(e);
@@ -73,6 +72,7 @@ export function mountAgent(panel, ctx, snippetBox) {
       busy = false;
       sendBtn.disabled = false;
       input.focus();
+      showTrace(trace, traceId, () => alive);            // a failed request has a trace too
     }
   }
 
