@@ -134,3 +134,52 @@ def tracking_server_app(backend_store_uri: str, artifacts_destination: str) -> A
     from mlflow.server.fastapi_app import app
 
     return app
+
+
+def tracing_keep_in_memory(exporter: Any) -> bool:
+    """Set MLflow Tracing's tracer provider, once per process, to one whose MLflow span
+    processor hands finished spans to `exporter` (an OpenTelemetry SpanExporter) instead of a
+    tracking store. Does nothing when MLflow has set up tracing already; False when MLflow
+    Tracing or the OpenTelemetry SDK is not installed."""
+    try:
+        from mlflow.tracing import provider as mp
+        from mlflow.tracing.processor.mlflow_v3 import MlflowV3SpanProcessor
+        from opentelemetry.sdk.trace import TracerProvider
+    except ImportError:
+        return False
+
+    def init() -> None:
+        tp = TracerProvider(sampler=mp._get_trace_sampler())
+        tp.add_span_processor(MlflowV3SpanProcessor(span_exporter=exporter, export_metrics=False))
+        mp.provider.set(tp)
+
+    mp.provider.once.do_once(init)
+    return True
+
+
+def tracer_provider() -> Any:
+    """MLflow Tracing's tracer provider, set up as MLflow sets it up on first use (a no-op
+    provider, without `add_span_processor`, while tracing is disabled); None without MLflow
+    Tracing."""
+    try:
+        from mlflow.tracing import provider as mp
+    except ImportError:
+        return None
+    mp.provider.once.do_once(mp._initialize_tracer_provider)
+    return mp.provider.get()
+
+
+def drop_finished_trace(trace_id: int) -> None:
+    """Take a finished trace out of MLflow's in-memory trace manager, as MLflow's own
+    exporters do once they have sent it."""
+    from mlflow.tracing.trace_manager import InMemoryTraceManager
+
+    InMemoryTraceManager.get_instance().pop_trace(trace_id)
+
+
+def tracing_context(traceparent: str) -> Any:
+    """A context manager under which the spans a model opens (`@mlflow.trace`,
+    `mlflow.start_span`) are children of the W3C `traceparent`'s span."""
+    from mlflow.tracing.distributed import set_tracing_context_from_http_request_headers
+
+    return set_tracing_context_from_http_request_headers({"traceparent": traceparent})

@@ -92,12 +92,13 @@ class _Keep:
     trace manager, as MLflow's own exporter does."""
 
     def export(self, spans: Any) -> Any:
-        from mlflow.tracing.trace_manager import InMemoryTraceManager
         from opentelemetry.sdk.trace.export import SpanExportResult
+
+        from ladle.entities.mlflow_adapter import drop_finished_trace
 
         for sp in spans:
             if sp.parent is None:
-                InMemoryTraceManager.get_instance().pop_trace(sp.context.trace_id)
+                drop_finished_trace(sp.context.trace_id)
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
@@ -114,31 +115,20 @@ def prepare() -> None:
     Does nothing when MLflow is not installed or has set up tracing already."""
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return
-    try:
-        from mlflow.tracing import provider as mp
-        from mlflow.tracing.processor.mlflow_v3 import MlflowV3SpanProcessor
-        from opentelemetry.sdk.trace import TracerProvider
-    except ImportError:
-        return
+    from ladle.entities.mlflow_adapter import tracing_keep_in_memory
 
-    def init() -> None:
-        tp = TracerProvider(sampler=mp._get_trace_sampler())
-        tp.add_span_processor(MlflowV3SpanProcessor(span_exporter=_Keep(), export_metrics=False))
-        mp.provider.set(tp)
-
-    mp.provider.once.do_once(init)
+    tracing_keep_in_memory(_Keep())
 
 
 def _installed() -> bool:
     """Add the collector to MLflow's tracer provider (again if the model reset it, e.g. with
     `mlflow.tracing.set_destination`). False when MLflow Tracing is not available here."""
-    try:
-        from mlflow.tracing import provider as mp
-    except ImportError:
-        return False
+    from ladle.entities.mlflow_adapter import tracer_provider
+
     with _install_lock:
-        mp.provider.once.do_once(mp._initialize_tracer_provider)
-        tp = mp.provider.get()
+        tp = tracer_provider()
+        if tp is None:
+            return False
         if getattr(tp, "_ladle_collector", None) is not _collector:
             add = getattr(tp, "add_span_processor", None)
             if add is None:             # tracing disabled: a no-op provider
@@ -160,10 +150,10 @@ class Traced:
     def enter(self) -> None:
         if not _installed():
             return
-        from mlflow.tracing.distributed import set_tracing_context_from_http_request_headers
+        from ladle.entities.mlflow_adapter import tracing_context
 
         _collector.watch(self.trace_id)
-        self._cm = set_tracing_context_from_http_request_headers({"traceparent": self.traceparent})
+        self._cm = tracing_context(self.traceparent)
         self._cm.__enter__()
 
     def leave(self) -> bytes | None:

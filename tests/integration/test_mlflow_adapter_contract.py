@@ -274,3 +274,56 @@ def test_tracking_server_app_serves_the_tracking_api(tmp_path, monkeypatch):
     exp = got.json()["experiment"]
     assert exp["experiment_id"] == made.json()["experiment_id"]
     assert exp["artifact_location"].startswith("mlflow-artifacts:")   # artifacts served by the server
+
+
+TRACING_CHECK = '''
+import json
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import SpanExportResult
+import mlflow
+from ladle.entities import mlflow_adapter as ad
+
+exported, ended = [], []
+
+class Keep:
+    def export(self, spans):
+        for sp in spans:
+            exported.append(sp.name)
+            if sp.parent is None:
+                ad.drop_finished_trace(sp.context.trace_id)
+        return SpanExportResult.SUCCESS
+    def shutdown(self): pass
+    def force_flush(self, timeout_millis=30000): return True
+
+class Seen(SpanProcessor):
+    def on_end(self, span): ended.append(span)
+
+assert ad.tracing_keep_in_memory(Keep())
+ad.tracer_provider().add_span_processor(Seen())
+with ad.tracing_context("00-%s-%s-01"):
+    with mlflow.start_span("model-step"):
+        pass
+span = next(s for s in ended if s.name == "model-step")
+print(json.dumps({"trace": span.context.trace_id, "parent": span.parent.span_id, "exported": exported}))
+'''
+
+
+def test_model_spans_under_a_traceparent_stay_in_memory_and_are_its_children(tmp_path):
+    """What the replica does for a traced request (ladle/replica/tracing.py), in a fresh process
+    (MLflow Tracing's provider is set once per process): spans go to ladle's exporter, none to
+    a tracking store, and a span the model opens is a child of the gateway's span."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    trace, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
+    out = subprocess.run([sys.executable, "-c", TRACING_CHECK % (trace, parent)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["trace"] == int(trace, 16) and got["parent"] == int(parent, 16)
+    assert "model-step" in got["exported"]
+    assert not list(tmp_path.iterdir())          # no mlflow.db or mlruns where it ran
