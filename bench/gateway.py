@@ -154,14 +154,14 @@ def _ladle(upstream: str, workers: int, work: Path, limited: bool = False,
         r = c.post("/api/2.0/serving-endpoints", json={"name": "chat", "config": {"served_entities": [
             {"name": "fake-chat", "external_model": ext}]}})
         r.raise_for_status()
+        deadline = time.monotonic() + 120
+        while (st := c.get("/api/2.0/serving-endpoints/chat").json()["state"])["config_update"] != "NOT_UPDATING":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bench endpoint did not settle: {st}")
+            time.sleep(0.1)
         if limited:    # a per-user call limit the load never reaches: every request asks the limiter
             c.put("/api/2.0/serving-endpoints/chat/ai-gateway", json={"rate_limits": [
                 {"calls": 10**9, "key": "user", "renewal_period": "minute"}]}).raise_for_status()
-        deadline = time.monotonic() + 120
-        while c.get("/api/2.0/serving-endpoints/chat").json()["state"]["ready"] != "READY":
-            if time.monotonic() > deadline:
-                raise RuntimeError("the bench endpoint did not become READY")
-            time.sleep(0.1)
     name = f"ladle x{workers}" + (" lim" + ("/redis" if redis_url else "/srv") if limited else "")
     return srv, Target(name, srv.url, "/serving-endpoints/chat/invocations", None, srv.headers,
                        srv.proc.pid if srv.proc else None)
@@ -228,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--litellm", default=None, help="a litellm executable (else /tmp/litellm-venv)")
     ap.add_argument("--no-litellm", action="store_true")
     ap.add_argument("--ttft-samples", type=int, default=100)
+    ap.add_argument("--parts", default="plain,limits,litellm",
+                    help="plain (ladle x1/xN), limits (a rate-limited endpoint), litellm")
     a = ap.parse_args(argv)
     wrk = find_wrk()
     if wrk is None:
@@ -242,19 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         upt = Target("upstream", up.url, "/v1/chat/completions", "fake-gpt", {})
         results["upstream"] = measure(upt, wrk, work, a.duration, a.ttft_samples)
-        for n in sorted({1, a.workers}):
+        for n in sorted({1, a.workers}) if "plain" in a.parts else ():
             srv, t = _ladle(up.url, n, work)
             try:
                 results[f"ladle x{n}"] = measure(t, wrk, work, a.duration, a.ttft_samples)
             finally:
                 srv.stop()
-        redis = _redis(work) if a.workers > 1 else None
+        redis = _redis(work) if a.workers > 1 and "limits" in a.parts else None
         runs: list[tuple[int, str | None]] = [(1, None)]
         if a.workers > 1:
             runs.append((a.workers, None))
             if redis is not None:
                 runs.append((a.workers, f"redis://127.0.0.1:{redis.port}/0"))  # type: ignore[attr-defined]
-        for n, url in runs:
+        for n, url in runs if "limits" in a.parts else ():
             srv, t = _ladle(up.url, n, work, limited=True, redis_url=url)
             try:
                 limits[t.name] = measure(t, wrk, work, a.duration, 0, unary_only=True)
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         if redis is not None:
             redis.stop()
         exe = None if a.no_litellm else _litellm(a.litellm)
-        for n in sorted({1, a.workers}):
+        for n in sorted({1, a.workers}) if "litellm" in a.parts else ():
             if exe is None:
                 results[f"litellm x{n}"] = None
                 continue

@@ -125,6 +125,7 @@ def build_worker_app(settings: Settings, hello: dict[str, Any], link_sock: socke
         gateway.publish(routes, not_ready)
         loop = asyncio.get_running_loop()
         background = [loop.create_task(sync.run()), loop.create_task(_exit_with(link))]
+        await reload()      # a write since this worker loaded its caches
         link.send("ready")
         try:
             yield

@@ -78,15 +78,21 @@ class GatewayWorkers:
         self._stopping = False
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def start(self, timeout: float = 30.0) -> None:
+    async def start(self) -> None:
+        """Start the workers in the background: the server serves meanwhile (a worker accepts
+        connections only once it has the routing view)."""
         loop = asyncio.get_running_loop()
         for w in self.workers:
             self._tasks.append(loop.create_task(self._keep(w)))
         self._tasks.append(loop.create_task(self._watch_groups()))
-        waits = [asyncio.wait_for(w.ready.wait(), timeout) for w in self.workers]
-        for got in await asyncio.gather(*waits, return_exceptions=True):
-            if isinstance(got, Exception):
-                log.warning("a gateway worker did not start within %.0fs", timeout)
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Whether every worker serves within `timeout` seconds."""
+        try:
+            await asyncio.wait_for(asyncio.gather(*(w.ready.wait() for w in self.workers)), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
 
     async def stop(self) -> None:
         """Stop the workers; what they counted until they exit reaches this process."""
@@ -161,8 +167,9 @@ class GatewayWorkers:
                 link.send("routes", (routes, dict(not_ready or {})))
         return both
 
-    def _links(self) -> list[Link]:
-        return [w.link for w in self.workers if w.link is not None]
+    def _links(self, serving: bool = False) -> list[Link]:
+        """The workers' links (`serving`: of those that accept requests already)."""
+        return [w.link for w in self.workers if w.link is not None and (w.ready.is_set() or not serving)]
 
     def groups(self) -> dict[str, tuple[tuple[str, ...], bool]]:
         out = {}
@@ -189,7 +196,7 @@ class GatewayWorkers:
                 log.exception("could not read the replica groups")
 
     async def _everyone(self, kind: str) -> None:
-        links = self._links()
+        links = self._links(serving=True)
         if not links:
             return
         got = await asyncio.gather(*(link.ask(kind, timeout=ASK_TIMEOUT_S) for link in links),

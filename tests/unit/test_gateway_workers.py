@@ -76,6 +76,7 @@ async def _joined(workers: GatewayWorkers) -> tuple[Link, Relay]:
     link, server_end = await _pair(lambda k, p: holder["h"](k, p),
                                    lambda k, p: workers._handle(w, k, p))
     w.link = server_end
+    w.ready.set()       # it said it serves
     relay = Relay(link)
 
     def handle(kind, payload):   # what app_worker answers
