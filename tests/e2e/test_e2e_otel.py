@@ -177,6 +177,10 @@ def test_a_traced_endpoint_logs_mlflow_traces_to_its_experiment(server, admin, m
         client = MlflowClient()
         assert [t.info.trace_id for t in client.search_traces(locations=[exp])] == [trace.info.trace_id]
         assert {s.name for s in client.get_trace(trace.info.trace_id).data.spans} == set(names)
+        import mlflow
+
+        got = mlflow.search_traces(locations=[exp], return_type="list")      # the fluent API, spans too
+        assert [t.info.trace_id for t in got] == [trace.info.trace_id] and len(got[0].data.spans) == len(names)
 
 
 # -- an agent's own spans, and its replica's logs ------------------------------------------
