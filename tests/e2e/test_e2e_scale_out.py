@@ -2,7 +2,8 @@
 behind a load balancer: the usage and payload rows of all three land in one Delta table each,
 every answered request exactly once, also when a server is killed in the middle of the load
 and started again; `export-metrics` on any server counts every server's requests; a
-replica's logs are readable through a server that does not hold them.
+replica's logs are readable through a server that does not hold them; a change on one server
+reaches the others at once (LISTEN/NOTIFY; their poll is set to a minute).
 
 The endpoint is an external model on a fake OpenAI upstream (no replicas to build). Slow
 tier: three server starts and a restart."""
@@ -45,6 +46,7 @@ def trio(server, postgres, tmp_path_factory):
                "LADLE_SECRET_KEY": Fernet.generate_key().decode(), "LADLE_TABLES_ROOT": str(work / "tables"),
                "LADLE_MLFLOW_TRACKING_URI": server.url, "LADLE_MLFLOW_TRACKING_TOKEN": server.admin_token,
                "LADLE_FOUNDATION_ENDPOINTS": "false", "LADLE_RECONCILE_INTERVAL_S": "0.3",
+               "LADLE_SYNC_INTERVAL_S": "60",     # the poll is the fallback: NOTIFY tells them
                "LADLE_TABLE_FLUSH_INTERVAL_S": "0.5", "LADLE_METRICS_SHARE_INTERVAL_S": "0.3",
                "LADLE_LOG_LEVEL": "info"}
         token = "dapi-trio-admin-" + secrets.token_hex(8)
@@ -204,3 +206,21 @@ def test_replica_logs_are_readable_through_a_server_that_does_not_hold_them(trio
 
     (owner, *_) = wait_for(answers, 20, what="every server answering with the same server's logs")
     assert owner in markers
+
+
+def test_a_change_on_one_server_reaches_the_others_at_once(trio):
+    servers, _ = trio
+    a, b, c = servers
+    with a.client() as ca:
+        r = ca.post("/api/2.0/token-management/on-behalf-of/tokens", json={"user_name": "erin"})
+        assert r.status_code == 200, r.text
+        tok, tok_id = r.json()["token_value"], r.json()["token_info"]["token_id"]
+    for s in (b, c):
+        with s.client(tok) as cs:
+            assert cs.get("/api/2.0/serving-endpoints").status_code == 200
+    with a.client() as ca:
+        assert ca.delete(f"/api/2.0/token-management/tokens/{tok_id}").status_code == 200
+    for s in (b, c):     # well within the minute their poll would take
+        with s.client(tok) as cs:
+            wait_for(lambda: cs.get("/api/2.0/serving-endpoints").status_code == 401, 5,
+                     interval=0.05, what=f"the revoked token refused by {s.url}")
