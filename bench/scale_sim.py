@@ -116,12 +116,14 @@ def fleet_table(c: Costs, q: bool) -> Table:
     per_gw = 1 / (c.gateway_s + c.limiter_cpu_s)
     endpoints = max(1, int(100 * 0.7 * per_gw // RATE))
     t = _table(f"100 gateway processes, {endpoints} endpoints x 10k req/s (rate-limited, 4 replicas each): "
-               "Redis shards", ["shards", "offered req/s", "done req/s", "p50 ms", "p99 ms", "gateway CPU",
-                                "busiest shard"])
-    for shards in (1, 2, 4, 8, 16):
-        r = simulate(Scenario(rate=RATE, gateways=100, replicas=4, endpoints=endpoints, redis_shards=shards,
-                              duration_s=0.15 if q else 0.4, warmup_s=0.1), c)
-        t.add_row(str(shards), f"{r.offered:,.0f}", *_res_cells(r))
+               "Redis shards, and processes per server", ["shards", "per server", "offered req/s", "done req/s",
+                                                          "p50 ms", "p99 ms", "gateway CPU", "busiest shard",
+                                                          "busiest server process"])
+    for shards, per in ((1, 1), (2, 1), (4, 1), (8, 1), (16, 1), (8, 2), (8, 4), (8, 16)):
+        r = simulate(Scenario(rate=RATE, gateways=100, per_server=per, replicas=4, endpoints=endpoints,
+                              redis_shards=shards, duration_s=0.15 if q else 0.4, warmup_s=0.1), c)
+        t.add_row(str(shards), str(per), f"{r.offered:,.0f}", *_res_cells(r),
+                  f"{r.server_util:.0%}" if per > 1 else "-")
     return t
 
 
