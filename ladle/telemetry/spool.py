@@ -8,7 +8,8 @@ restarts). Segments the writer has drained are deleted. A line torn by a kill in
 middle of its write is cut off when the journal is opened again. The directory's `id` file
 names this journal for good (the writer's Delta transaction id), so a restarted server
 resumes where its table commits say it stopped. `Spool.claim` gives each live process a
-journal of its own (an advisory lock per journal directory).
+journal of its own (an advisory lock per journal directory); a writer also drains, once at
+its start, the journals beside its own that no live process holds.
 
 Hand-written: the journal is a few dozen lines of appends and reads; a queue library
 (a broker, an embedded database) would put a round trip or a lock on the request path for
@@ -112,16 +113,28 @@ class Spool:
         parent = Path(parent)
         parent.mkdir(parents=True, exist_ok=True)
         for i in range(1024):
-            d = parent / str(i)
-            d.mkdir(exist_ok=True)
-            fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                continue
-            return cls(d, lock_fd=fd, **kw)
+            got = cls.try_claim(parent / str(i), **kw)
+            if got is not None:
+                return got
         raise OSError(f"every journal under {parent} is held")
+
+    @classmethod
+    def try_claim(cls, root: Path, **kw: int) -> "Spool | None":
+        """The journal at `root` when no other live process holds it, else None."""
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return cls(root, lock_fd=fd, **kw)
+
+    def orphans(self) -> list[Path]:
+        """The other journals beside this one (a process that held one may have died with
+        rows in it while this one took another)."""
+        return sorted(p for p in self.root.parent.iterdir()
+                      if p.is_dir() and p != self.root and (p / "id").exists())
 
 
 def _cut_torn_tail(path: Path) -> int:

@@ -92,6 +92,10 @@ class SpooledWriter:
 
     async def _loop(self) -> None:
         assert self._wake is not None
+        try:
+            await self.adopt_orphans()
+        except Exception:
+            log.exception("draining the journals of ended processes failed")
         while not self._stopping:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
@@ -113,6 +117,22 @@ class SpooledWriter:
                 except OSError:
                     log.warning("table flush incomplete; the rows stay journaled", exc_info=True)
                     return
+
+    async def adopt_orphans(self) -> int:
+        """Write the rows left in the journals beside this one that no live process holds
+        (each is claimed, drained and released); returns how many rows that wrote."""
+        wrote = 0
+        for root in await asyncio.to_thread(self.spool.orphans):
+            other = await asyncio.to_thread(Spool.try_claim, root)
+            if other is None:
+                continue    # a live process's
+            writer = SpooledWriter(self.sink, other, give_up_s=self.give_up_s)
+            await writer.stop()   # flushes, then closes and releases the journal
+            n = sum(writer.written.values())
+            if n:
+                log.info("wrote %d rows a process had left in %s", n, root)
+            wrote += n
+        return wrote
 
     # -- the writer (a worker thread, one batch at a time) ------------------------------
     def _drain_batch(self, end: int) -> None:

@@ -120,3 +120,20 @@ def test_each_live_process_claims_a_journal_of_its_own_and_a_successor_takes_it_
     assert again.root == first.root and again.id == ident
     second.close()
     again.close()
+
+
+async def test_a_journal_left_by_a_dead_process_beside_ours_is_drained_once(tmp_path):
+    sink = MemorySink()
+    first, second, held = Spool.claim(tmp_path), Spool.claim(tmp_path), Spool.claim(tmp_path)
+    w1 = SpooledWriter(sink, first)
+    Recorder(w1, "a", "w").record(ex(1), usage=True, payload=None)
+    first.close()                         # its process died with r1 journaled only
+    w2 = SpooledWriter(sink, second)
+    # a live process's journal (with a row) is left alone
+    Recorder(SpooledWriter(sink, held), "a", "w").record(ex(3), usage=True, payload=None)
+    assert await w2.adopt_orphans() == 1
+    assert ids(sink) == ["r1"]
+    assert await w2.adopt_orphans() == 0  # drained: nothing again
+    assert ids(sink) == ["r1"]
+    held.close()
+    second.close()
