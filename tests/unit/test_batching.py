@@ -98,7 +98,9 @@ def rf_entity(tmp_path_factory):
     df = pd.DataFrame(x, columns=[f"f{i}" for i in range(5)])
     model = RandomForestClassifier(n_estimators=10, random_state=0).fit(df, y)
     path = tmp_path_factory.mktemp("m") / "rf"
-    mlflow.sklearn.save_model(model, str(path), input_example=df.head(2), serialization_format="cloudpickle")
+    # explicit requirements: MLflow would otherwise start a process to infer them (~15 s on a busy machine)
+    mlflow.sklearn.save_model(model, str(path), input_example=df.head(2), serialization_format="cloudpickle",
+                              pip_requirements=["mlflow", "scikit-learn"])
     return PyfuncEntity.load(str(path)), df
 
 
