@@ -132,3 +132,39 @@ def test_secrets_reach_serve_sealed_and_open_on_a_node_with_the_key(monkeypatch)
     monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
     with pytest.raises(RuntimeError, match="not the ladle server's"):
         unseal(options.sealed_env)
+
+
+def test_build_lines_relayed_by_a_node_reach_the_owners_build_log_once_each(monkeypatch):
+    """A replica preparing on its node relays its build lines through the cluster's KV (a
+    window of the last lines and a count); the owner copies each new line once, marked with
+    the node, even after the window slid."""
+    import asyncio
+    import json
+    from types import SimpleNamespace
+
+    from ladle.runtimes import ray_serve as rs
+    from ladle.runtimes.ray import RayBackend
+
+    kv: dict[str, str] = {}
+    monkeypatch.setattr(rs, "kv_put", lambda k, v: kv.__setitem__(k, v))
+    monkeypatch.setattr(rs.BuildRelay, "MAX_RELAYED", 3)
+    relay = rs.BuildRelay("ladle-app", "Ray node abc")
+    monkeypatch.setattr(rs, "read_build_lines", lambda app: {
+        k: (d["node"], d["count"], d["lines"]) for k, d in ((k, json.loads(v)) for k, v in kv.items())})
+    written: list[str] = []
+    group = SimpleNamespace(app="ladle-app", relayed={}, logs=SimpleNamespace(build=written.append))
+
+    async def run_blocking(fn, *args):
+        return fn(*args)
+
+    b = SimpleNamespace(prepare_in_replica=True, _groups={"k": group}, _apps={"ladle-app": object()},
+                        run_blocking=run_blocking)
+    relay("one")
+    relay("two")
+    asyncio.run(RayBackend._relay_builds(b))
+    for line in ("three", "four", "five", "six"):   # the window (3 lines) slides past unread ones
+        relay(line)
+    asyncio.run(RayBackend._relay_builds(b))
+    asyncio.run(RayBackend._relay_builds(b))        # nothing new: nothing copied again
+    assert written == ["[Ray node abc] one", "[Ray node abc] two", "[Ray node abc] four",
+                       "[Ray node abc] five", "[Ray node abc] six"]
