@@ -46,23 +46,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 _TIER_ORDER = {"e2e": 0, "integration": 1, "unit": 2}
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """A module may build something slow beside the other tests: when collection selected one
-    of its tests, its `start_early()` runs now (test_mlflow_versions.py builds an environment
-    with the oldest allowed MLflow). Not in xdist workers (each would build it)."""
-    if hasattr(session.config, "workerinput"):
-        return
-    for mod in {id(m): m for m in (getattr(it, "module", None) for it in session.items) if m}.values():
-        if callable(getattr(mod, "start_early", None)):
-            mod.start_early(session.items)
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    for mod in {id(m): m for m in (getattr(it, "module", None) for it in session.items) if m}.values():
-        if callable(getattr(mod, "stop_early", None)):
-            mod.stop_early()
-
-
 def _tier(item: pytest.Item) -> str:
     return next((t for t in TIERS if item.get_closest_marker(t) is not None), "")
 

@@ -9,18 +9,14 @@ run in it with the rest of the suite), else a third environment built the same w
 
 The environments are built without `--compile-bytecode`: compiling every installed package
 (scipy, pandas, matplotlib...) costs far more CPU than the few modules the tests import.
-The build starts when the suite's collection ends (tests/conftest.py), so it runs beside the
-other tests; the test waits for its result.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
-import tempfile
 import tomllib
 from pathlib import Path
 
@@ -106,28 +102,6 @@ def _quote(s: str) -> str:
     return shlex.quote(s)
 
 
-_early: dict[str, ContractRun] = {}
-_early_dir: list[Path] = []
-
-
-def start_early(items: list[pytest.Item]) -> None:
-    """Start the oldest MLflow's run now, when collection selected its test (tests/conftest.py
-    calls this), so that it builds and runs while the other tests run."""
-    if "oldest" not in _early and any(it.name == "test_contract_holds_on_the_oldest_allowed_mlflow"
-                                      for it in items):
-        _early_dir.append(Path(tempfile.mkdtemp(prefix="ladle-mlflow-envs-")))
-        _early["oldest"] = ContractRun(floor(allowed()), _early_dir[0])
-
-
-def stop_early() -> None:
-    for run in _early.values():
-        run.stop()
-    _early.clear()
-    for d in _early_dir:
-        shutil.rmtree(d, ignore_errors=True)
-    _early_dir.clear()
-
-
 @pytest.fixture(scope="module")
 def envs_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("mlflow-envs")
@@ -145,7 +119,7 @@ def _check(run: ContractRun) -> None:
 
 
 def test_contract_holds_on_the_oldest_allowed_mlflow(envs_dir):
-    run = _early.get("oldest") or ContractRun(floor(allowed()), envs_dir)
+    run = ContractRun(floor(allowed()), envs_dir)
     try:
         _check(run)
     finally:
