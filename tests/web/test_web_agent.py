@@ -73,4 +73,6 @@ def test_agent_playground_speaks_responses_and_shows_the_trace(page, ladle: Ladl
     depth = {n: float(re.sub("rem", "", pad)) for n, pad in names}
     assert depth["lookup"] > depth["replica"] > depth[order[0]]
     expect(page.locator('#trace-spans tr[data-span="lookup"] td').nth(1)).to_have_text(re.compile(r"^\d+\.\d ms$"))
+    page.get_by_role("button", name="openai").click()
+    expect(page.locator("#snippet")).to_contain_text("client.responses.create(")
     page.screenshot(path=str(shots / "agent-trace.png"), full_page=True)

@@ -61,6 +61,14 @@ export function openai(origin, name, task, body) {
   const rest = { ...body };
   delete rest.stream;
   const kwargs = (o) => Object.entries(o).map(([k, v]) => `    ${k}=${py(v, 4)},`);
+  if (task === "agent/v1/responses") {      // an agent: the Responses API, `model` = the endpoint
+    delete rest.model;
+    const call = ["client.responses.create(", `    model=${JSON.stringify(name)},`, ...kwargs(rest)];
+    return body.stream
+      ? [...head, `stream = ${call[0]}`, ...call.slice(1), "    stream=True,", ")", "for event in stream:",
+        "    if event.type == \"response.output_text.delta\":", "        print(event.delta, end=\"\", flush=True)", "print()"].join("\n")
+      : [...head, `response = ${call[0]}`, ...call.slice(1), ")", "print(response.output_text)"].join("\n");
+  }
   const method = { "llm/v1/chat": "chat.completions", "llm/v1/completions": "completions", "llm/v1/embeddings": "embeddings" }[task]
     || (body.messages ? "chat.completions" : null);
   if (!method) {
