@@ -99,7 +99,7 @@ class LiteLLM:
                 "model": "openai/fake-gpt", "api_base": upstream + "/v1", "api_key": "sk-bench"}}],
             "general_settings": {"master_key": self.key},
             "litellm_settings": {"drop_params": True, "set_verbose": False}}))
-        env = child_env({"LITELLM_LOG": "ERROR"})
+        env = child_env({"LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
         self.proc = ChildProcess([exe, "--config", str(cfg), "--host", "127.0.0.1", "--port", str(self.port),
                                   "--num_workers", str(workers)], work / f"litellm-{workers}.log", env, work)
 
