@@ -152,9 +152,14 @@ class Traced:
             return
         from ladle.entities.mlflow_adapter import tracing_context
 
+        cm = tracing_context(self.traceparent)
         _collector.watch(self.trace_id)
-        self._cm = tracing_context(self.traceparent)
-        self._cm.__enter__()
+        try:
+            cm.__enter__()
+        except BaseException:               # nothing left watched
+            _collector.take(self.trace_id)
+            raise
+        self._cm = cm
 
     def leave(self) -> bytes | None:
         """Leave the context; the collected spans as the SPANS frame's payload (None: none)."""
