@@ -183,7 +183,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
                 set_non_dumpable()
             log.info("replica isolation: %s", sandbox.describe())
             backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
-                                   warm_spares=settings.warm_spares, sandbox=sandbox)
+                                   warm_spares=settings.warm_spares, sandbox=sandbox,
+                                   template_eager=settings.replica_template_eager)
         else:
             raise ValueError(f"LADLE_RUNTIME must be local or ray, not {settings.runtime!r}")
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)

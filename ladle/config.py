@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     replica_start_timeout_s: float = 300.0
     replica_concurrency: int = 4
     warm_spares: int = 1  # pre-warmed replica processes kept ready per interpreter
+    # Start the replica template (runtimes/template.py) with the server rather than with the
+    # first MLflow model endpoint (`ladle server --demo` sets it: its model comes at once)
+    replica_template_eager: bool = False
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count (the autoscaler's per-server cap)
     # Autoscaling (control/autoscale.py): each served entity runs between its range's minimum
     # and maximum replicas, aiming at this many in-flight requests per replica; up on the mean

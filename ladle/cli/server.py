@@ -31,6 +31,8 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
     from ladle.support.bad_request import http_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None}
+    if demo:  # the demo's model is served at once: its replica template starts with the server
+        overrides["replica_template_eager"] = True
     settings = Settings(**overrides)
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

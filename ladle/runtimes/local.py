@@ -192,13 +192,15 @@ async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
 class LocalBackend:
     def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
                  notify: Callable[[], None] = lambda: None, warm_spares: int = 1,
-                 sandbox: Sandbox | None = None, template: bool = True) -> None:
+                 sandbox: Sandbox | None = None, template: bool = True, template_eager: bool = False) -> None:
         self.prepare = prepare
         self.sandbox = sandbox or Sandbox("none", reason="not configured")
         # replicas of models in the server's own environment are forked from a template
         # process, started the first time a group needs it (an idle server has none)
         self.launcher = Launcher(self.sandbox, run_dir,
                                  Template(start_timeout) if template else None)
+        # eager: the template starts with the first group the reconciler ensures (at start)
+        self._template_eager = template_eager and template
         for stale in run_dir.glob("w-*"):  # scratch dirs of workers a killed server left
             shutil.rmtree(stale, ignore_errors=True)
         self.warm = WarmPool(self.launcher, warm_spares)
@@ -222,6 +224,9 @@ class LocalBackend:
         return EntityLogs(self.logs_dir, spec.endpoint_id, spec.entity_name)
 
     def ensure(self, spec: GroupSpec, target: int) -> None:
+        if self._template_eager:
+            self._template_eager = False
+            asyncio.get_running_loop().create_task(self.launcher.template.ensure())
         g = self._groups.get(spec.key)
         if g is None:
             g = LocalGroup(spec, target, self)
