@@ -9,6 +9,7 @@ otherwise the half-read answer would surface as a 500. A stream is handed on as 
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import AsyncIterator, Awaitable
 
 from ladle.runtimes.base import ReplicaBackend, ReplicaGone, Reply
@@ -38,7 +39,10 @@ class ReplicaPool:
                         "TEMPORARILY_UNAVAILABLE",
                         f"Served entity '{entity}' has no ready replica; retry the request.", 503,
                         headers={"Retry-After": "1"})
-            r = min(replicas, key=lambda x: x.in_flight)
+            # least loaded; ties broken at random (the first replica would otherwise take every
+            # tie, and each gateway process counts only its own in-flight requests)
+            least = min(x.in_flight for x in replicas)
+            r = random.choice([x for x in replicas if x.in_flight == least])
             tried.add(id(r))
             try:
                 reply = await asyncio.wait_for(_whole(r.call(meta, body)), self.timeout_s)

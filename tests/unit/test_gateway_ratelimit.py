@@ -327,3 +327,22 @@ async def test_an_unreachable_redis_is_a_clear_503_not_a_500(tmp_path):
     assert e.value.status == 503 and e.value.error_code == "TEMPORARILY_UNAVAILABLE"
     assert "'ep'" in e.value.message and "ConnectionError" in e.value.message
     await lim.aclose()
+
+
+async def test_redis_keys_of_one_endpoint_share_a_cluster_hash_slot(redis_url, prefix):
+    """Every bucket of one request (endpoint and per-user limits) lies in one Redis Cluster
+    slot: the endpoint id is the keys' hash tag, so the one script can touch them all."""
+    import redis.asyncio
+
+    lim = RedisLimiter.from_url(redis_url, clock=Clock(), prefix=prefix)
+    try:
+        need = Need((Bucket("ep1/endpoint/calls", 5), Bucket("ep1/user/alice", 2)), 1, "calls")
+        assert (await lim.acquire([need]))[0] == 0
+    finally:
+        await lim.aclose()
+    client = redis.asyncio.Redis.from_url(redis_url)
+    try:
+        keys = sorted(k.decode() for k in await client.keys(f"{prefix}*"))
+    finally:
+        await client.aclose()
+    assert keys and all(k.startswith(prefix + "{ep1}/") for k in keys), keys
