@@ -153,9 +153,11 @@ class LadleProcess:
         """Start it and wait until its API and its MLflow registry answer; returns the seconds
         that took. `while_starting` runs meanwhile."""
         self.home.mkdir(parents=True, exist_ok=True)
-        # one serving process unless asked for gateway workers (LADLE_GATEWAY_WORKERS)
+        # one serving process unless asked for gateway workers: by `extra_env`, or for every
+        # server of a run by LADLE_GATEWAY_WORKERS in the caller's environment
         env = child_env({"LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.admin_token,
-                         "LADLE_GATEWAY_WORKERS": "1", **self.extra_env})
+                         "LADLE_GATEWAY_WORKERS": os.environ.get("LADLE_GATEWAY_WORKERS", "1"),
+                         **self.extra_env})
         self.proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(self.port)],
                                  self.home / "server-process.log", env, self.cwd)
         self.proc.start()
