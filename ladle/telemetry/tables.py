@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from ladle.support.retry import retrying_blocking
+
 log = logging.getLogger("ladle.telemetry")
 
 
@@ -93,6 +95,7 @@ class DeltaSink:
         self.root = Path(root)
         self.compact_every = compact_every
         self._writes: dict[str, int] = {}
+        self._created: set[str] = set()
 
     def path(self, table: TableRef) -> Path:
         return self.root.joinpath(*table.parts)
@@ -100,16 +103,47 @@ class DeltaSink:
     def append(self, table: TableRef, rows: list[dict[str, Any]], txn: Txn | None = None) -> None:
         import pyarrow as pa
         from deltalake import CommitProperties, Transaction, write_deltalake
+        from deltalake.exceptions import CommitFailedError
 
         schema = arrow_schema(table)
         data = pa.Table.from_pylist(rows, schema=schema)
         path = self.path(table)
-        path.mkdir(parents=True, exist_ok=True)
+        self._ensure(table, path)
         props = CommitProperties(app_transactions=[Transaction(*txn)]) if txn is not None else None
-        write_deltalake(str(path), data, mode="append", commit_properties=props)
+        def write() -> None:
+            try:
+                write_deltalake(str(path), data, mode="append", commit_properties=props)
+            except CommitFailedError:
+                # deltalake can report a conflict for a commit that landed (seen when servers
+                # create the table at once): the transaction version says which it was
+                if txn is not None and self.committed(table, txn[0]) >= txn[1]:
+                    return
+                raise
+
+        # Several servers append to one table: a commit that lost the race for the next log
+        # version (or for the table's creation) is made again, at once.
+        retrying_blocking(CommitFailedError, attempts=6, delay=0.05, max_delay=1.0)(write)
         n = self._writes[table.name] = self._writes.get(table.name, 0) + 1
         if self.compact_every and n % self.compact_every == 0:
             self._compact(path)
+
+    def _ensure(self, table: TableRef, path: Path) -> None:
+        """Create the table once, under a lock file, before any append: delta-rs appending to
+        a table that does not exist yet, from several processes at once, committed a second
+        table creation over the first (two protocol/metadata commits, and the transaction
+        versions of the first lost: rows written twice)."""
+        if table.name in self._created:
+            return
+        import fcntl
+
+        from deltalake import DeltaTable
+
+        path.mkdir(parents=True, exist_ok=True)
+        with open(path.parent / f".{path.name}.create-lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (path / "_delta_log").is_dir() or not any((path / "_delta_log").glob("*.json")):
+                DeltaTable.create(str(path), schema=arrow_schema(table), mode="ignore")
+        self._created.add(table.name)
 
     def committed(self, table: TableRef, app_id: str) -> int:
         from deltalake import DeltaTable

@@ -25,7 +25,8 @@ def test_three_writers_at_once_and_a_killed_one_write_every_row_once(tmp_path):
     tables = tmp_path / "tables"
 
     async def main() -> None:
-        writers = [SpooledWriter(DeltaSink(tables), Spool(tmp_path / f"spool-{i}"), flush_rows=7)
+        # each writer holds its own journal, as each server process does (Spool.claim)
+        writers = [SpooledWriter(DeltaSink(tables), Spool.try_claim(tmp_path / "spool" / str(i)), flush_rows=7)
                    for i in range(3)]
         for w in writers:
             w.start()
@@ -44,7 +45,7 @@ def test_three_writers_at_once_and_a_killed_one_write_every_row_once(tmp_path):
             recs[2].record(ex(f"s2-{n}"), usage=True, payload=None)
         writers[2].spool.close()
         await asyncio.gather(*(w.stop() for w in writers[:2]))
-        again = SpooledWriter(DeltaSink(tables), Spool(tmp_path / "spool-2"))
+        again = SpooledWriter(DeltaSink(tables), Spool.try_claim(tmp_path / "spool" / "2"))
         await again.flush()
         await again.stop()
 
@@ -55,3 +56,38 @@ def test_three_writers_at_once_and_a_killed_one_write_every_row_once(tmp_path):
     assert sorted(k for k, v in ids.items() if v > 1) == []
     assert set(ids) == expected and set(ids.values()) == {1}
     assert USAGE_TABLE.name == "system.serving.endpoint_usage"
+
+
+def test_writers_creating_the_table_at_once_create_it_once(tmp_path):
+    """Four writers (threads: delta-rs releases the GIL) append to a table that does not exist
+    yet: one creation commit, every row once, each writer's transaction version kept."""
+    import json
+    import threading
+
+    tables = tmp_path / "tables"
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def write(i: int) -> None:
+        sink = DeltaSink(tables)
+        rows = [{"databricks_request_id": f"t{i}-{n}"} for n in range(5)]
+        start.wait()
+        try:
+            sink.append(USAGE_TABLE, rows, (f"app-{i}", 7))
+        except BaseException as e:   # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    log_dir = usage_path(tables) / "_delta_log"
+    actions = [next(iter(json.loads(line))) for f in sorted(log_dir.glob("*.json")) for line in f.open()]
+    assert actions.count("metaData") == 1 and actions.count("protocol") == 1, actions
+    sink = DeltaSink(tables)
+    assert all(sink.committed(USAGE_TABLE, f"app-{i}") == 7 for i in range(4))
+    ids = DeltaTable(str(usage_path(tables))).to_pyarrow_table(columns=["databricks_request_id"])
+    assert sorted(ids.column("databricks_request_id").to_pylist()) == sorted(
+        f"t{i}-{n}" for i in range(4) for n in range(5))
