@@ -54,8 +54,11 @@ class LogShipper:
                 if path not in wanted:
                     del self._files[path]
             for path, (endpoint, entity) in wanted.items():
-                if path not in self._files:     # -1: from its end, read by the thread
-                    self._files[path] = (endpoint, entity, -1, b"")
+                if path not in self._files:
+                    # from its end as of now: a line the replica writes right after (the first
+                    # request's) is shipped even when the thread's next poll comes later. One
+                    # stat per newly followed file, under LADLE_HOME on local disk.
+                    self._files[path] = (endpoint, entity, _size(path), b"")
         if wanted and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="ladle-otel-logs", daemon=True)
             self._thread.start()
@@ -74,8 +77,6 @@ class LogShipper:
             files = dict(self._files)
         for path, (endpoint, entity, offset, partial) in files.items():
             size = _size(path)
-            if offset < 0:
-                offset = size
             if size < offset:               # truncated or replaced: start over
                 offset, partial = 0, b""
             if size == offset:
