@@ -24,7 +24,7 @@ class BoundedQueue:
         self.accept = accept
         self._report = report
         self._lock = threading.Lock()
-        self._inner = BatchSpanProcessor(_Counting(exporter, self), max_queue_size=max_queue + 1,
+        self._inner = BatchSpanProcessor(Counting(exporter, self), max_queue_size=max_queue + 1,
                                          schedule_delay_millis=500,
                                          max_export_batch_size=min(512, max_queue),
                                          export_timeout_millis=timeout_s * 1000)
@@ -62,17 +62,18 @@ class BoundedQueue:
         return self._inner.force_flush(timeout_millis)
 
 
-class _Counting:
-    """The exporter, telling the queue how many spans left it (sent or failed)."""
+class Counting:
+    """An OTLP exporter that tells its bounded queue (anything with `done(n)`) how many items
+    left it, sent or failed; spans here, log records in otel_logs."""
 
-    def __init__(self, exporter: Any, queue: BoundedQueue) -> None:
+    def __init__(self, exporter: Any, queue: Any) -> None:
         self.exporter, self.queue = exporter, queue
 
-    def export(self, spans: Sequence[Any]) -> Any:
+    def export(self, batch: Sequence[Any]) -> Any:
         try:
-            return self.exporter.export(spans)
+            return self.exporter.export(batch)
         finally:
-            self.queue.done(len(spans))
+            self.queue.done(len(batch))
 
     def shutdown(self) -> None:
         self.exporter.shutdown()

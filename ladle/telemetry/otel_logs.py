@@ -14,7 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
+
+from ladle.telemetry.otel_export import Counting
 
 log = logging.getLogger("ladle.otel")
 
@@ -38,7 +40,7 @@ class LogShipper:
         self._lock = threading.Lock()
         self._provider = LoggerProvider(resource=Resource.create({"service.name": "ladle.replica"}))
         self._provider.add_log_record_processor(BatchLogRecordProcessor(
-            _Counting(exporter, self), max_queue_size=max_queue + 1, schedule_delay_millis=500,
+            Counting(exporter, self), max_queue_size=max_queue + 1, schedule_delay_millis=500,
             max_export_batch_size=min(512, max_queue)))
         self._logger = self._provider.get_logger("ladle.replica")
         self._files: dict[Path, tuple[str, str, int, bytes]] = {}   # path -> endpoint, entity, offset, partial
@@ -128,25 +130,6 @@ class LogShipper:
     def shutdown(self) -> None:
         self._stop.set()
         self._provider.shutdown()
-
-
-class _Counting:
-    """The exporter, telling the shipper how many records left its queue (sent or failed)."""
-
-    def __init__(self, exporter: Any, shipper: LogShipper) -> None:
-        self.exporter, self.shipper = exporter, shipper
-
-    def export(self, batch: Sequence[Any]) -> Any:
-        try:
-            return self.exporter.export(batch)
-        finally:
-            self.shipper.done(len(batch))
-
-    def shutdown(self) -> None:
-        self.exporter.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return getattr(self.exporter, "force_flush", lambda *_: True)(timeout_millis)
 
 
 def _size(path: Path) -> int:
