@@ -101,3 +101,28 @@ def server_pair(server: LadleServer, database_url: str, work: Path,
     finally:
         a.stop()
         b.stop()
+
+
+def gateway_workers(srv: LadleServer) -> list:
+    """The gateway worker processes of a server (children running ladle.app_worker)."""
+    import psutil
+
+    return [p for p in psutil.Process(srv.proc.pid).children()
+            if "ladle.app_worker" in " ".join(p.cmdline())]
+
+
+@contextlib.contextmanager
+def only_serving(keep: str, srv: LadleServer) -> Iterator[None]:
+    """Pause every serving process of `srv` but `keep` ("server" or "worker"), so a request
+    reaches the one left (processes the test started: SIGSTOP, then SIGCONT)."""
+    import os
+    import signal
+
+    paused = [w.pid for w in gateway_workers(srv)] if keep == "server" else [srv.proc.pid]
+    for pid in paused:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in paused:
+            os.kill(pid, signal.SIGCONT)

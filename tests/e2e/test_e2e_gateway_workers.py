@@ -13,14 +13,13 @@ import secrets
 import signal
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Iterator
 
 import httpx
 import psutil
 import pytest
 
-from e2e_support import client, wait_for
+from e2e_support import client, gateway_workers, only_serving, wait_for
 from gateway_fixtures import burst, metric_total, user_token
 from ladle.testing.process import LadleProcess
 from llm_fixtures import FakeUpstream
@@ -45,24 +44,6 @@ def multi(tmp_path_factory) -> Iterator[LadleProcess]:
     srv.start()
     yield srv
     srv.stop()
-
-
-def _workers(srv: LadleProcess) -> list[psutil.Process]:
-    return [p for p in psutil.Process(srv.proc.pid).children()
-            if "ladle.app_worker" in " ".join(p.cmdline())]
-
-
-@contextmanager
-def _only(keep: str, srv: LadleProcess) -> Iterator[None]:
-    """Pause every serving process but `keep` ("server" or "worker")."""
-    paused = [w.pid for w in _workers(srv)] if keep == "server" else [srv.proc.pid]
-    for pid in paused:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in paused:
-            os.kill(pid, signal.SIGCONT)
 
 
 def _chat_endpoint(http: httpx.Client, upstream: FakeUpstream, name: str, gateway: dict | None = None,
@@ -93,7 +74,7 @@ def _invoke_fresh(srv: LadleProcess, name: str, token: str | None = None) -> htt
 
 
 def test_server_runs_one_gateway_worker(multi):
-    assert len(_workers(multi)) == 1
+    assert len(gateway_workers(multi)) == 1
 
 
 def test_a_route_is_answered_by_every_process_right_after_ready(multi, upstream):
@@ -102,10 +83,10 @@ def test_a_route_is_answered_by_every_process_right_after_ready(multi, upstream)
     # at once, many new connections: both processes answer some of them (each is 200)
     statuses = Counter(_invoke_fresh(multi, "fresh").status_code for _ in range(16))
     assert statuses == {200: 16}
-    with _only("worker", multi):
+    with only_serving("worker", multi):
         r = _invoke_fresh(multi, "fresh")
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "pong", r.text
-    with _only("server", multi):
+    with only_serving("server", multi):
         r = _invoke_fresh(multi, "fresh")
     assert r.status_code == 200, r.text
 
@@ -114,9 +95,9 @@ def test_metrics_and_usage_count_the_requests_of_every_process(multi, upstream):
     with client(multi) as admin:
         _chat_endpoint(admin, upstream, "counted", {"usage_tracking_config": {"enabled": True}})
         token = user_token(admin, "counter-user")
-        with _only("worker", multi):
+        with only_serving("worker", multi):
             assert [_invoke_fresh(multi, "counted", token).status_code for _ in range(3)] == [200] * 3
-        with _only("server", multi):
+        with only_serving("server", multi):
             assert [_invoke_fresh(multi, "counted", token).status_code for _ in range(2)] == [200] * 2
         # the scrape is answered by whichever process: every request before it is counted
         assert metric_total(admin, "request_count_total", "counted") == 5
@@ -146,21 +127,21 @@ def test_a_token_and_a_grant_made_a_moment_before_hold_on_every_process(multi, u
         assert r.status_code == 200, r.text
         token, token_id = r.json()["token_value"], r.json()["token_info"]["token_id"]
         eid = admin.get("/api/2.0/serving-endpoints/tokened").json()["id"]
-        with _only("worker", multi):     # no grant yet
+        with only_serving("worker", multi):     # no grant yet
             assert _invoke_fresh(multi, "tokened", token).status_code == 403
         r = admin.put(f"/api/2.0/permissions/serving-endpoints/{eid}", json={"access_control_list": [
             {"user_name": "newcomer", "permission_level": "CAN_QUERY"}]})
         assert r.status_code == 200, r.text
-        with _only("worker", multi):
+        with only_serving("worker", multi):
             assert _invoke_fresh(multi, "tokened", token).status_code == 200
         assert admin.delete(f"/api/2.0/token-management/tokens/{token_id}").status_code == 200
-        with _only("worker", multi):
+        with only_serving("worker", multi):
             assert _invoke_fresh(multi, "tokened", token).status_code == 401
 
 
 def test_control_plane_requests_a_worker_accepts_reach_the_server(multi, upstream):
     """The worker relays them to the server: a create accepted by the worker is served."""
-    worker = _workers(multi)[0]
+    worker = gateway_workers(multi)[0]
     port = multi.port
     with ThreadPoolExecutor(1) as pool, client(multi) as admin:
         os.kill(multi.proc.pid, signal.SIGSTOP)     # the worker alone accepts

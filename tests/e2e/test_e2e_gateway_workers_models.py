@@ -12,13 +12,12 @@ import os
 import secrets
 import signal
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Iterator
 
 import psutil
 import pytest
 
-from e2e_support import client, wait_for
+from e2e_support import client, only_serving, wait_for
 from ladle.testing.process import LadleProcess
 from ladle.testing.registry import register_code_model
 
@@ -59,20 +58,6 @@ def echo(multi, tmp_path_factory) -> str:
     return "echo"
 
 
-@contextmanager
-def _only(keep: str, srv: LadleProcess) -> Iterator[None]:
-    workers = [p.pid for p in psutil.Process(srv.proc.pid).children()
-               if "ladle.app_worker" in " ".join(p.cmdline())]
-    paused = workers if keep == "server" else [srv.proc.pid]
-    for pid in paused:
-        os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        for pid in paused:
-            os.kill(pid, signal.SIGCONT)
-
-
 def _predict(srv: LadleProcess, name: str) -> tuple[int, list]:
     with client(srv, timeout=60) as c:
         r = c.post(f"/serving-endpoints/{name}/invocations", json={"dataframe_split": {
@@ -89,9 +74,9 @@ def _replicas(srv: LadleProcess) -> int:
 
 def test_a_worker_and_the_server_get_the_same_answers_from_the_same_replicas(multi, echo):
     assert _predict(multi, echo)[0] == 200      # awake (it may have idled to zero)
-    with _only("worker", multi):
+    with only_serving("worker", multi):
         via_worker = _predict(multi, echo)
-    with _only("server", multi):
+    with only_serving("server", multi):
         via_server = _predict(multi, echo)
     assert via_worker[0] == via_server[0] == 200
     pid = via_worker[1][0].split(":")[0]
