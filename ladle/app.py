@@ -114,7 +114,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     elif settings.mlflow_tracking_uri:
         mlflow_url, mlflow_token = settings.mlflow_tracking_uri, settings.mlflow_tracking_token
     else:
-        tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log")
+        tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log",
+                                  cache_dir=settings.cache_dir)
         mlflow_url, mlflow_token = tracking.url, tracking.token
     registry = registry or Registry(mlflow_url, mlflow_token)
     registry_lookups = Lookups(mlflow_url, mlflow_token)

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     # Point at an existing MLflow tracking server instead of the embedded one.
     mlflow_tracking_uri: str | None = None
     mlflow_tracking_token: str | None = None
+    # Made once, reused by every home: a migrated empty MLflow database per MLflow version
+    cache_dir: Path = Field(default_factory=lambda: Path(os.path.expanduser("~/.cache/ladle")))
     # Data plane.
     request_timeout_s: float = 120.0
     metrics_history_interval_s: float = 15.0

@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--artifacts-destination", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=None)
+    ap.add_argument("--cache-dir", default=None,
+                    help="a new SQLite backend is copied from a migrated empty database cached here")
     ap.add_argument("--fd", type=int, default=None,
                     help="a listening socket inherited from ladle's server (instead of --host/--port)")
     args = ap.parse_args(argv)
@@ -64,6 +66,12 @@ def main(argv: list[str] | None = None) -> None:
 
     set_non_dumpable()
 
+    if args.cache_dir and args.backend_store_uri.startswith("sqlite:///"):   # a new home: copy a migrated empty database
+        from pathlib import Path
+
+        from ladle.entities.mlflow_db_cache import seed
+
+        seed(Path(args.backend_store_uri.removeprefix("sqlite:///")), Path(args.cache_dir))
     from ladle.entities.mlflow_adapter import tracking_server_app
 
     app = tracking_server_app(args.backend_store_uri, args.artifacts_destination)

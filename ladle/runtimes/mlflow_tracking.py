@@ -23,8 +23,9 @@ from ladle.support.child_env import server_child_env
 
 
 class TrackingServer:
-    def __init__(self, mlflow_dir: Path, log_path: Path) -> None:
+    def __init__(self, mlflow_dir: Path, log_path: Path, cache_dir: Path | None = None) -> None:
         self.dir = mlflow_dir
+        self.cache_dir = cache_dir   # a new home's database is copied from a migrated one there
         self.log_path = log_path
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -59,6 +60,7 @@ class TrackingServer:
                 "--backend-store-uri", f"sqlite:///{self.dir / 'mlflow.db'}",
                 "--artifacts-destination", str(self.dir / "artifacts"),
                 "--fd", str(fd),
+                *(["--cache-dir", str(self.cache_dir)] if self.cache_dir is not None else []),
                 stdin=asyncio.subprocess.PIPE, stdout=logf, stderr=logf, pass_fds=(fd,),
                 env=server_child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
                 start_new_session=True,

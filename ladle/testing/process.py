@@ -157,6 +157,8 @@ class LadleProcess:
         # server of a run by LADLE_GATEWAY_WORKERS in the caller's environment
         env = child_env({"LADLE_HOME": str(self.home), "LADLE_ADMIN_TOKEN": self.admin_token,
                          "LADLE_GATEWAY_WORKERS": os.environ.get("LADLE_GATEWAY_WORKERS", "1"),
+                         # the servers of one test directory share a cache, never the user's
+                         "LADLE_CACHE_DIR": str(self.home.parent / "ladle-cache"),
                          **self.extra_env})
         self.proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(self.port)],
                                  self.home / "server-process.log", env, self.cwd)
