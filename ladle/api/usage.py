@@ -16,11 +16,10 @@ from ladle.api.services import Services
 from ladle.schemas.errors import ApiError
 from ladle.schemas.usage import UsageQuery
 from ladle.telemetry.spooled import SpooledWriter
-from ladle.telemetry.tables import TableWriter
 from ladle.telemetry.usage import summarize_usage
 
 
-def routes(svc: Services, writer: TableWriter | SpooledWriter, tables_root: Path) -> list[Route]:
+def routes(svc: Services, writer: SpooledWriter, tables_root: Path) -> list[Route]:
     async def usage(request: Request) -> Response:
         p = principal(request)
         q = validate(UsageQuery, dict(request.query_params))

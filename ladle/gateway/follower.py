@@ -8,7 +8,7 @@ the replicas, the counters and the tables; a worker reaches them over its link
 - `Relay`: metric observations, usage/payload rows and group use, batched every few
   milliseconds into one note; a drain sends what is queued at once.
 - `RelayHub`: the `MetricsHub` a worker's gateway counts into (through the relay).
-- `RelayWriter`: the `TableWriter` its recorder offers rows to (through the relay).
+- `RelayWriter`: the `RowWriter` its recorder offers rows to (through the relay).
 - `RemoteLimiter`: rate limits asked of the server's limiter, so they stay exact however
   many processes serve.
 """

@@ -44,7 +44,7 @@ from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.replicas import GroupObs, GroupState
 from ladle.schemas.routing import EndpointRoute
 from ladle.telemetry.metrics import MetricsHub
-from ladle.telemetry.tables import TableWriter
+from ladle.telemetry.tables import RowWriter
 
 log = logging.getLogger("ladle.workers")
 GROUPS_POLL_S = 0.05
@@ -63,7 +63,7 @@ class _Worker:
 
 class GatewayWorkers:
     def __init__(self, count: int, hello: dict[str, Any], listen: socket.socket, log_path: Path,
-                 gateway: Any, metrics: MetricsHub, tables: TableWriter, limiter: RateLimiter,
+                 gateway: Any, metrics: MetricsHub, tables: RowWriter, limiter: RateLimiter,
                  backend: ReplicaBackend) -> None:
         self.count = count                  # worker processes (the server serves too)
         self.hello = hello                  # what a worker is built from (settings, registry)

@@ -1,5 +1,5 @@
 """What one request did (`Exchange`), and the recorder that turns it into usage and payload
-rows for the table writer. Called once per request, at its very end (for streams: when the
+rows for the row writer. Called once per request, at its very end (for streams: when the
 last chunk has gone), off the response's critical path."""
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 
 from ladle.telemetry.inference_tables import payload_row
-from ladle.telemetry.spooled import SpooledWriter
-from ladle.telemetry.tables import TableRef, TableWriter
+from ladle.telemetry.tables import RowWriter, TableRef
 from ladle.telemetry.usage import USAGE_TABLE, usage_row
 
 
@@ -70,7 +69,7 @@ class Exchange:
 
 
 class Recorder:
-    def __init__(self, writer: TableWriter | SpooledWriter, account_id: str, workspace_id: str) -> None:
+    def __init__(self, writer: RowWriter, account_id: str, workspace_id: str) -> None:
         self.writer = writer
         self.account_id = account_id
         self.workspace_id = workspace_id

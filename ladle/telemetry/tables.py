@@ -1,23 +1,16 @@
-"""Asynchronous, batched table writing: the request path only offers rows to a bounded
-queue; a background task appends them in batches through a sink.
+"""Tables the server writes rows to, and the seams it writes them through.
 
-- Flush when `flush_rows` rows are queued or every `flush_interval_s` seconds; `stop()`
-  flushes everything (graceful shutdown loses nothing).
-- Memory is bounded by `max_rows` and `max_bytes`: a row that does not fit is dropped and
-  counted (never awaited: a request is never blocked by logging).
-- The sink is the seam: `DeltaSink` appends to Delta tables under a root directory with
-  the `deltalake` package; `MemorySink` keeps rows in memory for tests.
-
-The server itself uses `SpooledWriter` (telemetry/spooled.py): the same interface, with the
-rows journaled on disk so a killed server loses none, and idempotent commits.
+- `RowWriter`: what a recorder offers rows to. The server's is `SpooledWriter`
+  (telemetry/spooled.py: rows journaled on disk, drained into the tables in batches); a
+  gateway worker's is `RelayWriter` (gateway/follower.py: rows sent to the server).
+- `TableSink`: where batches of rows are appended. `DeltaSink` appends to Delta tables under
+  a root directory with the `deltalake` package; `MemorySink` keeps rows in memory for tests.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -38,6 +31,15 @@ class TableRef:
 
 
 Txn = tuple[str, int]   # (application id, version): a Delta transaction, for idempotent appends
+
+
+class RowWriter(Protocol):
+    dropped: dict[str, int]         # table -> rows refused so far (reported in later rows)
+
+    def offer(self, table: TableRef, row: dict[str, Any], size: int = 256) -> bool:
+        """Take one row for `table` without blocking; False (and counted in `dropped`) when
+        it was refused."""
+        ...
 
 
 class TableSink(Protocol):
@@ -161,84 +163,3 @@ class DeltaSink:
             DeltaTable(str(path)).optimize.compact()
         except Exception:  # compaction is an optimisation; never lose the writer over it
             log.exception("compacting %s failed", path)
-
-
-class TableWriter:
-    def __init__(self, sink: TableSink, flush_rows: int = 500, flush_interval_s: float = 2.0,
-                 max_rows: int = 20_000, max_bytes: int = 64 * 1024 * 1024) -> None:
-        self.sink = sink
-        self.flush_rows = flush_rows
-        self.flush_interval_s = flush_interval_s
-        self.max_rows = max_rows
-        self.max_bytes = max_bytes
-        self.queue: deque[tuple[TableRef, dict[str, Any], int]] = deque()
-        self.queued_bytes = 0
-        self.dropped: dict[str, int] = {}
-        self.written: dict[str, int] = {}
-        self.write_errors = 0
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
-        self._flush_lock: asyncio.Lock | None = None
-        self._stopping = False
-
-    # -- request path -------------------------------------------------------------------
-    def offer(self, table: TableRef, row: dict[str, Any], size: int = 256) -> bool:
-        if len(self.queue) >= self.max_rows or self.queued_bytes + size > self.max_bytes:
-            self.dropped[table.name] = self.dropped.get(table.name, 0) + 1
-            return False
-        self.queue.append((table, row, size))
-        self.queued_bytes += size
-        if len(self.queue) >= self.flush_rows and self._wake is not None:
-            self._wake.set()
-        return True
-
-    # -- lifecycle ----------------------------------------------------------------------
-    def start(self) -> None:
-        if self._task is None:
-            self._stopping = False
-            self._wake = asyncio.Event()
-            self._flush_lock = asyncio.Lock()
-            self._task = asyncio.get_running_loop().create_task(self._loop())
-
-    async def stop(self) -> None:
-        """Stop the background task and write everything still queued."""
-        if self._task is not None:
-            self._stopping = True
-            assert self._wake is not None
-            self._wake.set()
-            await self._task
-            self._task = None
-        await self.flush()
-
-    async def _loop(self) -> None:
-        assert self._wake is not None
-        while not self._stopping:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:
-                log.exception("table flush failed")
-
-    async def flush(self) -> None:
-        """Write everything queued now (also called by readers that want fresh data)."""
-        lock = self._flush_lock or asyncio.Lock()
-        async with lock:
-            while self.queue:
-                batch = list(self.queue)
-                self.queue.clear()
-                self.queued_bytes = 0
-                by_table: dict[str, tuple[TableRef, list[dict[str, Any]]]] = {}
-                for table, row, _ in batch:
-                    by_table.setdefault(table.name, (table, []))[1].append(row)
-                for table, rows in by_table.values():
-                    try:
-                        await asyncio.to_thread(self.sink.append, table, rows)
-                        self.written[table.name] = self.written.get(table.name, 0) + len(rows)
-                    except Exception:
-                        self.write_errors += 1
-                        self.dropped[table.name] = self.dropped.get(table.name, 0) + len(rows)
-                        log.exception("writing %d rows to %s failed", len(rows), table.name)

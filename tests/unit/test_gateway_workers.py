@@ -15,7 +15,7 @@ from ladle.gateway.ratelimit import Bucket, MemoryLimiter, Need
 from ladle.gateway.workers import GatewayWorkers, _Worker
 from ladle.schemas.replicas import GroupObs, GroupState
 from ladle.telemetry.metrics import MetricsHub
-from ladle.telemetry.tables import MemorySink, TableRef, TableWriter
+from ladle.telemetry.tables import TableRef
 
 
 async def _pair(left, right) -> tuple[Link, Link]:
@@ -63,8 +63,20 @@ class _Backend:
                                replicas=lambda: [], state=GroupState.READY)
 
 
-def _server(backend: _Backend, limiter=None) -> tuple[GatewayWorkers, MetricsHub, TableWriter]:
-    hub, tables = MetricsHub(), TableWriter(MemorySink())
+class _Rows:
+    """The server's row writer (a `RowWriter`): what it was offered."""
+
+    def __init__(self) -> None:
+        self.offered: list[tuple[TableRef, dict, int]] = []
+        self.dropped: dict[str, int] = {}
+
+    def offer(self, table: TableRef, row: dict, size: int = 256) -> bool:
+        self.offered.append((table, row, size))
+        return True
+
+
+def _server(backend: _Backend, limiter=None) -> tuple[GatewayWorkers, MetricsHub, _Rows]:
+    hub, tables = MetricsHub(), _Rows()
     gw = SimpleNamespace(routes={}, not_ready={}, on_miss=None)
     workers = GatewayWorkers(1, {}, None, None, gw, hub, tables, limiter or MemoryLimiter(), backend)  # type: ignore[arg-type]
     return workers, hub, tables
@@ -104,7 +116,7 @@ async def test_a_workers_counts_rows_and_replica_use_reach_the_server_by_the_dra
     assert text.get_sample_value("request_count_total", {"served_entity": "a"}) == 3
     assert text.get_sample_value("request_4xx_count_total", {"served_entity": "a"}) == 1
     assert text.get_sample_value("request_rate_limited_count_total", {"served_entity": "a"}) == 1
-    assert [row for _, row, _ in tables.queue] == [{"n": 1}]
+    assert tables.offered == [(TableRef("main.gw.usage", ()), {"n": 1}, 10)]
     assert backend.touched == ["g1"]
     obs = workers.observe()["g1"]          # the autoscaler sees the worker's requests too
     assert (obs.in_flight, obs.waiting) == (1 + 2, 1)
