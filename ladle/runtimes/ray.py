@@ -334,6 +334,8 @@ class RayBackend:
         this server's build log of their group, each marked with its node."""
         if not self.prepare_in_replica:
             return
+        from ladle.runtimes.ray_log_relay import copy_new
+
         for g in list(self._groups.values()):
             if g.app not in self._apps:
                 continue
@@ -342,11 +344,24 @@ class RayBackend:
             except Exception as e:
                 log.debug("reading relayed build lines of %s failed: %s", g.app, e)
                 continue
-            for key, (node, count, lines) in relayed.items():
-                new = count - g.relayed.get(key, 0)
-                for line in lines[len(lines) - min(max(new, 0), len(lines)):]:
-                    g.logs.build(f"[{node}] {line}")
-                g.relayed[key] = count
+            copy_new(relayed, g.relayed, g.logs.build)
+
+    async def _relay_logs(self) -> None:
+        """Copy the runtime log lines replicas preparing on their nodes relayed through the
+        KV (ray_log_relay) into this server's server.log of their group, marked with the node."""
+        if not self.prepare_in_replica:
+            return
+        from ladle.runtimes.ray_log_relay import copy_new, read_log_lines
+
+        for g in list(self._groups.values()):
+            if g.app not in self._apps:
+                continue
+            try:
+                relayed = await self.run_blocking(read_log_lines, g.app)
+            except Exception as e:
+                log.debug("reading relayed runtime logs of %s failed: %s", g.app, e)
+                continue
+            copy_new(relayed, g.relayed, g.logs.server_raw)
 
     async def _renew_access(self) -> None:
         for g in list(self._groups.values()):
@@ -410,6 +425,7 @@ class RayBackend:
                         self._found.pop(key, None)
                 await self._renew_access()
                 await self._relay_builds()
+                await self._relay_logs()
             try:
                 await asyncio.wait_for(self._poll_kick.wait(), self.poll_interval_s)
             except asyncio.TimeoutError:
@@ -423,6 +439,9 @@ class _NoLogs:
         log.info("%s", line)
 
     def server(self, line: str) -> None:
+        log.info("%s", line)
+
+    def server_raw(self, line: str) -> None:
         log.info("%s", line)
 
     def reset_build(self) -> None:

@@ -83,7 +83,7 @@ class _Logs:
         self.build_path = scratch / "build.log"
         self.server_path = scratch / "server.log"
         self.relay = relay
-        if logs_dir:
+        if logs_dir and relay is None:   # relaying: the server sees this node's lines through the KV
             try:
                 from ladle.telemetry.logs import EntityLogs
 
@@ -129,12 +129,15 @@ class LadleReplica:
         self._closing = False
         self._watch: asyncio.Task | None = None
         self.scratch = Path(tempfile.mkdtemp(prefix="ladle-ray-"))
-        relay = None
+        relay, self._tail, self._tailing = None, None, None
+        self.logs = _Logs(spec, options.logs_dir, self.scratch)
         if preparer is not None and prepared is None:   # preparing here: tell the owner how it goes
+            from ladle.runtimes.ray_log_relay import LogRelay, ServerLogTail
             from ladle.runtimes.ray_serve import BuildRelay, app_name
 
             relay = BuildRelay(app_name(spec.key), node_tag())
-        self.logs = _Logs(spec, options.logs_dir, self.scratch, relay)
+            self.logs = _Logs(spec, options.logs_dir, self.scratch, relay)
+            self._tail = ServerLogTail(self.logs.server_path, LogRelay(app_name(spec.key), node_tag()))
         try:
             if prepared is None:
                 if preparer is None:
@@ -162,9 +165,12 @@ class LadleReplica:
                 await self.worker.kill()
                 reason = last_error_line(self.logs.tail(20))
                 self.logs.server(f"replica failed to start: {e}")
+                await self._relay_logs_once()
                 raise RuntimeError(f"{START_FAILED}: {e}. {reason}".rstrip(". ") + ".") from None
             self.logs.server(f"replica pid {self.worker.pid} ready (Ray Serve replica on {_node()})")
             self._watch = asyncio.get_running_loop().create_task(self._exit_with_worker())
+            if self._tail is not None:
+                self._tailing = asyncio.get_running_loop().create_task(self._relay_logs())
         except BaseException:
             self._clean()
             raise
@@ -195,8 +201,24 @@ class LadleReplica:
         self.logs.server(f"replica worker pid {self.worker.pid} exited with code {rc}; "
                          "ending this Ray Serve replica so that Serve replaces it")
         await asyncio.sleep(0.2)  # requests on the worker get their ReplicaGone first
+        await self._relay_logs_once()
         self._clean()
         os._exit(1)
+
+    async def _relay_logs(self) -> None:
+        """Relay the runtime log's new lines to the cluster's KV (ray_log_relay) until the
+        replica ends."""
+        while True:
+            await asyncio.sleep(self._tail.INTERVAL_S)
+            await self._relay_logs_once()
+
+    async def _relay_logs_once(self) -> None:
+        if self._tail is None:
+            return
+        try:
+            await asyncio.to_thread(self._tail.pump)
+        except Exception:   # the KV is away: the lines go with the next pump
+            pass
 
     async def info(self) -> dict:
         """Where this replica runs (for diagnostics and tests)."""
@@ -211,10 +233,13 @@ class LadleReplica:
 
     async def __del__(self) -> None:
         self._closing = True
+        if self._tailing is not None:
+            self._tailing.cancel()
         if self.worker is not None:
             await self.worker.load.drained(30.0)
             await self.worker.kill()
             self.worker = None
+        await self._relay_logs_once()
         self._clean()
 
 

@@ -206,7 +206,8 @@ def delete(app: str) -> None:
         kv_del(k)
     from ray.experimental.internal_kv import _internal_kv_del
 
-    _internal_kv_del(f"build/{app}/", del_by_prefix=True, namespace=KV_NAMESPACE)
+    for prefix in (f"build/{app}/", f"logs/{app}/"):
+        _internal_kv_del(prefix, del_by_prefix=True, namespace=KV_NAMESPACE)
 
 
 def make_handle(app: str):

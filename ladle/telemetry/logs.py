@@ -90,6 +90,11 @@ class EntityLogs:
     def server(self, line: str) -> None:
         _appender.put(self.server_path, f"{_stamp()} [ladle] {line}\n")
 
+    def server_raw(self, line: str) -> None:
+        """A line as another process wrote it (already stamped or not), e.g. relayed from a
+        replica on another machine."""
+        _appender.put(self.server_path, f"{line}\n")
+
     def reset_build(self) -> None:
         _appender.put(self.build_path, None)
 

@@ -12,12 +12,22 @@ import mlflow
 from mlflow.pyfunc import PythonModel
 
 
+def _said(model_input):
+    """The last message's content of a chat request (a dict or a one-row frame)."""
+    try:
+        given = model_input.to_dict("records")[0] if hasattr(model_input, "to_dict") else model_input
+        return str(list(given["messages"])[-1]["content"])
+    except Exception:
+        return repr(model_input)[:200]
+
+
 class Streamer(PythonModel):
     """Answers predict with one message and predict_stream with N chat chunks, slowly; each
     chunk produced is recorded in the file LADLE_TEST_MARKER names (so a test can see
     generation stop)."""
 
     def predict(self, context, model_input, params=None):
+        print(f"streamer predict: {_said(model_input)}", flush=True)  # a line in the runtime log
         return {"choices": [{"index": 0, "message": {"role": "assistant", "content": "unary"}}]}
 
     def predict_stream(self, context, model_input, params=None):

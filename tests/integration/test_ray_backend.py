@@ -266,6 +266,24 @@ async def test_streaming_reply_yields_chunks_as_generated(on_node, streamer):
     assert times[-1] - times[0] > 0.25  # the chunks came as the model made them, not at once
 
 
+async def test_what_a_model_prints_on_its_node_reaches_the_owners_runtime_log(on_node, streamer):
+    """A replica preparing on its node writes its runtime log on that node only; the lines
+    reach the owner's server.log of the entity through the cluster's KV, marked with the
+    node (this backend's replicas never write under the server's logs dir themselves)."""
+    said = f"log-relay-{os.getpid()}-{time.monotonic_ns()}"
+    [replica] = on_node.group(streamer.key).replicas()
+    body = json.dumps({"messages": [{"role": "user", "content": said}]}).encode()
+    reply = await replica.call(JSON, body)
+    out = await reply.read()
+    assert reply.status == 200 and b"unary" in out, out
+    logs = on_node.logs_for(streamer)
+    await until(lambda: f"streamer predict: {said}" in logs.read_server(), 20,
+                "the printed line in the owner's server.log")
+    text = logs.read_server()
+    assert re.search(rf"^\[Ray node [0-9a-f]{{12}}\] streamer predict: {said}$", text, re.M), text[-2000:]
+    assert re.search(r"^\[Ray node [0-9a-f]{12}\] \S+ \[ladle\] replica pid \d+ ready", text, re.M), text[-2000:]
+
+
 async def test_closing_a_stream_stops_generation(on_node, started, streamer):
     marker: Path = started["marker"]
     [replica] = on_node.group(streamer.key).replicas()

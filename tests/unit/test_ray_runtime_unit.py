@@ -168,3 +168,81 @@ def test_build_lines_relayed_by_a_node_reach_the_owners_build_log_once_each(monk
     asyncio.run(RayBackend._relay_builds(b))        # nothing new: nothing copied again
     assert written == ["[Ray node abc] one", "[Ray node abc] two", "[Ray node abc] four",
                        "[Ray node abc] five", "[Ray node abc] six"]
+
+
+def test_runtime_log_lines_of_a_node_reach_the_owners_server_log_once_each_sealed_and_bounded(
+        monkeypatch, tmp_path):
+    """A replica preparing on its node tails its server.log into a sealed, bounded KV window;
+    the owner copies each new complete line once into the entity's server.log, marked with
+    the node, even after the window slid past unread lines."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from cryptography.fernet import Fernet
+
+    from ladle.runtimes import ray_log_relay as rl
+    from ladle.runtimes import ray_serve as rs
+    from ladle.runtimes.ray import RayBackend
+    from ladle.runtimes.ray_seal import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
+    kv: dict[str, str] = {}
+    monkeypatch.setattr(rs, "kv_put", lambda k, v: kv.__setitem__(k, v))
+    monkeypatch.setattr(rl, "read_log_lines", lambda app: rl.parse_windows(list(kv), kv.get))
+    monkeypatch.setattr(rl.LogRelay, "MAX_RELAYED", 3)
+    monkeypatch.setattr(rl.LogRelay, "MAX_LINE", 20)
+    log_file = tmp_path / "server.log"
+    tail = rl.ServerLogTail(log_file, rl.LogRelay("ladle-app", "Ray node abc"))
+    written: list[str] = []
+    group = SimpleNamespace(app="ladle-app", relayed={}, logs=SimpleNamespace(server_raw=written.append))
+
+    async def run_blocking(fn, *args):
+        return fn(*args)
+
+    b = SimpleNamespace(prepare_in_replica=True, _groups={"k": group}, _apps={"ladle-app": object()},
+                        run_blocking=run_blocking)
+
+    def append(text: str) -> None:
+        with open(log_file, "a") as f:
+            f.write(text)
+
+    assert tail.pump() == 0                               # no file yet
+    append("model says hello secret-ish\nhalf a li")
+    assert tail.pump() == 1                               # the partial line waits for its newline
+    assert "hello" not in "".join(kv.values())            # sealed in the cluster's KV
+    asyncio.run(RayBackend._relay_logs(b))
+    append("ne\nthree\nfour\nfive\n")
+    assert tail.pump() == 4
+    asyncio.run(RayBackend._relay_logs(b))
+    asyncio.run(RayBackend._relay_logs(b))                # nothing new: nothing copied again
+    assert written == ["[Ray node abc] model says hello sec", "[Ray node abc] three",
+                       "[Ray node abc] four", "[Ray node abc] five"]
+    [(key, window)] = kv.items()
+    assert key.startswith("logs/ladle-app/") and len(rl.parse_windows([key], kv.get)[key][2]) == 3
+
+
+def test_runtime_log_lines_wait_while_the_kv_is_away(monkeypatch, tmp_path):
+    """A push that fails (the KV is away) relays nothing and loses nothing: the next pump
+    sends the same lines once."""
+    import pytest
+    from cryptography.fernet import Fernet
+
+    from ladle.runtimes import ray_log_relay as rl
+    from ladle.runtimes import ray_serve as rs
+    from ladle.runtimes.ray_seal import ENV_VAR
+
+    monkeypatch.setenv(ENV_VAR, Fernet.generate_key().decode())
+    kv: dict[str, str] = {}
+
+    def away(k, v):
+        raise ConnectionError("GCS unreachable")
+
+    monkeypatch.setattr(rs, "kv_put", away)
+    (tmp_path / "server.log").write_text("one\ntwo\n")
+    tail = rl.ServerLogTail(tmp_path / "server.log", rl.LogRelay("ladle-app", "Ray node abc"))
+    with pytest.raises(ConnectionError):
+        tail.pump()
+    monkeypatch.setattr(rs, "kv_put", lambda k, v: kv.__setitem__(k, v))
+    assert tail.pump() == 2
+    [(key, _)] = kv.items()
+    assert rl.parse_windows([key], kv.get)[key] == ("Ray node abc", 2, ["one", "two"])
