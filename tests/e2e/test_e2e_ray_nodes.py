@@ -79,5 +79,12 @@ def test_a_replica_on_another_node_fetches_its_model_from_the_registry_itself(se
     assert f"[{node.group(1)}] Downloaded" in build
     assert "own token (reads model 'main.default.iris' version 1 only)" in build
     assert srv.admin_token not in build and server.admin_token not in build
+    # the replica's runtime log stays on the far node too: the logs route shows its lines,
+    # relayed through the cluster and marked with the same node
+    ready = re.compile(rf"^\[{node.group(1)}\] \S+ \[ladle\] replica pid \d+ ready", re.M)
     with srv.client() as c:
+        def runtime_log() -> str:
+            return c.get(f"/api/2.0/serving-endpoints/{NAME}/served-models/{ENTITY}/logs").json()["logs"]
+
+        wait_for(lambda: ready.search(runtime_log()), 20, interval=0.5, what="the far node's runtime log")
         assert c.delete(f"/api/2.0/serving-endpoints/{NAME}").status_code == 200
