@@ -20,11 +20,12 @@ from ladle.runtimes import ray_serve as rs
 
 class LogRelay:
     """One replica's window of relayed runtime log lines: the last MAX_RELAYED lines (each
-    cut at MAX_LINE characters) and how many were written in all, so the reader copies
+    cut at MAX_LINE characters, MAX_CHARS in all) and how many were written in all, so the reader copies
     each new line once even after the window slid."""
 
     MAX_RELAYED = 200
     MAX_LINE = 4000
+    MAX_CHARS = 64 * 1024
 
     def __init__(self, app: str, node: str) -> None:
         import uuid
@@ -41,6 +42,9 @@ class LogRelay:
         from ladle.runtimes.ray_seal import seal, seal_key
 
         window = (self.lines + [line[:self.MAX_LINE] for line in lines])[-self.MAX_RELAYED:]
+        size = sum(len(line) for line in window)
+        while size > self.MAX_CHARS and len(window) > 1:   # one KV value stays small
+            size -= len(window.pop(0))
         count = self.count + len(lines)
         rs.kv_put(self.key, seal({"node": self.node, "lines": window, "count": count}, seal_key()))
         self.lines, self.count = window, count   # kept only once written: a failed push is redone

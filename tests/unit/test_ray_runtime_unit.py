@@ -219,6 +219,10 @@ def test_runtime_log_lines_of_a_node_reach_the_owners_server_log_once_each_seale
                        "[Ray node abc] four", "[Ray node abc] five"]
     [(key, window)] = kv.items()
     assert key.startswith("logs/ladle-app/") and len(rl.parse_windows([key], kv.get)[key][2]) == 3
+    monkeypatch.setattr(rl.LogRelay, "MAX_CHARS", 12)                 # the window's size in characters
+    append("sixsix\nseven7\n")
+    tail.pump()
+    assert rl.parse_windows([key], kv.get)[key][1:] == (7, ["sixsix", "seven7"])
 
 
 def test_runtime_log_lines_wait_while_the_kv_is_away(monkeypatch, tmp_path):
