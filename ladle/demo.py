@@ -13,15 +13,15 @@ import httpx
 def main() -> None:
     url, token = os.environ["LADLE_URL"], os.environ["LADLE_TOKEN"]
     headers = {"Authorization": f"Bearer {token}"}
+    # The embedded registry starts on its first call: a thread makes that call at once (when
+    # the server answers) while this one imports MLflow and trains the model.
+    registry = threading.Thread(target=_wait_registry, args=(url, headers), daemon=True)
+    registry.start()
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
-        # The control API answers before the embedded registry is up (it starts on its first
-        # call): a thread makes that call while this one imports MLflow and trains the model.
         _wait(c, "/api/2.0/serving-endpoints/demo", (200, 404))
         if c.get("/api/2.0/serving-endpoints/demo").status_code == 200:
             print("ladle demo: endpoint 'demo' already exists", flush=True)
         else:
-            registry = threading.Thread(target=_wait_registry, args=(url, headers), daemon=True)
-            registry.start()
             model, example = _train()
             registry.join()
             version = _register(url, token, model, example)
@@ -69,9 +69,11 @@ def _wait_registry(url: str, headers: dict[str, str]) -> None:
 
 
 def _train():
-    """The model and an input example (no registry needed); MLflow is imported here too, so
-    that its import also overlaps the registry's start."""
+    """The model and an input example (no registry needed). What logging the model imports
+    (MLflow, skops: MLflow saves scikit-learn models with it) is imported here too, so that
+    its import overlaps the registry's start."""
     import mlflow.sklearn  # noqa: F401
+    import skops.io  # noqa: F401
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
 
@@ -84,11 +86,13 @@ def _register(url: str, token: str, model, example) -> str:
     os.environ["MLFLOW_TRACKING_TOKEN"] = token
     import mlflow
     import mlflow.sklearn
+    import skops
     import sklearn
 
     # Requirements named here: otherwise MLflow infers them by loading the model in a new
     # process (seconds)
-    reqs = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}"]
+    reqs = [f"mlflow=={mlflow.__version__}", f"scikit-learn=={sklearn.__version__}",
+            f"skops=={skops.__version__}"]
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(model, name="model", input_example=example, pip_requirements=reqs,
                                         registered_model_name="demo-iris")

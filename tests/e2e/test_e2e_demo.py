@@ -1,0 +1,60 @@
+"""`ladle server --demo` as a new user runs it: the endpoint `demo` comes up READY, answers the
+query the demo prints, and the new home's registry database came from the cache (slow tier:
+a server of its own)."""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import httpx
+import mlflow
+import pytest
+
+from ladle.testing.process import LADLE_ARGV, ChildProcess, child_env, free_port
+
+ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
+
+
+@pytest.fixture
+def short_tmp():
+    """A short temporary directory: the replicas' Unix sockets live in the home (paths end at
+    107 bytes; pytest's tmp_path is longer)."""
+    d = Path(tempfile.mkdtemp(prefix="ladle-demo-"))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_demo_serves_the_model_it_prints_how_to_query(short_tmp):
+    tmp_path = short_tmp
+    home, cache = tmp_path / "home", tmp_path / "cache"
+    port, token = free_port(), "dapi" + secrets.token_hex(16)
+    env = child_env({"HOME": str(tmp_path), "LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token,
+                     "LADLE_CACHE_DIR": str(cache), "LADLE_GATEWAY_WORKERS": "1"})
+    proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(port), "--demo"], tmp_path / "server.log", env)
+    proc.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        proc.wait_http(f"{url}/api/2.0/serving-endpoints/demo", 240,
+                       headers={"Authorization": f"Bearer {token}"},
+                       ok=lambda r: r.status_code == 200 and r.json()["state"].get("ready") == "READY")
+        proc.wait_http(f"{url}/health", 30, ok=lambda r: "Query it with curl" in proc.output())
+        assert f"curl -s {url}/serving-endpoints/demo/invocations" in proc.output()
+        r = httpx.post(f"{url}/serving-endpoints/demo/invocations", headers={"Authorization": f"Bearer {token}"},
+                       json={"dataframe_records": [ROW]}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == [0]          # setosa
+        assert "ladle demo: endpoint 'demo' is READY" in proc.output()
+    finally:
+        proc.stop()
+    cached = cache / "mlflow-db" / mlflow.__version__ / "mlflow.db"
+    assert cached.exists()
+    with sqlite3.connect(cached) as c:   # the cache stays empty: the home got a copy
+        assert c.execute("SELECT count(*) FROM registered_models").fetchone() == (0,)
+    c.close()
+    with sqlite3.connect(home / "mlflow" / "mlflow.db") as c:
+        assert c.execute("SELECT name FROM registered_models").fetchall() == [("demo-iris",)]
+    c.close()
