@@ -9,7 +9,8 @@ pages once per process.
 
     .venv/bin/python -m bench.footprint [--keep DIR]
 
-Timings it prints: `ladle server --demo` -> the endpoint `demo` READY (a new home); server
+Timings it prints: `ladle server --demo` -> the endpoint `demo` READY (a new home: first
+with an empty `LADLE_CACHE_DIR`, as a machine's first start, then with the cache it left); server
 start -> /health 200, -> the control API answers, -> the embedded
 MLflow registry answers; create -> READY of the first endpoint (cold environment) and of a
 second endpoint on the same model (environment reused); `mlflow models serve` start -> /ping.
@@ -123,11 +124,13 @@ def idle_untouched(home: Path) -> float:
         proc.stop()
 
 
-def demo_ready(home: Path) -> tuple[float, float]:
+def demo_ready(home: Path, cache: Path | None = None) -> tuple[float, float]:
     """`ladle server --demo` on a new home, as a new user runs it: seconds from the command to
-    /health and to the endpoint `demo` READY; returns (health, ready)."""
+    /health and to the endpoint `demo` READY; returns (health, ready). `cache`: a
+    LADLE_CACHE_DIR instead of the user's (an empty one: the machine's first start)."""
     port, token = free_port(), "dapi" + secrets.token_hex(16)
-    env = child_env({"LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token})
+    env = child_env({"LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token,
+                     **({"LADLE_CACHE_DIR": str(cache)} if cache is not None else {})})
     proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(port), "--demo"], home / "server.log", env,
                         REPO_ROOT)
     proc.start()
@@ -176,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         untouched = idle_untouched(tmp / "home-untouched")
         times: dict[str, float] = {}
         if not args.no_demo:
+            times["ladle server --demo -> demo READY (first start: empty cache)"] = \
+                demo_ready(tmp / "home-demo-cold", cache=tmp / "demo-cache")[1]
             times["ladle server --demo -> /health"], times["ladle server --demo -> demo READY"] = \
-                demo_ready(tmp / "home-demo")
+                demo_ready(tmp / "home-demo", cache=tmp / "demo-cache")     # the cache as the first left it
         _start(ladle, times)
         root = psutil.Process(ladle.proc.pid)
         time.sleep(2.0)   # let the warm spare finish its imports before it is counted
