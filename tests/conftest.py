@@ -65,11 +65,15 @@ def postgres(tmp_path_factory: pytest.TempPathFactory):
 def _mlflow_tracking_in_tmp(tmp_path_factory: pytest.TempPathFactory):
     """Tests write only to temporary directories: MLflow's default store (./mlflow.db and
     ./mlruns in the working directory) would otherwise catch any MLflow call made without an
-    explicit tracking URI. Tests that use a ladle server set theirs explicitly."""
+    explicit tracking URI, and ladle's cache would be the user's. Tests that use a ladle
+    server set theirs explicitly."""
     import os
 
     mp = pytest.MonkeyPatch()
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path_factory.mktemp('mlflow-default')}/mlflow.db")
+    # ladle's own cache (the migrated MLflow database it copies into a new home) in a temporary
+    # directory too, never the user's ~/.cache/ladle
+    mp.setenv("LADLE_CACHE_DIR", str(tmp_path_factory.mktemp("ladle-cache")))
     yield
     mp.undo()
