@@ -8,7 +8,7 @@ import pytest
 
 TIERS = ("unit", "integration", "e2e", "web")
 # The `slow` tier: deselected by default (pyproject addopts), `pytest -m slow` runs it. The whole
-# suite measured 6 min 20 s on this 2-core machine with two workers, the default 2 min 34 s; CI's
+# suite measured 5 min 33 s on this 2-core machine with two workers, the default 2 min 29 s; CI's
 # machines have measured up to 2.4 times slower, and CI allows 12 minutes with the install.
 SLOW = {"integration/test_ray_backend.py", "e2e/test_e2e_ray.py", "e2e/test_e2e_schema_fuzz.py",
         "e2e/test_e2e_autoscale.py", "e2e/test_e2e_external_mlflow.py", "e2e/test_e2e_database_outage.py",
