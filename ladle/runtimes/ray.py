@@ -332,36 +332,14 @@ class RayBackend:
     async def _relay_builds(self) -> None:
         """Copy the build lines replicas preparing on their nodes relayed through the KV into
         this server's build log of their group, each marked with its node."""
-        if not self.prepare_in_replica:
-            return
-        from ladle.runtimes.ray_log_relay import copy_new
-
-        for g in list(self._groups.values()):
-            if g.app not in self._apps:
-                continue
-            try:
-                relayed = await self.run_blocking(rs.read_build_lines, g.app)
-            except Exception as e:
-                log.debug("reading relayed build lines of %s failed: %s", g.app, e)
-                continue
-            copy_new(relayed, g.relayed, g.logs.build)
+        await _relay(self, "build lines", rs.read_build_lines, lambda g: g.logs.build)
 
     async def _relay_logs(self) -> None:
         """Copy the runtime log lines replicas preparing on their nodes relayed through the
         KV (ray_log_relay) into this server's server.log of their group, marked with the node."""
-        if not self.prepare_in_replica:
-            return
-        from ladle.runtimes.ray_log_relay import copy_new, read_log_lines
+        from ladle.runtimes.ray_log_relay import read_log_lines
 
-        for g in list(self._groups.values()):
-            if g.app not in self._apps:
-                continue
-            try:
-                relayed = await self.run_blocking(read_log_lines, g.app)
-            except Exception as e:
-                log.debug("reading relayed runtime logs of %s failed: %s", g.app, e)
-                continue
-            copy_new(relayed, g.relayed, g.logs.server_raw)
+        await _relay(self, "runtime logs", read_log_lines, lambda g: g.logs.server_raw)
 
     async def _renew_access(self) -> None:
         for g in list(self._groups.values()):
@@ -446,3 +424,21 @@ class _NoLogs:
 
     def reset_build(self) -> None:
         pass
+
+
+async def _relay(backend: Any, what: str, read: Callable[[str], Any], sink: Callable[[Any], Any]) -> None:
+    """Copy what replicas preparing on their nodes relayed through the KV (`read(app)`) into
+    `sink(group)`, each line once (ray_log_relay.copy_new)."""
+    if not backend.prepare_in_replica:
+        return
+    from ladle.runtimes.ray_log_relay import copy_new
+
+    for g in list(backend._groups.values()):
+        if g.app not in backend._apps:
+            continue
+        try:
+            relayed = await backend.run_blocking(read, g.app)
+        except Exception as e:
+            log.debug("reading relayed %s of %s failed: %s", what, g.app, e)
+            continue
+        copy_new(relayed, g.relayed, sink(g))

@@ -9,7 +9,35 @@ from typing import Any, Sequence
 EXPERIMENT = "ladle.mlflow_experiment_id"      # on every span of a request traced to MLflow
 
 
-class BoundedQueue:
+class Admission:
+    """What an OTel batch processor's own queue does not do: count the items handed to it and
+    not yet exported, and refuse (counting, then reporting the count) past `max_queue`."""
+
+    def __init__(self, max_queue: int, report: Any) -> None:
+        self.pending = 0
+        self.dropped = 0
+        self.max_queue = max_queue
+        self._report = report or (lambda n: None)
+        self._lock = threading.Lock()
+
+    def _admit(self) -> bool:
+        with self._lock:
+            if self.pending >= self.max_queue:
+                self.dropped += 1
+                full = True
+            else:
+                self.pending += 1
+                full = False
+        if full:
+            self._report(self.dropped)
+        return not full
+
+    def done(self, n: int) -> None:
+        with self._lock:
+            self.pending = max(0, self.pending - n)
+
+
+class BoundedQueue(Admission):
     """A BatchSpanProcessor that counts what it drops. The SDK's queue drops silently when full;
     this keeps its own count of spans handed over and not yet exported, and drops (counting)
     past `max_queue`, so the count can be reported."""
@@ -18,12 +46,8 @@ class BoundedQueue:
                  accept: Any = None) -> None:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        self.pending = 0
-        self.dropped = 0
-        self.max_queue = max_queue
+        super().__init__(max_queue, report)
         self.accept = accept
-        self._report = report
-        self._lock = threading.Lock()
         self._inner = BatchSpanProcessor(Counting(exporter, self), max_queue_size=max_queue + 1,
                                          schedule_delay_millis=500,
                                          max_export_batch_size=min(512, max_queue),
@@ -39,21 +63,8 @@ class BoundedQueue:
     def on_end(self, span: Any) -> None:
         if self.accept is not None and not self.accept(span):
             return
-        with self._lock:
-            if self.pending >= self.max_queue:
-                self.dropped += 1
-                full = True
-            else:
-                self.pending += 1
-                full = False
-        if full:
-            self._report(self.dropped)
-        else:
+        if self._admit():
             self._inner.on_end(span)
-
-    def done(self, n: int) -> None:
-        with self._lock:
-            self.pending = max(0, self.pending - n)
 
     def shutdown(self) -> None:
         self._inner.shutdown()

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable
 
-from ladle.telemetry.otel_export import Counting
+from ladle.telemetry.otel_export import Admission, Counting
 
 log = logging.getLogger("ladle.otel")
 
@@ -25,19 +25,15 @@ MAX_LINE = 16 * 1024
 MAX_READ = 1024 * 1024          # per file per poll: a flood is read over several polls
 
 
-class LogShipper:
+class LogShipper(Admission):
     def __init__(self, exporter: Any, logs_dir: Path, max_queue: int = 2048,
                  report: Callable[[int], None] | None = None) -> None:
         from opentelemetry.sdk._logs import LoggerProvider
         from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
         from opentelemetry.sdk.resources import Resource
 
+        super().__init__(max_queue, report)
         self.logs_dir = logs_dir
-        self.max_queue = max_queue
-        self.pending = 0
-        self.dropped = 0
-        self._report = report or (lambda n: None)
-        self._lock = threading.Lock()
         self._provider = LoggerProvider(resource=Resource.create({"service.name": "ladle.replica"}))
         self._provider.add_log_record_processor(BatchLogRecordProcessor(
             Counting(exporter, self), max_queue_size=max_queue + 1, schedule_delay_millis=500,
@@ -104,24 +100,12 @@ class LogShipper:
     def _emit(self, line: str, endpoint: str, entity: str) -> None:
         from opentelemetry._logs import SeverityNumber
 
-        with self._lock:
-            if self.pending >= self.max_queue:
-                self.dropped += 1
-                full = True
-            else:
-                self.pending += 1
-                full = False
-        if full:
-            self._report(self.dropped)
+        if not self._admit():
             return
         error = "Error" in line or "Traceback" in line or "error" in line
         self._logger.emit(body=line, severity_number=SeverityNumber.ERROR if error else SeverityNumber.INFO,
                           severity_text="ERROR" if error else "INFO",
                           attributes={"ladle.endpoint": endpoint, "ladle.served_entity": entity})
-
-    def done(self, n: int) -> None:
-        with self._lock:
-            self.pending = max(0, self.pending - n)
 
     def flush(self) -> None:
         self.poll()
