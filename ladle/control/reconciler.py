@@ -229,6 +229,11 @@ class Reconciler:
                 for key in a.keys:
                     await self.backend.stop(key)
                 routes_changed = True
+        if routes_changed:
+            # the new routes before the new state is stored: a client that sees the endpoint
+            # READY (and not updating) and queries it at once finds it routed (`tick` publishes
+            # again from the store after the save)
+            self._publish(recs)
         for eid in dirty:
             try:
                 await self.store.call(self.store.save_endpoint, by_id[eid])
@@ -248,10 +253,12 @@ class Reconciler:
         self.kick()
 
     async def republish(self) -> None:
-        """The one place routes are published: the routes of the stored endpoints that serve,
-        and the names of the others (they exist, nothing serves them yet). The gateway answers
-        from these, never the store."""
-        recs = await self.store.call(self.store.list_endpoints)
+        """Routes are published here, from the stored endpoints (the routes of those that serve,
+        and the names of the others: they exist, nothing serves them yet), and by `_apply` from
+        the records it is about to store. The gateway answers from these, never the store."""
+        self._publish(await self.store.call(self.store.list_endpoints))
+
+    def _publish(self, recs: list[EndpointRecord]) -> None:
         routes = {}
         for r in recs:
             if r.active is not None and not r.active.get("failed"):
