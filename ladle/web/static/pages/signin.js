@@ -4,8 +4,9 @@ import { field, h, setFieldError } from "../dom.js";
 
 export function render(root, params, ctx) {
   ctx.title("Sign in");
+  // Kept until a sign-in succeeds: the page may render twice (a 401 from each of the left
+  // page's requests), and the second render must still say why.
   const reason = sessionStorage.getItem("ladle.signin-reason");
-  sessionStorage.removeItem("ladle.signin-reason");
   const input = h("input", { type: "password", name: "token", autocomplete: "current-password", required: true, spellcheck: "false" });
   const tokenField = field("Access token", input, {
     field: "token",
@@ -23,6 +24,7 @@ export function render(root, params, ctx) {
     session.set(token);
     try {
       await get("/api/2.0/serving-endpoints");
+      sessionStorage.removeItem("ladle.signin-reason");
       const next = new URLSearchParams(location.search).get("next");
       ctx.navigate(next && next.startsWith("/ui/") && !next.startsWith("/ui/signin") ? next : "/ui/endpoints", { replace: true });
     } catch (e) {
