@@ -30,7 +30,10 @@ from typing import Any, Awaitable, Callable
 from ladle.runtimes import ray_seal
 from ladle.runtimes import ray_serve as rs
 from ladle.runtimes.base import GroupObs, GroupSpec, Prepared, Preparer
-from ladle.runtimes.ray_group import RayGroup, RayReplica
+from ladle.runtimes.ray_group import RayGroup
+from ladle.runtimes import ray_log_relay as rl
+from ladle.runtimes.ray_orphans import OrphanCollector
+from ladle.runtimes.ray_replica import RayReplica
 from ladle.runtimes.ray_serve import app_name
 from ladle.schemas.replicas import GroupState
 
@@ -90,7 +93,6 @@ class RayBackend:
         self.poll_interval_s = poll_interval_s
         self.init_kwargs = dict(init_kwargs or {})
         self.direct = direct
-        self.orphan_grace_s = orphan_grace_s
         self.fetch_access = fetch_access
         self.registry_url = registry_url
         self.access_refresh_s = access_refresh_s
@@ -110,8 +112,7 @@ class RayBackend:
         self._poll_task: asyncio.Task | None = None
         self._poll_kick: asyncio.Event | None = None
         self._procs: dict[int, Any] = {}
-        self._orphans: dict[str, float] = {}       # app -> when first seen with no endpoint
-        self._collecting: set[str] = set()
+        self._orphans = OrphanCollector(self, orphan_grace_s)
 
     # -- the seam ---------------------------------------------------------------------
     def set_notify(self, notify: Callable[[], None]) -> None:
@@ -173,36 +174,8 @@ class RayBackend:
         return g
 
     def collect_orphans(self, keep: set[str]) -> None:
-        """Delete ladle's Serve applications that no endpoint serves: those of endpoints
-        deleted while no reconciler ran. `keep` is every group key the stored endpoints use;
-        the reconciler owner calls this each pass. An application is deleted once it has been
-        seen unwanted for `orphan_grace_s` (a poll or a record read a moment ago is not
-        enough to destroy replicas). One Ray cluster serves one ladle deployment: another's
-        applications would look orphaned here."""
-        if not self._connect.done() or self._apps_at == float("-inf"):
-            return
-        wanted = {app_name(k) for k in keep} | {g.app for g in self._groups.values()}
-        now = time.monotonic()
-        for app in [a for a in self._orphans if a not in self._apps or a in wanted]:
-            del self._orphans[app]
-        for app, view in self._apps.items():
-            if app in wanted or view.status == "DELETING" or app in self._collecting:
-                continue
-            first = self._orphans.setdefault(app, now)
-            if now - first >= self.orphan_grace_s:
-                self._collecting.add(app)
-                asyncio.get_running_loop().create_task(self._collect(app))
-
-    async def _collect(self, app: str) -> None:
-        try:
-            log.info("deleting Ray Serve application %s: no endpoint serves it any more", app)
-            await self.run_blocking(rs.delete, app)
-            self._orphans.pop(app, None)
-            self.kick_poll()
-        except Exception as e:
-            log.warning("deleting orphaned Ray Serve application %s failed: %s", app, e)
-        finally:
-            self._collecting.discard(app)
+        """Delete ladle's Serve applications that no endpoint serves (ray_orphans)."""
+        self._orphans.collect(keep)
 
     def resource_usage(self, key: str) -> tuple[float, float]:
         """(cpu percent, resident MiB) of the group's Serve replicas on this machine (the
@@ -250,7 +223,7 @@ class RayBackend:
     def logs_for(self, spec: GroupSpec):
         from ladle.telemetry.logs import EntityLogs
 
-        return EntityLogs(self.logs_dir, spec.endpoint_id, spec.entity_name) if self.logs_dir else _NoLogs()
+        return EntityLogs(self.logs_dir, spec.endpoint_id, spec.entity_name) if self.logs_dir else rl.NoLogs()
 
     async def connected(self) -> None:
         """Connected to Ray with Serve running; a failed attempt is tried again after 5 s."""
@@ -330,16 +303,12 @@ class RayBackend:
         self._access_at[app] = time.monotonic()
 
     async def _relay_builds(self) -> None:
-        """Copy the build lines replicas preparing on their nodes relayed through the KV into
-        this server's build log of their group, each marked with its node."""
-        await _relay(self, "build lines", rs.read_build_lines, lambda g: g.logs.build)
+        """Build lines replicas preparing on their nodes relayed: to the group's build log."""
+        await rl.relay(self, "build lines", rs.read_build_lines, lambda g: g.logs.build)
 
     async def _relay_logs(self) -> None:
-        """Copy the runtime log lines replicas preparing on their nodes relayed through the
-        KV (ray_log_relay) into this server's server.log of their group, marked with the node."""
-        from ladle.runtimes.ray_log_relay import read_log_lines
-
-        await _relay(self, "runtime logs", read_log_lines, lambda g: g.logs.server_raw)
+        """Their runtime log lines (ray_log_relay): to the group's server.log."""
+        await rl.relay(self, "runtime logs", rl.read_log_lines, lambda g: g.logs.server_raw)
 
     async def _renew_access(self) -> None:
         for g in list(self._groups.values()):
@@ -409,36 +378,3 @@ class RayBackend:
             except asyncio.TimeoutError:
                 pass
 
-
-class _NoLogs:
-    """Entity logs when the backend has no logs dir: lines go to the Python log."""
-
-    def build(self, line: str) -> None:
-        log.info("%s", line)
-
-    def server(self, line: str) -> None:
-        log.info("%s", line)
-
-    def server_raw(self, line: str) -> None:
-        log.info("%s", line)
-
-    def reset_build(self) -> None:
-        pass
-
-
-async def _relay(backend: Any, what: str, read: Callable[[str], Any], sink: Callable[[Any], Any]) -> None:
-    """Copy what replicas preparing on their nodes relayed through the KV (`read(app)`) into
-    `sink(group)`, each line once (ray_log_relay.copy_new)."""
-    if not backend.prepare_in_replica:
-        return
-    from ladle.runtimes.ray_log_relay import copy_new
-
-    for g in list(backend._groups.values()):
-        if g.app not in backend._apps:
-            continue
-        try:
-            relayed = await backend.run_blocking(read, g.app)
-        except Exception as e:
-            log.debug("reading relayed %s of %s failed: %s", what, g.app, e)
-            continue
-        copy_new(relayed, g.relayed, sink(g))

@@ -5,17 +5,21 @@ worker's output and the replica's own lines) is tailed in the replica (`ServerLo
 its last lines are kept under one key of the cluster's KV per replica (`LogRelay`,
 `logs/<app>/<id>`, bounded, sealed with ray_seal's key since the KV is open to every process
 of the cluster). The reconciler owner copies new lines into the entity's server.log, each
-marked with the node (RayBackend._relay_logs); other servers forward logs requests to it.
+marked with the node (RayBackend._relay_logs, `relay`); other servers forward logs requests to it.
 
 Imported by Ray worker processes; ray is imported only inside the KV calls (ray_serve).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
+from typing import Any, Callable
 
 from ladle.runtimes import ray_serve as rs
+
+log = logging.getLogger("ladle.runtimes.ray")
 
 
 class LogRelay:
@@ -53,27 +57,16 @@ class LogRelay:
 def read_log_lines(app: str) -> dict[str, tuple[str, int, list[str]]]:
     """Replica key -> (node, lines written in all, the last of them) relayed by the
     application's replicas (blocking)."""
-    from ray.experimental.internal_kv import _internal_kv_list
-
-    keys = _internal_kv_list(f"logs/{app}/", namespace=rs.KV_NAMESPACE) or []
-    return parse_windows([k.decode() if isinstance(k, bytes) else str(k) for k in keys], rs.kv_get)
-
-
-def parse_windows(keys: list[str], get) -> dict[str, tuple[str, int, list[str]]]:
     from ladle.runtimes.ray_seal import unseal
 
-    out = {}
-    for key in keys:
-        got = get(key)
-        try:
-            data = unseal(got) if got else None
-        except (RuntimeError, ValueError):   # sealed with another key, or garbled: skipped
-            data = None
-        if isinstance(data, dict) and isinstance(data.get("lines"), list):
-            lines = [str(x) for x in data["lines"]]
-            count = data.get("count") if isinstance(data.get("count"), int) else len(lines)
-            out[key] = (str(data.get("node") or ""), count, lines)
-    return out
+    return rs.read_windows(f"logs/{app}/", unseal)
+
+
+def parse_windows(keys: list[str], get: Any) -> dict[str, tuple[str, int, list[str]]]:
+    """The sealed runtime-log windows of `keys`."""
+    from ladle.runtimes.ray_seal import unseal
+
+    return rs.parse_windows(keys, get, unseal)
 
 
 def copy_new(relayed: dict[str, tuple[str, int, list[str]]], seen: dict[str, int], write) -> None:
@@ -118,3 +111,35 @@ class ServerLogTail:
         self.relay.push(lines)
         self.offset += len(used)
         return len(lines)
+
+
+async def relay(backend: Any, what: str, read: Callable[[str], Any], sink: Callable[[Any], Any]) -> None:
+    """Copy what replicas preparing on their nodes relayed through the KV (`read(app)`) into
+    `sink(group)` of the owning server's groups, each line once."""
+    if not backend.prepare_in_replica:
+        return
+    for g in list(backend._groups.values()):
+        if g.app not in backend._apps:
+            continue
+        try:
+            relayed = await backend.run_blocking(read, g.app)
+        except Exception as e:
+            log.debug("reading relayed %s of %s failed: %s", what, g.app, e)
+            continue
+        copy_new(relayed, g.relayed, sink(g))
+
+
+class NoLogs:
+    """Entity logs when the backend has no logs dir: lines go to the Python log."""
+
+    def build(self, line: str) -> None:
+        log.info("%s", line)
+
+    def server(self, line: str) -> None:
+        log.info("%s", line)
+
+    def server_raw(self, line: str) -> None:
+        log.info("%s", line)
+
+    def reset_build(self) -> None:
+        pass

@@ -273,15 +273,26 @@ class BuildRelay:
 def read_build_lines(app: str) -> dict[str, tuple[str, int, list[str]]]:
     """Replica key -> (node, lines written in all, the last of them) relayed by the
     application's replicas."""
+    return read_windows(f"build/{app}/", json.loads)
+
+
+def read_windows(prefix: str, decode: Any) -> dict[str, tuple[str, int, list[str]]]:
+    """The relayed line windows under a KV `prefix` (blocking)."""
     from ray.experimental.internal_kv import _internal_kv_list
 
+    keys = _internal_kv_list(prefix, namespace=KV_NAMESPACE) or []
+    return parse_windows([k.decode() if isinstance(k, bytes) else str(k) for k in keys], kv_get, decode)
+
+
+def parse_windows(keys: list[str], get: Any, decode: Any) -> dict[str, tuple[str, int, list[str]]]:
+    """Key -> (node, lines written in all, the last of them) of each window `get(key)` holds;
+    one that `decode` cannot read (garbled, or sealed with another key) is skipped."""
     out = {}
-    for raw in _internal_kv_list(f"build/{app}/", namespace=KV_NAMESPACE) or []:
-        key = raw.decode() if isinstance(raw, bytes) else str(raw)
-        got = kv_get(key)
+    for key in keys:
+        got = get(key)
         try:
-            data = json.loads(got) if got else None
-        except ValueError:
+            data = decode(got) if got else None
+        except (RuntimeError, ValueError):
             data = None
         if isinstance(data, dict) and isinstance(data.get("lines"), list):
             lines = [str(x) for x in data["lines"]]

@@ -236,7 +236,7 @@ async def test_ready_and_real_predictions(leader, iris1, models):
 
 async def test_same_machine_replicas_are_reached_on_their_socket_others_through_serve(
         leader, through_handle, iris1, models):
-    from ladle.runtimes.ray_group import DirectReplica
+    from ladle.runtimes.ray_replica import DirectReplica
 
     group = leader.group(IRIS.key)
     await until(lambda: any(isinstance(r, DirectReplica) for r in group.replicas()), 10,
