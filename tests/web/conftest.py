@@ -17,7 +17,7 @@ import pytest
 
 from ladle.testing.process import LadleProcess
 
-from web_support import (CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, ensure_chromium, prewarm_mlflow,
+from web_support import (EP, iris, make_endpoint, sign_in, CHROMIUM, CHROMIUM_ARGS, FakeChatUpstream, ensure_chromium, prewarm_mlflow,
                          register_iris, web_server)
 
 
@@ -85,3 +85,23 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d.mkdir(parents=True, exist_ok=True)
     print(f"\nweb UI screenshots: {d}")
     return d
+
+
+@pytest.fixture(scope="module")
+def api(ladle: LadleProcess):
+    with ladle.client() as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def iris_ui(api):
+    """`iris-ui`: iris version 1 (served entity `iris-1`), READY."""
+    yield make_endpoint(api, EP, [iris("1")])
+    api.delete(f"/api/2.0/serving-endpoints/{EP}")
+
+
+@pytest.fixture()
+def admin_page(page, ladle: LadleProcess):
+    """A fresh browser context signed in as the admin."""
+    sign_in(page, ladle.admin_token)
+    return page

@@ -14,8 +14,11 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import httpx
+
 from ladle.testing.process import LadleProcess
 from ladle.testing.registry import tracking
+from ladle.testing.waiting import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -138,3 +141,43 @@ class FakeChatUpstream:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+EP = "iris-ui"
+READY_S = 150_000  # ms: first replica start (environment reuse, model load) on a busy machine
+BODY = {"dataframe_split": {"columns": ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                                        "petal width (cm)"], "data": [[5.1, 3.5, 1.4, 0.2]]}}
+
+
+def make_endpoint(api: httpx.Client, name: str, entities: list[dict]) -> dict:
+    """Create `name` over the API and wait until it is READY and not updating."""
+    r = api.post("/api/2.0/serving-endpoints", json={"name": name, "config": {"served_entities": entities}})
+    assert r.status_code == 200, r.text
+
+    def settled():
+        ep = api.get(f"/api/2.0/serving-endpoints/{name}").json()
+        return ep if ep["state"]["config_update"] != "IN_PROGRESS" else None
+
+    ep = wait_until(settled, READY_S / 1000, 0.25, what=f"{name} to settle")
+    assert ep["state"] == {"ready": "READY", "config_update": "NOT_UPDATING"}, ep["state"]
+    return ep
+
+
+def iris(version: str, **extra) -> dict:
+    return {"entity_name": IRIS, "entity_version": version, "workload_size": "Small",
+            "scale_to_zero_enabled": False, **extra}
+
+
+def external(fake_llm) -> dict:
+    return {"name": "tiny", "external_model": {
+        "name": "tiny", "provider": "custom", "task": "llm/v1/chat",
+        "custom_provider_config": {"custom_provider_url": fake_llm.url,
+                                   "bearer_token_auth": {"token_plaintext": "upstream-secret"}}}}
+
+
+def shot(page, shots: Path, name: str) -> None:
+    page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+
+def field(page, name: str):
+    return page.locator(f'[data-field="{name}"]')
