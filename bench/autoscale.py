@@ -1,5 +1,6 @@
 """Autoscaling bench: a step load (c=1 -> c=32 -> c=1 -> idle) on a random-forest endpoint
-with a Medium range (8-16 concurrent requests: 2-4 replicas of 4) and on the same model with
+with a Medium range and scale-to-zero (0-16 concurrent requests: 1-4 replicas of 4 under
+load), the same without scale-to-zero (8-16: 2-4 replicas) and on the same model with
 a fixed maximum (min = max provisioned concurrency 16: 4 replicas), one after the other on
 one temporary server, then on Ray Serve's own autoscaling with the same range, target and
 delays (bench/autoscale_serve.py; --no-serve skips it). Prints replicas over time, p50/p99 per
@@ -51,6 +52,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--runtime", choices=("local", "ray"), default="local",
                     help="LADLE_RUNTIME: local worker processes or Ray Serve (ladle drives the count)")
     ap.add_argument("--no-serve", action="store_true", help="skip the run on Ray Serve's own autoscaling")
+    ap.add_argument("--no-floor-run", action="store_true",
+                    help="skip the Medium run without scale-to-zero (floor of 2 replicas)")
     return ap.parse_args(argv)
 
 
@@ -154,8 +157,8 @@ def _timeline(samples: list, every: float = 2.0) -> str:
 
 
 def serve_run(ladle: LadleProcess, version: str, body: bytes, a, tmp: Path) -> dict:
-    """The same step load on Ray Serve's own autoscaling: the Medium range (2-4 replicas of
-    4), ladle's target and delays as Serve's."""
+    """The same step load on Ray Serve's own autoscaling: the scale-to-zero Medium range under
+    load (1-4 replicas of 4), ladle's target and delays as Serve's."""
     import os
 
     import mlflow
@@ -166,10 +169,14 @@ def serve_run(ladle: LadleProcess, version: str, body: bytes, a, tmp: Path) -> d
     mlflow.set_tracking_uri(ladle.url)
     mlflow.set_registry_uri(ladle.url)
     model_dir = mlflow.artifacts.download_artifacts(f"models:/{models.RF}/{version}", dst_path=str(tmp / "rf"))
-    target = a.target or 3.0
-    with ServeRun(model_dir, 2, min(4, a.cap), target, up_s=2.0, down_s=a.cooldown or 30.0,
-                  num_cpus=2 * a.cap) as run:
-        wait_running(2)
+    from ladle.config import Settings
+
+    knobs = Settings.model_fields
+    target = a.target or knobs["autoscale_target_in_flight"].default
+    down = a.cooldown or knobs["autoscale_cooldown_s"].default
+    with ServeRun(model_dir, 1, min(4, a.cap), target, up_s=knobs["autoscale_up_window_s"].default,
+                  down_s=down, num_cpus=2 * a.cap) as run:
+        wait_running(1)
         time.sleep(3)
         print("running the step load on ray-serve (Serve's own autoscaling) ...", flush=True)
         return asyncio.run(step_load(run.url, {"Content-Type": "application/json"},
@@ -194,14 +201,20 @@ def main(argv=None) -> int:
             versions = models.register_all(ladle.url, ladle.admin_token, data, tmp)
             rf = versions[models.RF]
             body = models.body(data, 0, 1)
-            ents = {"as-medium": {"workload_size": "Medium"},
-                    "as-fixed": {"min_provisioned_concurrency": 16, "max_provisioned_concurrency": 16}}
+            # Medium with scale-to-zero: its lower bound is 0 (1 replica under any load, 0 after
+            # LADLE_SCALE_TO_ZERO_IDLE_S, which this run's idle phase does not reach); without
+            # it the floor is 8 concurrent requests (2 replicas).
+            ents = {"as-medium": {"workload_size": "Medium", "scale_to_zero_enabled": True},
+                    "as-medium-2": {"workload_size": "Medium", "scale_to_zero_enabled": False},
+                    "as-fixed": {"min_provisioned_concurrency": 16, "max_provisioned_concurrency": 16,
+                                 "scale_to_zero_enabled": False}}
+            if a.no_floor_run:
+                del ents["as-medium-2"]
             results = {}
             with httpx.Client(base_url=ladle.url, timeout=60,
                               headers={"Authorization": f"Bearer {ladle.admin_token}"}) as http:
                 for name, size in ents.items():
-                    ent = {"name": ENTITY, "entity_name": models.RF, "entity_version": rf,
-                           "scale_to_zero_enabled": False, **size}
+                    ent = {"name": ENTITY, "entity_name": models.RF, "entity_version": rf, **size}
                     r = http.post(API, json={"name": name, "config": {"served_entities": [ent]}})
                     r.raise_for_status()
                     deadline = time.monotonic() + 300

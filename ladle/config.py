@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     mlflow_tracking_token: str | None = None
     # Made once, reused by every home: a migrated empty MLflow database per MLflow version
     cache_dir: Path = Field(default_factory=lambda: Path(os.path.expanduser("~/.cache/ladle")))
+    # The embedded registry's process stops after this many seconds without a request (it frees
+    # ~200 MB) and starts again on the next one, which waits for it (~3 s); 0: never stops
+    registry_idle_s: float = Field(120.0, ge=0)
     # Data plane.
     request_timeout_s: float = 120.0
     metrics_history_interval_s: float = 15.0
@@ -43,8 +46,8 @@ class Settings(BaseSettings):
     autoscale_enabled: bool = True
     autoscale_target_in_flight: float = Field(3.0, gt=0)
     autoscale_up_window_s: float = Field(2.0, ge=0)
-    autoscale_down_window_s: float = Field(30.0, ge=0)
-    autoscale_cooldown_s: float = Field(30.0, ge=0)
+    autoscale_down_window_s: float = Field(15.0, ge=0)
+    autoscale_cooldown_s: float = Field(15.0, ge=0)
     reconcile_interval_s: float = 1.0
     # How replica workers are contained (ladle/runtimes/sandbox.py): auto (as root: a
     # dedicated user in a private mount namespace; else a user namespace when allowed; else

@@ -6,7 +6,8 @@ change come in; a target and a reason go out. `Autoscaler` keeps the per-group w
 between reconcile passes and calls it; the reconciler hands the targets to the planner.
 
 The range follows the workload size's concurrency (Small 0-4, Medium 8-16, Large 16-64
-concurrent requests) or `min/max_provisioned_concurrency`, divided by the concurrency one
+concurrent requests; the lower bound is 0 with scale-to-zero, as on Databricks, so such an
+entity runs one replica while it has any load) or `min/max_provisioned_concurrency`, divided by the concurrency one
 replica serves; it never goes above the per-server cap (the cores, or a setting). An LLM's
 `min/max_provisioned_throughput` (tokens/s) is divided by the tokens/s one replica of that
 model generates on this machine (measured at its first READY: control/throughput.py; one
@@ -23,6 +24,12 @@ requests waiting for a replica. The rules (knobs in `Knobs`):
   target, and only `cooldown_s` after the last change and with no replica still starting.
 Up uses the mean and down the maximum of a longer window, so a load that hovers around a
 threshold settles on the higher count instead of flapping.
+
+Why 15 s down: a replica given back too early costs one scale-up when the load returns (a warm
+spare serves within ~2 s, measured by `bench/autoscale.py`; requests queue on the others
+meanwhile, none fail), so waiting ~7 scale-ups' time bounds that cost while a faded burst stops
+holding its replicas after 15 s rather than 30 (replica-seconds of the bench's step load 0.67x
+of a fixed maximum at 30 s).
 """
 
 from __future__ import annotations
@@ -42,8 +49,8 @@ SIZE_RANGE = {"Small": (0, 4), "Medium": (8, 16), "Large": (16, 64)}
 class Knobs:
     target_in_flight: float = 3.0   # requests per replica the autoscaler aims for
     up_window_s: float = 2.0        # scale up on the mean load over this window
-    down_window_s: float = 30.0     # scale down only when the load stayed low this long
-    cooldown_s: float = 30.0        # and no sooner than this after the last change
+    down_window_s: float = 15.0     # scale down only when the load stayed low this long
+    cooldown_s: float = 15.0        # and no sooner than this after the last change
     enabled: bool = True            # off: every entity runs its range's maximum (fixed)
 
 
@@ -74,6 +81,8 @@ def scale_range(ent: dict[str, Any], cap: int, per_replica: int = 4,
         hi_c = int(ent["max_provisioned_concurrency"])
     else:
         lo_c, hi_c = SIZE_RANGE.get(ent.get("workload_size") or "Small", (0, 4))
+        if ent.get("scale_to_zero_enabled"):   # a size's lower bound is 0 with scale-to-zero
+            lo_c = 0
     hi = max(1, min(cap, math.ceil(hi_c / per_replica)))
     lo = max(1, min(hi, math.ceil(lo_c / per_replica)))
     return ScaleRange(lo, hi, max(per_replica, math.ceil(hi_c / hi)))

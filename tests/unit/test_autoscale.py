@@ -42,6 +42,11 @@ def changes(series):
     ({"workload_size": "Large"}, 2, ScaleRange(2, 2, 32)),
     ({"min_provisioned_concurrency": 0, "max_provisioned_concurrency": 12}, 8, ScaleRange(1, 3, 4)),
     ({"workload_size": "Small", "scale_to_zero_enabled": True}, 8, ScaleRange(1, 1, 4)),
+    # a size's lower bound is 0 with scale-to-zero: one replica while there is any load
+    ({"workload_size": "Medium", "scale_to_zero_enabled": True}, 8, ScaleRange(1, 4, 4)),
+    ({"workload_size": "Large", "scale_to_zero_enabled": True}, 8, ScaleRange(1, 8, 8)),
+    ({"min_provisioned_concurrency": 8, "max_provisioned_concurrency": 16, "scale_to_zero_enabled": True},
+     8, ScaleRange(2, 4, 4)),   # an explicit minimum is the user's
 ])
 def test_range_follows_the_size_and_the_cap(ent, cap, want):
     assert scale_range(ent, cap) == want
