@@ -53,5 +53,5 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
 
 def _run_demo(url: str, settings) -> None:
     token = settings.admin_token or (settings.home / "admin-token").read_text().strip()
-    env = {**os.environ, "LADLE_URL": url, "LADLE_TOKEN": token}
+    env = {**os.environ, "LADLE_URL": url, "LADLE_TOKEN": token, "LADLE_CACHE_DIR": str(settings.cache_dir)}
     subprocess.run([sys.executable, "-m", "ladle.demo"], env=env, check=False)
