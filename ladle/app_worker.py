@@ -4,8 +4,8 @@ LISTEN_FD LINK_FD`).
 
 It answers invocations (the Databricks, OpenAI-compatible and Responses routes) itself:
 authentication from the store (read only), the routing view and the replicas' sockets
-pushed by the server, external models called directly, and counts, rows and rate limits
-through the server (gateway/follower.py). Every other request is relayed to the server
+pushed by the server, external models called directly, counts and rows through the server
+(gateway/follower.py), rate limits in the server's shared-memory table (or Redis). Every other request is relayed to the server
 (api/server_relay.py).
 """
 
@@ -73,6 +73,10 @@ def build_worker_app(settings: Settings, hello: dict[str, Any], link_sock: socke
         from ladle.gateway.ratelimit_redis import RedisLimiter
 
         limiter = RedisLimiter.from_url(settings.redis_url)
+    elif hello.get("limits_fd") is not None:      # the server's counters, in shared memory
+        from ladle.gateway.ratelimit_shm import SharedLimiter
+
+        limiter = SharedLimiter(hello["limits_fd"])
     else:
         limiter = RemoteLimiter(None)  # type: ignore[arg-type]
     mlflow_url, mlflow_token = hello["mlflow"]
@@ -142,9 +146,9 @@ def build_worker_app(settings: Settings, hello: dict[str, Any], link_sock: socke
 
     responses = responses_routes.ResponsesFront(
         gateway, lambda name, version: model_task(settings.models_dir, name, version))
-    routes: list[Any] = [
-        *openai_routes.routes(gateway), *responses.routes(),
+    routes: list[Any] = [   # the invocations first: each request is matched in this order
         *dataplane.routes(None, responses.invoke),  # type: ignore[arg-type]   # invoke given: no services
+        *openai_routes.routes(gateway), *responses.routes(),
         Mount("", app=server_relay.ServerRelay(http, hello["server_socket"])),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,9 @@ class Settings(BaseSettings):
     # Processes that serve requests (the request path on every core; see gateway/workers.py):
     # 0 = one per core; 1 = the server process alone. Local replicas only (Ray: always 1).
     gateway_workers: int = 0
+    # How those processes count rate limits without Redis: "shared" (one table in shared
+    # memory, gateway/ratelimit_shm.py) or "server" (each request asks the server's counters)
+    gateway_limits: Literal["shared", "server"] = "shared"
     # Bounds on every wait on the database (seconds): opening a PostgreSQL connection, one
     # statement (PostgreSQL statement_timeout, SQLite busy timeout), a free pooled connection
     db_connect_timeout_s: float = 5.0

@@ -9,8 +9,12 @@ connection to whichever process accepts it first, and a socket pair to the serve
 - the server pushes the routing view on every publish, and the socket paths of each replica
   group's ready replicas whenever they change (a worker reaches replicas directly);
 - a worker sends its metric observations, usage/payload rows and replica use in batches,
-  asks the server's rate limiter (one counter: limits stay exact), asks to wake a group at
-  zero, and asks for the current view when a request names an endpoint it does not serve.
+  asks to wake a group at zero, and asks for the current view when a request names an
+  endpoint it does not serve.
+
+Rate limits stay exact across the processes: without Redis their counters are one table in
+shared memory that the server makes and every worker inherits (gateway/ratelimit_shm.py;
+`gateway_limits = "server"` instead asks the server's counters over the link per request).
 
 A worker answers invocations itself and relays every other request to the server over the
 server's private Unix socket, so every write goes through one process. The server's
@@ -39,7 +43,8 @@ from typing import Any, Callable, Mapping
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ladle.gateway.feed import Link, LinkClosed
-from ladle.gateway.ratelimit import RateLimiter
+from ladle.gateway.ratelimit import MemoryLimiter, RateLimiter
+from ladle.gateway.ratelimit_shm import SharedLimiter
 from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.replicas import GroupObs, GroupState
 from ladle.schemas.routing import EndpointRoute
@@ -71,6 +76,12 @@ class GatewayWorkers:
         self.log_path = log_path
         self.gateway, self.metrics, self.tables = gateway, metrics, tables
         self.limiter, self.backend = limiter, backend
+        self.shared_limits: SharedLimiter | None = None
+        settings = hello.get("settings")
+        if count and isinstance(limiter, MemoryLimiter) and getattr(settings, "gateway_limits", "") == "shared":
+            # the server's own counters (no Redis) move to shared memory, where every worker
+            # counts too: exact, without a round trip to this process per request
+            self.shared_limits = self.limiter = gateway.limiter = SharedLimiter.create()
         self.workers = [_Worker(i) for i in range(count)]
         self._groups: dict[str, tuple[tuple[str, ...], bool]] = {}
         self._load: dict[int, dict[str, tuple[int, int]]] = {}   # worker -> group -> (in flight, waiting)
@@ -114,6 +125,8 @@ class GatewayWorkers:
             await asyncio.wait(keep, timeout=5)     # each reads its worker's last notes
         for t in self._tasks:
             t.cancel()
+        if self.shared_limits is not None:
+            self.shared_limits.close()
 
     async def _keep(self, w: _Worker) -> None:
         """Run worker `w`; one that dies is started again (after a second, if it died young)."""
@@ -134,13 +147,16 @@ class GatewayWorkers:
 
     async def _run(self, w: _Worker) -> None:
         ours, theirs = socket.socketpair()
-        hello = pickle.dumps({**self.hello, "index": w.index}, protocol=pickle.HIGHEST_PROTOCOL)
+        limits_fd = self.shared_limits.fd if self.shared_limits is not None else None
+        hello = pickle.dumps({**self.hello, "index": w.index, "limits_fd": limits_fd},
+                             protocol=pickle.HIGHEST_PROTOCOL)
         ours.sendall(struct.pack("!I", len(hello)) + hello)
         fds = (self.listen.fileno(), theirs.fileno())
         with open(self.log_path, "ab") as out:
             w.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "ladle.app_worker", str(fds[0]), str(fds[1]),
-                pass_fds=fds, stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
+                pass_fds=fds + ((limits_fd,) if limits_fd is not None else ()),
+                stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         theirs.close()
         ours.setblocking(False)

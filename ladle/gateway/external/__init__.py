@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator, Callable
 
+import orjson
+
 from ladle.gateway.external import anthropic, bedrock, cohere, openai_compat, vertex
 from ladle.gateway.external.base import Ctx, Upstream
 from ladle.gateway.external.transport import (AiohttpTransport, Transport, UpstreamError, UpstreamResponse,
@@ -35,12 +37,16 @@ BUILDERS: dict[str, Callable[[Ctx], Upstream]] = {
 }
 
 
+PLAIN_CACHE = 1024
+
+
 class ExternalCaller:
     def __init__(self, resolve: Callable[[str], str], timeout_s: float,
                  transport: Transport | None = None) -> None:
         self.resolve = resolve
         self.timeout_s = timeout_s
         self.transport = transport if transport is not None else AiohttpTransport(timeout_s)
+        self._plain: dict[str, str] = {}     # sealed value -> its plaintext (see _resolve)
 
     async def aclose(self) -> None:
         await self.transport.aclose()
@@ -64,7 +70,7 @@ class ExternalCaller:
             headers.update(trace)
         if up.auth is not None:
             headers.update(await up.auth())
-        content = up.content if up.content is not None else json.dumps(up.body).encode()
+        content = up.content if up.content is not None else _dumps(up.body)
         try:
             resp = await self.transport.open(up.method, up.url, {"content-type": "application/json", **headers},
                                              content)
@@ -81,7 +87,7 @@ class ExternalCaller:
             raise ApiError("BAD_GATEWAY", f"Could not reach the {provider} provider for served entity "
                            f"'{entity}': {_scrub(str(e), ctx)}", 502) from None
         try:
-            out = up.parse(json.loads(raw))
+            out = up.parse(_loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise ApiError("BAD_GATEWAY", f"The {provider} provider answered served entity '{entity}' with "
                            f"an unexpected body ({type(e).__name__}).", 502) from None
@@ -91,10 +97,21 @@ class ExternalCaller:
                     d["embedding"] = llm.encode_vector(d["embedding"], "base64")
         if ctx.stream:  # the provider ignored stream: one chunk, then [DONE]
             return Reply(200, "text/event-stream", _one(_as_chunk(out)))
-        return Reply(200, "application/json", _one(json.dumps(out).encode()))
+        return Reply(200, "application/json", _one(_dumps(out)))
 
     def _resolve(self, value: str) -> str:
-        return self.resolve(value)
+        """A secret reference is read each time (its value may change); any other value (a
+        sealed plaintext) always unseals to the same plaintext, so that is kept (unsealing
+        costs a Fernet decryption per request otherwise)."""
+        if "{{" in value:
+            return self.resolve(value)
+        plain = self._plain.get(value)
+        if plain is None:
+            plain = self.resolve(value)
+            if len(self._plain) >= PLAIN_CACHE:
+                self._plain.clear()
+            self._plain[value] = plain
+        return plain
 
     async def _stream(self, resp: UpstreamResponse, up: Upstream, ctx: Ctx) -> AsyncIterator[bytes]:
         tr = up.translator() if up.translator is not None else None
@@ -115,6 +132,22 @@ class ExternalCaller:
                            f"{_scrub(str(e), ctx)}"})
         finally:
             await resp.aclose()   # a client that disconnected closes the upstream stream too
+
+
+def _loads(raw: bytes | str) -> Any:
+    """orjson, or the standard library for what only it reads (NaN, Infinity)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def _dumps(obj: Any) -> bytes:
+    """orjson, or the standard library for what only it writes (keys that are not strings)."""
+    try:
+        return orjson.dumps(obj)
+    except TypeError:
+        return json.dumps(obj).encode()
 
 
 async def _read(resp: UpstreamResponse) -> bytes:
@@ -153,7 +186,7 @@ async def _events(resp: UpstreamResponse, decode: str) -> AsyncIterator[dict[str
             yield None
             return
         try:
-            yield json.loads(payload)
+            yield _loads(payload)
         except ValueError:
             continue
 

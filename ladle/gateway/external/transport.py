@@ -72,7 +72,9 @@ class AiohttpTransport:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=min(10.0, self.timeout_s),
                                               sock_read=self.timeout_s),
                 connector=aiohttp.TCPConnector(limit=self.max_connections),
-                auto_decompress=True)
+                # no cookie jar: one caller's upstream cookies are never sent on another's
+                # request (and no jar to filter on each one)
+                cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=True)
         return self._session
 
     async def open(self, method: str, url: str, headers: dict[str, str], content: bytes) -> UpstreamResponse:
