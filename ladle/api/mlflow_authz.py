@@ -29,8 +29,10 @@ from starlette.datastructures import QueryParams
 from ladle.api.bodies import json_object
 from ladle.control.registry_acl import RegistryAcl
 from ladle.control.registry_rules import NEED_LEVEL, Rule, experiment_of_artifact_path, source_target, stage_level
+from ladle.entities.registry import RESENDABLE
 from ladle.schemas.errors import ApiError, invalid
 from ladle.schemas.principal import Principal
+from ladle.support.retry import retrying
 
 EXP, MODEL = "experiments", "registered-models"
 LIST_FIELDS = {"run_ids", "experiment_ids", "order_by"}     # repeated fields of GET messages
@@ -73,8 +75,9 @@ class Lookups:
     async def get(self, path: str, params: dict[str, str], missing_on_5xx: bool = False) -> dict[str, Any] | None:
         """The answer's JSON; None when MLflow says there is no such thing (any 4xx; also a
         5xx with `missing_on_5xx`, for names MLflow's store chokes on)."""
-        try:
-            r = await self.client.get(path, params=params, headers=self.auth)
+        try:   # a read: sent again when its connection failed under it
+            r = await retrying(RESENDABLE, attempts=3, delay=0.1)(self.client.get, path, params=params,
+                                                                   headers=self.auth)
         except httpx.HTTPError as e:
             raise ApiError("TEMPORARILY_UNAVAILABLE",
                            f"The MLflow tracking server is not reachable: {e}", 503) from None

@@ -23,6 +23,7 @@ from ladle.api.bodies import principal
 from ladle.api.mlflow_authz import EXP, MODEL, SEARCHES, Authorizer, Lookups, message_of
 from ladle.control.registry_acl import RegistryAcl
 from ladle.control.registry_rules import match
+from ladle.entities.registry import RESENDABLE
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 from ladle.support.retry import retrying
@@ -149,10 +150,12 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
     async def _stream(request: Request, body: bytes | None = None) -> Response:
         """The call passed on, its answer streamed back; the request body streamed too unless
         it was read already (`body`)."""
-        req = client.build_request(
-            request.method, request.url.path, params=request.query_params,
-            headers=_headers(request, None if body is None else len(body)),
-            content=request.stream() if body is None else body)
+        headers = _headers(request, None if body is None else len(body))
+        if body is None and request.method in ("GET", "HEAD") and not (
+                {"content-length", "transfer-encoding"} & set(request.headers.keys())):
+            body = b""    # it has none: in hand, the request can be sent again (_send_retrying)
+        req = client.build_request(request.method, request.url.path, params=request.query_params,
+                                   headers=headers, content=request.stream() if body is None else body)
         upstream = await _connect(req)
         return StreamingResponse(upstream.aiter_raw(), status_code=upstream.status_code,
                                  headers=_out_headers(upstream), background=BackgroundTask(upstream.aclose))
@@ -166,8 +169,12 @@ def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, looku
                            headers={"Retry-After": "1"}) from None
 
     async def _send_retrying(req: httpx.Request) -> httpx.Response:
-        # The embedded server starts in the background; wait for it rather than fail.
-        return await retrying(httpx.ConnectError, within=REGISTRY_WAIT_S, delay=0.25)(client.send, req, stream=True)
+        # A configured server may not be up yet: wait for it rather than fail. A read whose
+        # body is in hand is sent again when its connection failed under it; anything else
+        # only when the connection was refused (it was never sent).
+        resend = req.method in ("GET", "HEAD") and isinstance(req.stream, httpx.ByteStream)
+        return await retrying(RESENDABLE if resend else httpx.ConnectError, within=REGISTRY_WAIT_S,
+                              delay=0.25)(client.send, req, stream=True)
 
     async def databricks_model(request: Request) -> Response:
         """Databricks' get-model (`w.model_registry.get_model`): the MLflow model, its `id`

@@ -9,6 +9,11 @@ import httpx
 from ladle.schemas.errors import ApiError, invalid
 from ladle.support.retry import retrying
 
+# Where a read (GET) is sent again: the connection was refused, or closed or reset under the
+# request (a registry child that crashed and is started again by the next connection; a
+# pooled connection closed by the registry at the moment it was reused).
+RESENDABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
 
 @dataclass(frozen=True)
 class ModelVersion:
@@ -48,10 +53,10 @@ class Registry:
         return str(r.json().get("artifact_uri", ""))
 
     async def _get(self, path: str, params: dict, wait_s: float = 60.0) -> httpx.Response:
-        """GET with retries while the registry is still starting (connection refused)."""
+        """GET with retries while the registry is starting (connection refused) or its
+        connection failed under the request (a read: sending it again is harmless)."""
         try:
-            return await retrying(httpx.ConnectError, within=wait_s, delay=0.5)(
-                self._client.get, path, params=params)
+            return await retrying(RESENDABLE, within=wait_s, delay=0.5)(self._client.get, path, params=params)
         except httpx.HTTPError as e:
             raise ApiError("TEMPORARILY_UNAVAILABLE", f"The model registry at "
                            f"{self.tracking_uri} is not reachable: {e}", 503) from e

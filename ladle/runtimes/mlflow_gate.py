@@ -5,8 +5,10 @@ machine, that finds the port gets 401; ladle's server (the proxy on its own port
 registry look-ups, model downloads) holds the token.
 
 Run as `python -m ladle.runtimes.mlflow_gate --backend-store-uri ... --artifacts-destination
-... --port N`, the token as the first line on stdin (never in the environment or the command
-line, where another process could read it), then made non-dumpable.
+... --port N` (or `--fd N`: a listening socket inherited from ladle's server), the token as the
+first line on stdin (never in the environment or the command line, where another process could
+read it), then made non-dumpable. With `--idle-s S` it exits 0 once it answered nothing for S
+seconds (runtimes/idle_uvicorn.py); with `--ready-fd N` it writes `ready` there once it accepts.
 
 What it sets up is what `mlflow server --backend-store-uri B --serve-artifacts
 --artifacts-destination A` does, in one process instead of a CLI that spawns uvicorn: MLflow
@@ -17,17 +19,27 @@ MLflow's server internals, so it lives in ladle.entities.mlflow_adapter (`tracki
 from __future__ import annotations
 
 import argparse
+import gc
 import hmac
 import json
+import os
 import sys
+import time
 
 
 class Gate:
-    """ASGI middleware: requests without the bearer token are answered 401."""
+    """ASGI middleware: requests without the bearer token are answered 401. It counts the
+    requests it lets through that are in flight and when the last one ended (`idle_for`)."""
 
     def __init__(self, app, token: str) -> None:
         self.app = app
         self.expected = f"Bearer {token}".encode()
+        self.in_flight = 0
+        self.last = time.monotonic()
+
+    def idle_for(self) -> float:
+        """Seconds since the last request ended; 0 while one is in flight."""
+        return 0.0 if self.in_flight else time.monotonic() - self.last
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -43,6 +55,13 @@ class Gate:
                                         (b"content-length", str(len(body)).encode())]})
                 await send({"type": "http.response.body", "body": body})
                 return
+            self.in_flight += 1
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.in_flight -= 1
+                self.last = time.monotonic()
+            return
         await self.app(scope, receive, send)
 
 
@@ -56,9 +75,15 @@ def main(argv: list[str] | None = None) -> None:
                     help="a new SQLite backend is copied from a migrated empty database cached here")
     ap.add_argument("--fd", type=int, default=None,
                     help="a listening socket inherited from ladle's server (instead of --host/--port)")
+    ap.add_argument("--ready-fd", type=int, default=None, help="written `ready` once connections are accepted")
+    ap.add_argument("--idle-s", type=float, default=0.0,
+                    help="with --fd: exit once no request came for this many seconds (0: never)")
     args = ap.parse_args(argv)
     if args.fd is None and args.port is None:
         ap.error("--port or --fd is required")
+    # MLflow's imports are most of a (re)start: without the cyclic collector running through
+    # them they take about a third less; what they made is then frozen out of its sight.
+    gc.disable()
     token = sys.stdin.readline().strip()
     if not token:
         raise SystemExit("no token on stdin")
@@ -75,16 +100,32 @@ def main(argv: list[str] | None = None) -> None:
     from ladle.entities.mlflow_adapter import tracking_server_app
 
     app = tracking_server_app(args.backend_store_uri, args.artifacts_destination)
-    import uvicorn
-
+    gc.freeze()
+    gc.enable()
     if args.fd is not None:
-        import socket
-
-        config = uvicorn.Config(Gate(app, token), log_level="warning", timeout_graceful_shutdown=5)
-        uvicorn.Server(config).run(sockets=[socket.socket(fileno=args.fd)])
+        serve_inherited(Gate(app, token), args.fd, args.idle_s, args.ready_fd)
     else:
+        import uvicorn
+
         uvicorn.run(Gate(app, token), host=args.host, port=args.port, log_level="warning",
                     timeout_graceful_shutdown=5)
+
+
+def serve_inherited(gate: Gate, fd: int, idle_s: float, ready_fd: int | None) -> None:
+    """Serve `gate` on the inherited listening socket `fd` until idle for `idle_s` (0: until
+    stopped); `ready` is written to `ready_fd` once connections are accepted."""
+    import socket
+
+    from ladle.runtimes.idle_uvicorn import serve
+
+    def ready() -> None:
+        if ready_fd is not None:
+            try:
+                os.write(ready_fd, b"ready\n")
+            finally:
+                os.close(ready_fd)
+
+    serve(gate, socket.socket(fileno=fd), gate.idle_for, idle_s, ready)
 
 
 if __name__ == "__main__":

@@ -1,97 +1,207 @@
 """The embedded MLflow tracking server: MLflow's own server as a child process on a private
 loopback port, SQLite backend and artifacts under LADLE_HOME, answering only requests that
-carry a token made at each start (ladle.runtimes.mlflow_gate); `token` is for ladle's
+carry a token made when the server starts (ladle.runtimes.mlflow_gate); `token` is for ladle's
 server code only (the proxy, the registry look-ups, model downloads).
 
-It starts on first use (socket activation, as systemd and inetd do it): the server binds and
-listens on the port itself, and the first connection that arrives starts the child, which
-inherits the listening socket and accepts that connection and every later one from the
-kernel's backlog. A server that never touches the registry never pays for MLflow (~200 MB and
-seconds of imports); one that does pays it once, and no caller sees a refused connection."""
+It runs only while it is used (socket activation, as systemd and inetd do it): the server
+binds and listens on the port itself, for its whole life, and the first connection that
+arrives starts the child, which inherits the listening socket and accepts that connection and
+every later one from the kernel's backlog. Once the child has answered nothing for `idle_s`
+seconds it stops accepting, lets its open connections finish and exits 0 (idle_uvicorn.py);
+the server then watches the socket again, and the next connection (one made meanwhile has
+waited in the backlog) starts a new child. A server that never touches the registry never
+pays for MLflow (~200 MB and seconds of imports); one that does pays the memory only while it
+is used, and the start (a few seconds) on the first call after each stop. No caller sees a
+refused connection. A child that crashed is started again by the next connection; one that
+failed before accepting is retried only after a back-off (1 s, doubling up to 60 s), and the
+connections that come meanwhile are closed at once (the caller gets an error, not a wait).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
+import signal
 import socket
+import struct
 import sys
+import time
 from pathlib import Path
-
+from typing import Sequence
 
 from ladle.support.child_env import server_child_env
 
+log = logging.getLogger("ladle.registry")
+CHILD = ("-m", "ladle.runtimes.mlflow_gate")
+BACKLOG = 1024          # connections that may wait while a child starts (the kernel caps it)
+RETRY_S = (1.0, 60.0)   # the back-off after a failed start: first, longest
+
 
 class TrackingServer:
-    def __init__(self, mlflow_dir: Path, log_path: Path, cache_dir: Path | None = None) -> None:
+    def __init__(self, mlflow_dir: Path, log_path: Path, cache_dir: Path | None = None,
+                 idle_s: float = 0.0, child: Sequence[str] = CHILD) -> None:
         self.dir = mlflow_dir
         self.cache_dir = cache_dir   # a new home's database is copied from a migrated one there
         self.log_path = log_path
+        self.idle_s = idle_s         # the child exits after this long without a request (0: never)
+        self.child = tuple(child)    # what runs the child (the python arguments before its options)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
+        self.sock.listen(BACKLOG)
+        self.sock.setblocking(False)
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = secrets.token_urlsafe(32)
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: asyncio.subprocess.Process | None = None   # the current (or last) child
+        self.starts = 0              # children started
+        self._run: asyncio.Task | None = None
         self._spawning: asyncio.Task | None = None
         self._watching = False
+        self._closing = False
+        self._failures = 0           # failed starts in a row
+        self.refuse_until = 0.0      # (time.monotonic) connections are reset until then
 
     async def start(self) -> None:
-        """Start watching the port; the child starts when the first connection is pending."""
-        loop = asyncio.get_running_loop()
-        loop.add_reader(self.sock.fileno(), self._activate)
-        self._watching = True
+        """Start watching the port; a child starts when a connection is pending."""
+        self._watch()
 
-    def _activate(self) -> None:
+    def _watch(self) -> None:
+        if not self._watching and not self._closing:
+            asyncio.get_running_loop().add_reader(self.sock.fileno(), self._pending)
+            self._watching = True
+
+    def _unwatch(self) -> None:
         if self._watching:
             asyncio.get_running_loop().remove_reader(self.sock.fileno())
             self._watching = False
-        if self._spawning is None:
-            self._spawning = asyncio.get_running_loop().create_task(self._spawn())
 
-    async def _spawn(self) -> None:
+    def _pending(self) -> None:
+        """A connection waits in the backlog and no child runs."""
+        if time.monotonic() < self.refuse_until:
+            self._refuse()
+            return
+        self._unwatch()
+        self._run = asyncio.get_running_loop().create_task(self._child())
+
+    def _refuse(self) -> None:
+        """Reset the waiting connections (while a failed start's back-off lasts)."""
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:        # none left (BlockingIOError), or the socket is closing
+                return
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
+
+    async def _child(self) -> None:
+        """One child's life: started, awaited, and the socket watched again after it."""
+        self._spawning = asyncio.get_running_loop().create_task(self._spawn())
+        try:
+            proc, ready_r = await self._spawning
+        except Exception as e:   # noqa: BLE001 (reported; the back-off applies)
+            self._failed(f"could not be started: {e}")
+            return
+        t0 = time.monotonic()
+        ready = await _read_ready(ready_r)
+        if ready:
+            self._failures = 0
+            log.info("MLflow registry started (pid %s): answering %.1f s after a connection woke it",
+                     proc.pid, time.monotonic() - t0)
+        rc = await proc.wait()
+        if self._closing:
+            return
+        if rc == 0:
+            self._note(logging.INFO, f"MLflow registry stopped (pid {proc.pid}): idle for {self.idle_s:g} s; "
+                                     "the next connection starts it again")
+        elif not ready:
+            self._failed(f"exited with code {rc} before accepting connections (see {self.log_path})")
+            return
+        else:
+            self._note(logging.WARNING, f"MLflow registry exited with code {rc} (pid {proc.pid}); "
+                                        "the next connection starts it again")
+        self._watch()
+
+    def _failed(self, why: str) -> None:
+        self._failures += 1
+        wait = min(RETRY_S[0] * 2 ** (self._failures - 1), RETRY_S[1])
+        self.refuse_until = time.monotonic() + wait
+        self._note(logging.WARNING, f"MLflow registry {why}; connections are refused for {wait:g} s, "
+                                    "then the next one tries again")
+        self._watch()
+
+    def _note(self, level: int, msg: str) -> None:
+        """In the server's log, and in the registry's own log file between its children's lines."""
+        log.log(level, msg)
+        try:
+            with open(self.log_path, "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ladle: {msg}\n")
+        except OSError:
+            pass
+
+    async def _spawn(self) -> tuple[asyncio.subprocess.Process, int]:
         self.dir.mkdir(parents=True, exist_ok=True)
         fd = self.sock.fileno()
         logf = open(self.log_path, "ab")
+        ready_r, ready_w = os.pipe()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "ladle.runtimes.mlflow_gate",
+                sys.executable, *self.child,
                 "--backend-store-uri", f"sqlite:///{self.dir / 'mlflow.db'}",
                 "--artifacts-destination", str(self.dir / "artifacts"),
-                "--fd", str(fd),
+                "--fd", str(fd), "--ready-fd", str(ready_w), "--idle-s", str(self.idle_s),
                 *(["--cache-dir", str(self.cache_dir)] if self.cache_dir is not None else []),
-                stdin=asyncio.subprocess.PIPE, stdout=logf, stderr=logf, pass_fds=(fd,),
+                stdin=asyncio.subprocess.PIPE, stdout=logf, stderr=logf, pass_fds=(fd, ready_w),
                 env=server_child_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}),
                 start_new_session=True,
             )
+            self.starts += 1
             assert self.proc.stdin is not None
             self.proc.stdin.write(self.token.encode() + b"\n")
             await self.proc.stdin.drain()
             self.proc.stdin.close()
+        except BaseException:
+            os.close(ready_r)
+            raise
         finally:
             logf.close()
-            self.sock.close()   # the child holds the listening socket now
+            os.close(ready_w)    # the child holds the write end now: EOF when it exits
+        return self.proc, ready_r
 
     async def stop(self) -> None:
-        if self._watching:
-            asyncio.get_running_loop().remove_reader(self.sock.fileno())
-            self._watching = False
+        self._closing = True
+        self._unwatch()
         if self._spawning is not None:
             try:
                 await self._spawning
             except Exception:   # noqa: BLE001 (a failed start leaves nothing to stop)
                 pass
-        self.sock.close()
-        if self.proc is None or self.proc.returncode is not None:
-            return
-        import signal
-
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            await asyncio.wait_for(self.proc.wait(), 10)
-        except (ProcessLookupError, asyncio.TimeoutError):
+        proc = self.proc
+        if proc is not None and proc.returncode is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.killpg(proc.pid, signal.SIGTERM)
+                await asyncio.wait_for(proc.wait(), 10)
+            except (ProcessLookupError, asyncio.TimeoutError):
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        if self._run is not None:
+            try:
+                await asyncio.wait_for(self._run, 5)
+            except (Exception, asyncio.TimeoutError):   # noqa: BLE001 (stopping)
                 pass
+        self.sock.close()
+
+
+async def _read_ready(fd: int) -> bool:
+    """Whether the child wrote `ready` on its pipe (False: it exited first)."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader),
+                                                os.fdopen(fd, "rb", 0))
+    try:
+        return (await reader.readline()).startswith(b"ready")
+    finally:
+        transport.close()

@@ -7,6 +7,7 @@ import threading
 from typing import Any, Sequence
 
 EXPERIMENT = "ladle.mlflow_experiment_id"      # on every span of a request traced to MLflow
+REGISTRY_WAKE_S = 30.0                         # the least time an export to MLflow may take
 
 
 class Admission:
@@ -109,8 +110,9 @@ class MlflowTraces:
             headers = {"x-mlflow-experiment-id": experiment}
             if self.token:
                 headers["Authorization"] = f"Bearer {self.token}"
-            self._by_experiment[experiment] = OTLPSpanExporter(
-                endpoint=f"{self.url}/v1/traces", headers=headers, timeout=self.timeout_s)
+            self._by_experiment[experiment] = OTLPSpanExporter(   # the embedded registry may be
+                endpoint=f"{self.url}/v1/traces", headers=headers,  # starting (seconds): wait for it
+                timeout=max(self.timeout_s, REGISTRY_WAKE_S))
         return self._by_experiment[experiment]
 
     def export(self, spans: Sequence[Any]) -> Any:
