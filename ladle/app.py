@@ -115,7 +115,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         mlflow_url, mlflow_token = settings.mlflow_tracking_uri, settings.mlflow_tracking_token
     else:
         tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log",
-                                  cache_dir=settings.cache_dir)
+                                  cache_dir=settings.cache_dir, idle_s=settings.registry_idle_s)
         mlflow_url, mlflow_token = tracking.url, tracking.token
     registry = registry or Registry(mlflow_url, mlflow_token)
     registry_lookups = Lookups(mlflow_url, mlflow_token)
