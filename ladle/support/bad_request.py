@@ -62,6 +62,14 @@ class _Coalesced:
             if not self._t.is_closing():
                 self._t.write(data)
 
+    def writelines(self, chunks: list[bytes]) -> None:
+        for c in chunks:
+            self.write(c)
+
+    def write_eof(self) -> None:
+        self._flush()
+        self._t.write_eof()
+
     def close(self) -> None:
         self._flush()
         self._t.close()
@@ -79,6 +87,13 @@ def http_protocol() -> type[asyncio.Protocol]:
     class JsonErrorHttpToolsProtocol(HttpToolsProtocol):
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(_Coalesced(transport))  # type: ignore[arg-type]
+
+        def handle_websocket_upgrade(self) -> None:
+            # a WebSocket gets the transport itself (its protocol writes frames as they come)
+            if isinstance(self.transport, _Coalesced):
+                self.transport._flush()
+                self.transport = self.transport._t
+            super().handle_websocket_upgrade()
 
         def send_400_response(self, msg: str) -> None:
             body = error_body(msg)
