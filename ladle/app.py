@@ -69,6 +69,8 @@ from ladle.gateway.pipeline import Gateway
 from ladle.gateway.pool import ReplicaPool
 from ladle.runtimes.base import ReplicaBackend
 from ladle.runtimes.mlflow_tracking import TrackingServer
+from ladle.runtimes.socket_dir import remove_socket_dir, socket_dir
+from ladle.runtimes.template import Prestarted
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
 from ladle.telemetry.history import MetricsHistory
@@ -91,12 +93,14 @@ def listen_sockets(settings: Settings) -> list[socket.socket] | None:
     from ladle.gateway.workers import bind_sockets
 
     settings.ensure_dirs()
-    return bind_sockets(settings.host, settings.port, settings.run_dir / "server.sock")
+    return bind_sockets(settings.host, settings.port, socket_dir(settings.run_dir) / "server.sock")
 
 
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
               registry: Registry | None = None, app_runner: Runner | None = None,
-              listen: list[socket.socket] | None = None, log_level: str = "warning") -> Starlette:
+              listen: list[socket.socket] | None = None, log_level: str = "warning",
+              template: Prestarted | None = None) -> Starlette:
+    """`template`: a replica template process started before this (ladle server --demo)."""
     settings.ensure_dirs()
     store = Store(settings.db_url, DbTimeouts(settings.db_connect_timeout_s, settings.db_statement_timeout_s,
                                               settings.db_pool_timeout_s))
@@ -143,7 +147,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         from ladle.runtimes.app_runner import AppRunner
         from ladle.runtimes.sandbox import make_sandbox, set_non_dumpable
 
-        app_sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home)
+        app_sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home,
+                                   also_hide=[socket_dir(settings.run_dir)])
         if app_sandbox.mode != "user":   # apps share this uid: close our /proc/<pid>/environ
             set_non_dumpable()
         return AppRunner(app_sandbox, settings.home / "apps", settings.envs_dir / "apps", settings.run_dir)
@@ -179,13 +184,16 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             from ladle.runtimes.local import LocalBackend
             from ladle.runtimes.sandbox import make_sandbox, set_non_dumpable
 
-            sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home)
+            sockets = socket_dir(settings.run_dir)   # short: a socket's path holds 107 bytes
+            sandbox = make_sandbox(settings.worker_isolation, settings.worker_user, settings.home,
+                                   also_hide=[sockets])
             if sandbox.mode != "user":  # workers share this uid: close our /proc/<pid>/environ
                 set_non_dumpable()
             log.info("replica isolation: %s", sandbox.describe())
             backend = LocalBackend(preparer, settings.run_dir, settings.logs_dir, settings.replica_start_timeout_s,
                                    warm_spares=settings.warm_spares, sandbox=sandbox,
-                                   template_eager=settings.replica_template_eager)
+                                   template_eager=settings.replica_template_eager, template_prestarted=template,
+                                   socket_dir=sockets)
         else:
             raise ValueError(f"LADLE_RUNTIME must be local or ray, not {settings.runtime!r}")
     external = ExternalCaller(secrets.resolve, settings.request_timeout_s)
@@ -316,6 +324,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             await app_deployer.close()
             await apps.close()
             await backend.close()
+            await asyncio.to_thread(remove_socket_dir, settings.run_dir)
             await registry.aclose()
             await registry_lookups.aclose()
             await mlflow_http.aclose()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import click
@@ -22,26 +21,44 @@ import click
               help="debug, info, warning or error (env LADLE_LOG_LEVEL).")
 def server(host: str | None, port: int | None, home: Path | None, demo: bool, log_level: str) -> None:
     """Start the ladle server."""
-    import logging
-
-    import uvicorn
-
-    from ladle.app import build_app, listen_sockets
     from ladle.config import Settings
-    from ladle.support.bad_request import http_protocol
 
     overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None}
     if demo:  # the demo's model is served at once: its replica template starts with the server
         overrides["replica_template_eager"] = True
     settings = Settings(**overrides)
+    url = f"http://{settings.host}:{settings.port}"
+    demo_proc = template = None
+    if demo:
+        # The demo's process and the replica template (which imports the model libraries for
+        # seconds) start first, so that their starts overlap the server's own imports.
+        demo_proc = _start_demo(url, settings)
+        if settings.runtime == "local":
+            from ladle.runtimes.template import Prestarted
+
+            template = Prestarted()
+    try:
+        _serve(settings, url, log_level, template)
+    finally:
+        if demo_proc is not None and demo_proc.poll() is None:
+            demo_proc.terminate()
+        if template is not None:   # ended with the server if the server adopted it
+            template.kill()
+
+
+def _serve(settings, url: str, log_level: str, template) -> None:
+    import logging
+
+    import uvicorn
+
+    from ladle.app import build_app, listen_sockets
+    from ladle.support.bad_request import http_protocol
+
     logging.basicConfig(level=getattr(logging, log_level.upper(), logging.WARNING),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     listen = listen_sockets(settings)
-    app = build_app(settings, listen=listen, log_level=log_level)
-    url = f"http://{settings.host}:{settings.port}"
+    app = build_app(settings, listen=listen, log_level=log_level, template=template)
     click.echo(f"ladle: serving on {url} (state in {settings.home})")
-    if demo:
-        threading.Thread(target=_run_demo, args=(url, settings), daemon=True).start()
     if listen is None:
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level,
                     timeout_graceful_shutdown=30, access_log=False, http=http_protocol())
@@ -51,7 +68,23 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
         uvicorn.Server(config).run(sockets=listen)
 
 
-def _run_demo(url: str, settings) -> None:
-    token = settings.admin_token or (settings.home / "admin-token").read_text().strip()
-    env = {**os.environ, "LADLE_URL": url, "LADLE_TOKEN": token, "LADLE_CACHE_DIR": str(settings.cache_dir)}
-    subprocess.run([sys.executable, "-m", "ladle.demo"], env=env, check=False)
+def _start_demo(url: str, settings) -> subprocess.Popen:
+    """`python -m ladle.demo` against this server. The admin token: the configured one, else
+    the file the server writes as it starts (the demo reads it once /health answers)."""
+    env = {**os.environ, "LADLE_URL": url, "LADLE_CACHE_DIR": str(settings.cache_dir)}
+    env.pop("LADLE_TOKEN", None)
+    if settings.admin_token:
+        env["LADLE_TOKEN"] = settings.admin_token
+    else:
+        env["LADLE_TOKEN_FILE"] = str(settings.home / "admin-token")
+    return subprocess.Popen([sys.executable, "-m", "ladle.demo"], env=env, preexec_fn=_die_with_parent)
+
+
+def _die_with_parent() -> None:
+    """In the demo's process before it runs: SIGTERM when the server ends, however it ends
+    (uvicorn ends the server by re-raising the signal it got, past any `finally`)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)   # PR_SET_PDEATHSIG

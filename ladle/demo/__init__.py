@@ -14,16 +14,20 @@ from ladle.demo import model as demo_model
 
 
 def main() -> None:
-    url, token = os.environ["LADLE_URL"], os.environ["LADLE_TOKEN"]
+    url = os.environ["LADLE_URL"]
     cache = Path(os.environ.get("LADLE_CACHE_DIR") or os.path.expanduser("~/.cache/ladle"))
-    headers = {"Authorization": f"Bearer {token}"}
     t0 = time.monotonic()
 
     def say(what: str) -> None:
         print(f"ladle demo: {what} ({time.monotonic() - t0:.1f} s)", flush=True)
 
-    # The embedded registry starts on its first call: a thread makes that call at once (when
-    # the server answers) while this one gets the model ready.
+    token = _token(url)
+    if token is None:
+        say(f"the server at {url} did not start; giving up")
+        raise SystemExit(1)
+    headers = {"Authorization": f"Bearer {token}"}
+    # The embedded registry starts on its first call: a thread makes that call at once while
+    # this one gets the model ready.
     registry = threading.Thread(target=_wait_registry, args=(url, headers), daemon=True)
     registry.start()
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
@@ -72,6 +76,25 @@ def _wait(c: httpx.Client, path: str, ok: tuple[int, ...], tries: int = 1000) ->
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
+
+
+def _token(url: str, timeout_s: float = 300.0) -> str | None:
+    """The admin token, once the server answers (None if it never does): from the
+    environment, else from the file the server writes as it starts."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=url, timeout=10) as c:
+        while True:
+            try:
+                if c.get("/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                return None
+            time.sleep(0.05)
+    if os.environ.get("LADLE_TOKEN"):
+        return os.environ["LADLE_TOKEN"]
+    return Path(os.environ["LADLE_TOKEN_FILE"]).read_text().strip()
 
 
 def _wait_registry(url: str, headers: dict[str, str]) -> None:

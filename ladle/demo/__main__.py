@@ -2,4 +2,7 @@
 
 from ladle.demo import main
 
-main()
+try:
+    main()
+except KeyboardInterrupt:   # Ctrl-C at the server's terminal reaches this process too
+    raise SystemExit(130) from None

@@ -20,7 +20,7 @@ from ladle.runtimes.base import (
 )
 from ladle.runtimes.local_replica import LocalReplica
 from ladle.runtimes.sandbox import Sandbox
-from ladle.runtimes.template import Template
+from ladle.runtimes.template import Prestarted, Template
 from ladle.runtimes.warm_pool import WarmPool
 from ladle.runtimes.worker_launch import Launcher
 from ladle.schemas.replicas import GroupState
@@ -173,7 +173,7 @@ class LocalGroup:
 
     async def _start_one(self, prepared: Prepared) -> None:
         self._seq += 1
-        sock = self.backend.run_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
+        sock = self.backend.socket_dir / f"{self.spec.key[:40]}-{self._seq}.sock"
         r = LocalReplica(prepared, sock, self.logs.server_path, self.spec.concurrency,
                          dict(self.spec.env_vars), self.spec.kind, self.backend.launcher)
         await r.start(self.backend.start_timeout, self.backend.warm)
@@ -192,19 +192,22 @@ async def _drain(r: LocalReplica, timeout: float = 30.0) -> None:
 class LocalBackend:
     def __init__(self, prepare: Preparer, run_dir: Path, logs_dir: Path, start_timeout: float,
                  notify: Callable[[], None] = lambda: None, warm_spares: int = 1,
-                 sandbox: Sandbox | None = None, template: bool = True, template_eager: bool = False) -> None:
+                 sandbox: Sandbox | None = None, template: bool = True, template_eager: bool = False,
+                 template_prestarted: Prestarted | None = None, socket_dir: Path | None = None) -> None:
         self.prepare = prepare
         self.sandbox = sandbox or Sandbox("none", reason="not configured")
         # replicas of models in the server's own environment are forked from a template
         # process, started the first time a group needs it (an idle server has none)
         self.launcher = Launcher(self.sandbox, run_dir,
-                                 Template(start_timeout) if template else None)
-        # eager: the template starts with the first group the reconciler ensures (at start)
-        self._template_eager = template_eager and template
+                                 Template(start_timeout, prestarted=template_prestarted) if template else None)
+        # eager: the template starts with the server (the reconciler's first observation)
+        self._template_eager = (template_eager or template_prestarted is not None) and template
         for stale in run_dir.glob("w-*"):  # scratch dirs of workers a killed server left
             shutil.rmtree(stale, ignore_errors=True)
         self.warm = WarmPool(self.launcher, warm_spares)
         self.run_dir = run_dir
+        # the replicas' sockets: the server's short socket directory (socket_dir.py), else the run dir
+        self.socket_dir = socket_dir or run_dir
         self.logs_dir = logs_dir
         self.start_timeout = start_timeout
         self._notify = notify
@@ -223,10 +226,13 @@ class LocalBackend:
     def logs_for(self, spec: GroupSpec) -> EntityLogs:
         return EntityLogs(self.logs_dir, spec.endpoint_id, spec.entity_name)
 
-    def ensure(self, spec: GroupSpec, target: int) -> None:
+    def _start_template_early(self) -> None:
         if self._template_eager:
             self._template_eager = False
             asyncio.get_running_loop().create_task(self.launcher.template.ensure())
+
+    def ensure(self, spec: GroupSpec, target: int) -> None:
+        self._start_template_early()
         g = self._groups.get(spec.key)
         if g is None:
             g = LocalGroup(spec, target, self)
@@ -245,6 +251,7 @@ class LocalBackend:
             self.notify()
 
     def observe(self) -> dict[str, GroupObs]:
+        self._start_template_early()   # the reconciler's first observation is at the server's start
         return {k: g.observe() for k, g in self._groups.items()}
 
     def group(self, key: str) -> LocalGroup | None:

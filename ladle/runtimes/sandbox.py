@@ -9,8 +9,9 @@ LADLE_SECRET_KEY, database URLs, ...) never reaches it.
 `Sandbox` says how the worker confines itself (ladle/replica/confine.py does it):
 - the server runs as root: mode "user" - a dedicated unprivileged user (LADLE_WORKER_USER,
   created with `useradd --system` when missing) in a private mount namespace where
-  LADLE_HOME (0700) is covered, with only the worker's interpreter, its model (a hard-linked
-  copy in its own scratch directory) and that scratch directory visible;
+  LADLE_HOME (0700) and the server's socket directory (runtimes/socket_dir.py) are covered,
+  with only the worker's interpreter, its model (a hard-linked copy in its own scratch
+  directory) and that scratch directory visible;
 - not root, user namespaces allowed: mode "userns" - the same mount namespace, same uid;
 - otherwise mode "none": scrubbed environment and non-dumpable only.
 """
@@ -27,7 +28,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 from ladle.support.child_env import server_child_env, set_non_dumpable  # noqa: F401 (re-exported)
 from ladle.replica.confine import blocked_ancestor
@@ -176,11 +177,12 @@ def _userns_works() -> bool:
     return r.returncode == 0
 
 
-def make_sandbox(mode: str, user: str, home: Path) -> Sandbox:
-    """Decide, once at start, how workers are confined (see the module doc)."""
+def make_sandbox(mode: str, user: str, home: Path, also_hide: Iterable[Path] = ()) -> Sandbox:
+    """Decide, once at start, how workers are confined (see the module doc). `also_hide`:
+    directories covered as LADLE_HOME is (the server's socket directory)."""
     if mode not in MODES:
         raise ValueError(f"LADLE_WORKER_ISOLATION must be one of {', '.join(MODES)}, not {mode!r}")
-    hide = [str(Path(home).resolve())]
+    hide = [str(Path(p).resolve()) for p in (home, *also_hide)]
     root = os.geteuid() == 0
     if mode == "user" or (mode == "auto" and root):
         if not root:

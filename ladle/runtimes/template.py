@@ -23,6 +23,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import sys
 
 from ladle.runtimes.sandbox import exec_env
@@ -68,11 +69,66 @@ class ForkedProc:
         return await asyncio.shield(self._exited)
 
 
-class Template:
-    def __init__(self, start_timeout: float = 120.0, python: str = sys.executable) -> None:
+class Prestarted:
+    """A template process started before the server's event loop runs (`ladle server --demo`
+    starts one first thing, so that its imports overlap the server's own start). The first
+    Template given it adopts it; `kill` ends it if none did."""
+
+    def __init__(self, python: str = sys.executable) -> None:
         self.python = python
+        self.ctl, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.popen = subprocess.Popen(
+                [python, "-m", "ladle.replica.template"], stdin=child.fileno(), stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, env=exec_env(python, {}), cwd="/", start_new_session=True)
+        except BaseException:
+            self.ctl.close()
+            raise
+        finally:
+            child.close()
+        self.adopted = False
+
+    def kill(self) -> None:
+        if not self.adopted and self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+            self.ctl.close()
+
+
+class AdoptedProc:
+    """The parts of asyncio.subprocess.Process the template uses, for a process started with
+    subprocess.Popen: its exit is watched through a pidfd, then reaped."""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self._popen = popen
+        self.pid = popen.pid
+        loop = asyncio.get_running_loop()
+        self._exited: asyncio.Future[int] = loop.create_future()
+        self._pidfd = os.pidfd_open(popen.pid)
+        loop.add_reader(self._pidfd, self._on_exit)
+
+    @property
+    def returncode(self) -> int | None:
+        return self._popen.returncode
+
+    def _on_exit(self) -> None:
+        asyncio.get_running_loop().remove_reader(self._pidfd)
+        os.close(self._pidfd)
+        code = self._popen.wait()
+        if not self._exited.done():
+            self._exited.set_result(code)
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exited)
+
+
+class Template:
+    def __init__(self, start_timeout: float = 120.0, python: str = sys.executable,
+                 prestarted: Prestarted | None = None) -> None:
+        self.python = python
+        self._prestarted = prestarted if prestarted is not None and prestarted.python == python else None
         self.start_timeout = start_timeout
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: asyncio.subprocess.Process | AdoptedProc | None = None
         self.starts = 0                       # how many template processes were started
         self._ctl: socket.socket | None = None
         self._ready: asyncio.Future[bool] | None = None
@@ -100,17 +156,22 @@ class Template:
 
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
-        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.proc = await asyncio.create_subprocess_exec(
-                self.python, "-m", "ladle.replica.template", stdin=child.fileno(),
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                env=exec_env(self.python, {}), cwd="/", start_new_session=True)
-        except BaseException:
-            parent.close()
-            raise
-        finally:
-            child.close()
+        pre, self._prestarted = self._prestarted, None
+        if pre is not None:   # started before the event loop: adopted (only once)
+            pre.adopted = True
+            self.proc, parent = AdoptedProc(pre.popen), pre.ctl
+        else:
+            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                self.proc = await asyncio.create_subprocess_exec(
+                    self.python, "-m", "ladle.replica.template", stdin=child.fileno(),
+                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+                    env=exec_env(self.python, {}), cwd="/", start_new_session=True)
+            except BaseException:
+                parent.close()
+                raise
+            finally:
+                child.close()
         self.starts += 1
         parent.setblocking(False)
         self._ctl, self._buf, self._fds = parent, b"", []

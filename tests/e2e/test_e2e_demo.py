@@ -1,35 +1,21 @@
-"""`ladle server --demo` as a new user runs it: the endpoint `demo` comes up READY, answers the
-query the demo prints, and the new home's registry database came from the cache (slow tier:
-a server of its own)."""
+"""`ladle server --demo` as a new user runs it (its home in pytest's deep temporary directory):
+the endpoint `demo` comes up READY, answers the query the demo prints, the new home's registry
+database came from the cache and the demo's model was saved there (slow tier: a server of its own)."""
 
 from __future__ import annotations
 
 import secrets
-import shutil
 import sqlite3
-import tempfile
-from pathlib import Path
 
 import httpx
 import mlflow
-import pytest
 
 from ladle.testing.process import LADLE_ARGV, ChildProcess, child_env, free_port
 
 ROW = {"sepal length (cm)": 5.1, "sepal width (cm)": 3.5, "petal length (cm)": 1.4, "petal width (cm)": 0.2}
 
 
-@pytest.fixture
-def short_tmp():
-    """A short temporary directory: the replicas' Unix sockets live in the home (paths end at
-    107 bytes; pytest's tmp_path is longer)."""
-    d = Path(tempfile.mkdtemp(prefix="ladle-demo-"))
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-def test_demo_serves_the_model_it_prints_how_to_query(short_tmp):
-    tmp_path = short_tmp
+def test_demo_serves_the_model_it_prints_how_to_query(tmp_path):
     home, cache = tmp_path / "home", tmp_path / "cache"
     port, token = free_port(), "dapi" + secrets.token_hex(16)
     env = child_env({"HOME": str(tmp_path), "LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token,
@@ -50,6 +36,8 @@ def test_demo_serves_the_model_it_prints_how_to_query(short_tmp):
         assert "ladle demo: endpoint 'demo' is READY" in proc.output()
     finally:
         proc.stop()
+    assert "ladle demo: training a small scikit-learn model" in proc.output()   # an empty cache
+    assert [p.name for p in (cache / "demo-model").glob("*/MLmodel")] == ["MLmodel"]   # saved for the next demo
     cached = cache / "mlflow-db" / mlflow.__version__ / "mlflow.db"
     assert cached.exists()
     with sqlite3.connect(cached) as c:   # the cache stays empty: the home got a copy
