@@ -13,12 +13,19 @@ Timings it prints: `ladle server --demo` -> the endpoint `demo` READY (a new hom
 with an empty `LADLE_CACHE_DIR`, as a machine's first start, then with the cache it left); server
 start -> /health 200, -> the control API answers, -> the embedded
 MLflow registry answers; create -> READY of the first endpoint (cold environment) and of a
-second endpoint on the same model (environment reused); `mlflow models serve` start -> /ping.
+second endpoint on the same model (environment reused); `mlflow models serve` start -> /ping;
+a call to the stopped registry -> its answer (the wake).
+
+The server runs with a short `LADLE_REGISTRY_IDLE_S` (IDLE_S, printed): after the idle and the
+one-endpoint measurements the bench waits until the registry's process has stopped and
+measures the tree again "at rest" (the registry is stopped whenever nobody used it for that
+long; default 120 s).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import secrets
 import shutil
 import tempfile
@@ -36,6 +43,8 @@ from ladle.testing.process import LADLE_ARGV, ChildProcess, LadleProcess, child_
 
 API = "/api/2.0/serving-endpoints"
 MIB = 2**20
+IDLE_S = 20.0    # the bench server's LADLE_REGISTRY_IDLE_S
+REGISTRY = "embedded MLflow registry"
 
 
 def mem(p: psutil.Process) -> tuple[float, float, float]:
@@ -55,7 +64,7 @@ def label(p: psutil.Process, root_pid: int) -> str:
     if p.pid == root_pid:
         return "mlflow CLI" if "models serve" in cmd else "server"
     if "mlflow_gate" in cmd:
-        return "embedded MLflow registry"
+        return REGISTRY
     if "ladle.replica.template" in cmd:
         try:
             forked = "ladle.replica.template" in " ".join(p.parent().cmdline())
@@ -165,6 +174,33 @@ def create_timed(http: httpx.Client, name: str, ents: list[dict]) -> float:
     return time.monotonic() - t0
 
 
+def registry_running(root: psutil.Process) -> bool:
+    for p in tree(root):
+        try:
+            if label(p, root.pid) == REGISTRY and p.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.Error:
+            pass
+    return False
+
+
+def wait_registry_stopped(root: psutil.Process, timeout: float = IDLE_S + 120) -> float:
+    """Seconds until the registry's process is gone (it stops after IDLE_S without a call)."""
+    t0 = time.monotonic()
+    while registry_running(root):
+        if time.monotonic() - t0 > timeout:
+            raise RuntimeError(f"the registry did not stop within {timeout:.0f} s")
+        time.sleep(0.25)
+    return time.monotonic() - t0
+
+
+def wake(http: httpx.Client) -> float:
+    """Seconds from a registry call (through ladle's MLflow proxy) to its answer."""
+    t0 = time.monotonic()
+    http.get("/api/2.0/mlflow/registered-models/search").raise_for_status()
+    return time.monotonic() - t0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="bench.footprint")
     ap.add_argument("--keep", type=Path, default=None, help="keep the working directory here")
@@ -172,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="ladle-footprint-")) if args.keep is None else args.keep
     tmp.mkdir(parents=True, exist_ok=True)
-    ladle = LadleProcess(tmp / "home", "dapi" + secrets.token_hex(16), cwd=REPO_ROOT)
+    ladle = LadleProcess(tmp / "home", "dapi" + secrets.token_hex(16), cwd=REPO_ROOT,
+                         extra_env={"LADLE_REGISTRY_IDLE_S": f"{IDLE_S:g}"})
+    print(f"ladle server under test: LADLE_REGISTRY_IDLE_S={IDLE_S:g} (the registry stops after "
+          f"{IDLE_S:g} s without a call; default 120)")
     serve: MlflowServe | None = None
     try:
         ladle.home.mkdir(parents=True, exist_ok=True)
@@ -187,23 +226,33 @@ def main(argv: list[str] | None = None) -> int:
         root = psutil.Process(ladle.proc.pid)
         time.sleep(2.0)   # let the warm spare finish its imports before it is counted
         idle = report("ladle server, idle (no endpoints), registry started", tree(root))
+        stop_s = wait_registry_stopped(root)
+        idle_rest = report(f"ladle server, idle (no endpoints), registry stopped (waited {stop_s:.0f} s "
+                           "for it)", tree(root))
+        with ladle.client() as http:
+            times["registry stopped -> a call answered (wake)"] = wake(http)
         versions = models.register_all(ladle.url, ladle.admin_token, models.make_data(), tmp)
         rf = versions[models.RF]
         with ladle.client() as http:
             times["create -> READY (first, environment built)"] = create_timed(http, "fp-rf", [entity(models.RF, rf)])
             one_pss = _settled(root)
-            times["create -> READY (environment reused)"] = create_timed(http, "fp-rf-2", [entity(models.RF, rf)])
+            asleep = not registry_running(root)
+            times["create -> READY (environment reused)" + (" (registry woken)" if asleep else "")] = \
+                create_timed(http, "fp-rf-2", [entity(models.RF, rf)])
             two = report("ladle server, two endpoints on the same random-forest model (2 replicas)",
                          _settled_tree(root))
             further = two[1] - one_pss
             http.delete(f"{API}/fp-rf-2").raise_for_status()
             time.sleep(2.0)
-        one = report("ladle server, one random-forest endpoint (1 replica, default spares, embedded registry)",
-                     tree(root))
+        one = report("ladle server, one random-forest endpoint (1 replica, default spares, embedded registry)"
+                     + ("" if registry_running(root) else " (registry already stopped!)"), tree(root))
+        stop_s = wait_registry_stopped(root)
+        rest = report(f"ladle server, one random-forest endpoint at rest (registry stopped: waited {stop_s:.0f} s "
+                      "for it)", tree(root))
         serve = MlflowServe(models.download(models.RF, rf, tmp / "mlflow-model"), tmp / "mlflow-serve.log")
         times["mlflow models serve start -> /ping"] = serve.start()
         peer = report("mlflow models serve, same model", serve.proc.tree())
-        print("\ntimings (s)")
+        print(f"\ntimings (s)   load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         targets = {"ladle server --demo -> demo READY": 8.0, "start -> /health": 1.5,
                    "create -> READY (environment reused)": 2.0}
         for k, v in times.items():
@@ -213,9 +262,16 @@ def main(argv: list[str] | None = None) -> int:
         print("\nratios (ladle / mlflow models serve, whole trees; target PSS <= 1.0x)")
         for i, what in ((1, "PSS"), (2, "USS"), (0, "RSS")):
             print(f"  {what}: ladle {one[i]:.0f} MiB / mlflow {peer[i]:.0f} MiB = {one[i] / max(peer[i], 1):.2f}x")
+        r = rest[1] / max(peer[1], 1)
+        print(f"  at rest (registry stopped), PSS: ladle {rest[1]:.0f} MiB / mlflow {peer[1]:.0f} MiB = {r:.2f}x "
+              f"(target <= 1.0x: {'met' if r <= 1.0 else f'over by {rest[1] - peer[1]:.0f} MiB'}); "
+              f"at rest, USS: {rest[2] / max(peer[2], 1):.2f}x, RSS: {rest[0] / max(peer[0], 1):.2f}x")
+        print(f"  the cost: a call to the stopped registry waits {times['registry stopped -> a call answered (wake)']:.2f} s "
+              f"(registry running: +{one[1] - rest[1]:.0f} MiB PSS)")
         print(f"  each further replica of the same model: +{further:.0f} MiB PSS (target <= 120 MiB: "
               f"{'met' if further <= 120 else f'over by {further - 120:.0f} MiB'})")
-        for what, pss in (("registry never used", untouched), ("registry started", idle[1])):
+        for what, pss in (("registry never used", untouched), ("registry started", idle[1]),
+                          ("registry stopped (at rest)", idle_rest[1])):
             print(f"  idle server, {what}: PSS {pss:.0f} MiB (target <= 150 MiB: "
                   f"{'met' if pss <= 150 else f'over by {pss - 150:.0f} MiB'})")
         return 0

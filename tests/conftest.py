@@ -14,7 +14,7 @@ SLOW = {"integration/test_ray_backend.py", "e2e/test_e2e_ray.py", "e2e/test_e2e_
         "e2e/test_e2e_autoscale.py", "e2e/test_e2e_external_mlflow.py", "e2e/test_e2e_database_outage.py",
         "e2e/test_e2e_restart.py", "e2e/test_e2e_shared_state.py", "e2e/test_llm_chat_models.py",
         "e2e/test_e2e_scale_out.py", "e2e/test_e2e_ray_nodes.py", "e2e/test_e2e_gateway_workers_models.py",
-        "e2e/test_e2e_demo.py"}
+        "e2e/test_e2e_demo.py", "e2e/test_e2e_registry_idle.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
