@@ -37,11 +37,12 @@ def main() -> None:
         else:
             model_dir = demo_model.cached(cache)
             if model_dir is None:
-                say("training a small scikit-learn model (iris); saved for the next demo")
+                say("training a small scikit-learn model (iris); it is kept for the next demo")
                 model_dir = demo_model.save(cache)
-            say(f"registering the model saved in {model_dir} as '{demo_model.MODEL_NAME}' "
-                "(the registry starts on first use)")
-            registry.join()
+            if registry.is_alive():
+                say("waiting for the embedded MLflow registry to start")
+                registry.join()
+            say(f"registering the model in {model_dir} as '{demo_model.MODEL_NAME}'")
             version = demo_model.register(c, model_dir)
             say(f"registered '{demo_model.MODEL_NAME}' version {version}; creating endpoint 'demo'")
             r = c.post("/api/2.0/serving-endpoints", json={
@@ -116,7 +117,8 @@ def _follow(c: httpx.Client, say, timeout_s: float = 600.0) -> dict:
             r = c.get(f"/api/2.0/serving-endpoints/demo/served-models/{entities[0]['name']}/build-logs")
             lines = r.json().get("logs", "").splitlines() if r.status_code == 200 else []
             for line in lines[shown:]:
-                say(f"  {line}")
+                stamp, _, rest = line.partition(" ")
+                say(f"  {rest if stamp.endswith('Z') and 'T' in stamp else line}")   # our own time instead
             shown = max(shown, len(lines))
         if done:
             return st
