@@ -29,7 +29,7 @@ import struct
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import BinaryIO, Sequence
 
 from ladle.support.child_env import server_child_env
 
@@ -83,7 +83,7 @@ class TrackingServer:
             self._refuse()
             return
         self._unwatch()
-        self._run = asyncio.get_running_loop().create_task(self._child())
+        self._run = asyncio.get_running_loop().create_task(self._child(time.monotonic()))
 
     def _refuse(self) -> None:
         """Reset the waiting connections (while a failed start's back-off lasts)."""
@@ -95,55 +95,60 @@ class TrackingServer:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             conn.close()
 
-    async def _child(self) -> None:
+    async def _child(self, woken_at: float) -> None:
         """One child's life: started, awaited, and the socket watched again after it."""
         self._spawning = asyncio.get_running_loop().create_task(self._spawn())
         try:
             proc, ready_r = await self._spawning
         except Exception as e:   # noqa: BLE001 (reported; the back-off applies)
-            self._failed(f"could not be started: {e}")
+            await self._failed(f"could not be started: {e}")
             return
-        t0 = time.monotonic()
         ready = await _read_ready(ready_r)
         if ready:
             self._failures = 0
-            log.info("MLflow registry started (pid %s): answering %.1f s after a connection woke it",
-                     proc.pid, time.monotonic() - t0)
+            log.info("MLflow registry started (pid %s): accepting %.1f s after a connection woke it",
+                     proc.pid, time.monotonic() - woken_at)
         rc = await proc.wait()
         if self._closing:
             return
         if rc == 0:
-            self._note(logging.INFO, f"MLflow registry stopped (pid {proc.pid}): idle for {self.idle_s:g} s; "
-                                     "the next connection starts it again")
+            await self._note(logging.INFO, f"MLflow registry stopped (pid {proc.pid}): idle for "
+                                           f"{self.idle_s:g} s; the next connection starts it again")
         elif not ready:
-            self._failed(f"exited with code {rc} before accepting connections (see {self.log_path})")
+            await self._failed(f"exited with code {rc} before accepting connections (see {self.log_path})")
             return
         else:
-            self._note(logging.WARNING, f"MLflow registry exited with code {rc} (pid {proc.pid}); "
-                                        "the next connection starts it again")
+            await self._note(logging.WARNING, f"MLflow registry exited with code {rc} (pid {proc.pid}); "
+                                              "the next connection starts it again")
         self._watch()
 
-    def _failed(self, why: str) -> None:
+    async def _failed(self, why: str) -> None:
         self._failures += 1
         wait = min(RETRY_S[0] * 2 ** (self._failures - 1), RETRY_S[1])
         self.refuse_until = time.monotonic() + wait
-        self._note(logging.WARNING, f"MLflow registry {why}; connections are refused for {wait:g} s, "
-                                    "then the next one tries again")
+        await self._note(logging.WARNING, f"MLflow registry {why}; connections are refused for {wait:g} s, "
+                                          "then the next one tries again")
         self._watch()
 
-    def _note(self, level: int, msg: str) -> None:
+    async def _note(self, level: int, msg: str) -> None:
         """In the server's log, and in the registry's own log file between its children's lines."""
         log.log(level, msg)
+        await asyncio.to_thread(self._append, f"{time.strftime('%Y-%m-%d %H:%M:%S')} ladle: {msg}\n")
+
+    def _append(self, line: str) -> None:
         try:
             with open(self.log_path, "a") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} ladle: {msg}\n")
+                f.write(line)
         except OSError:
             pass
 
-    async def _spawn(self) -> tuple[asyncio.subprocess.Process, int]:
+    def _open_log(self) -> BinaryIO:
         self.dir.mkdir(parents=True, exist_ok=True)
+        return open(self.log_path, "ab")
+
+    async def _spawn(self) -> tuple[asyncio.subprocess.Process, int]:
         fd = self.sock.fileno()
-        logf = open(self.log_path, "ab")
+        logf = await asyncio.to_thread(self._open_log)
         ready_r, ready_w = os.pipe()
         try:
             self.proc = await asyncio.create_subprocess_exec(
