@@ -39,8 +39,9 @@ MAX_JSON_BODY = 32 * 1024 * 1024
 OWNERSHIP = {"own-experiment", "own-model", "rename-model", "forget-model"}
 
 
-# How long a registry call waits for the registry to accept connections (it starts in the
-# background with the server) before answering 503 TEMPORARILY_UNAVAILABLE.
+# How long a registry call waits for the registry to accept connections before answering 503
+# TEMPORARILY_UNAVAILABLE. (The embedded one never refuses: its port listens for the server's
+# whole life and a call waits in the backlog while it starts; a configured one may be down.)
 REGISTRY_WAIT_S = 60.0
 
 
