@@ -356,15 +356,14 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     from ladle.web.pages import routes as web_routes
 
     routes += web_routes()
-    app = Starlette(
-        routes=routes, lifespan=lifespan,
-        exception_handlers={ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
-                            OperationalError: database_away, PoolTimeout: database_away,
-                            DatabaseBusy: database_away, Exception: internal_error},
-    )
+    handlers = {ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
+                OperationalError: database_away, PoolTimeout: database_away,
+                DatabaseBusy: database_away, Exception: internal_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
     app.state.services = svc
     app.state.reconciler = reconciler
     app.state.signing_keys = signing_keys
     app.state.apps = apps
-    served = AuthMiddleware(app, authenticator.authenticate)
+    # invocations straight to the gateway (dataplane.HotPath), the rest through the app
+    served = AuthMiddleware(dataplane.HotPath(app, responses.invoke, handlers), authenticator.authenticate)
     return served if workers is None else workers.barrier(served)  # type: ignore[return-value]

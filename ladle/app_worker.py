@@ -151,10 +151,10 @@ def build_worker_app(settings: Settings, hello: dict[str, Any], link_sock: socke
         *openai_routes.routes(gateway), *responses.routes(),
         Mount("", app=server_relay.ServerRelay(http, hello["server_socket"])),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan,
-                    exception_handlers={ApiError: api_error, HTTPException: http_error,
-                                        ClientDisconnect: client_gone, Exception: internal_error})
-    return AuthMiddleware(app, authenticator.authenticate)
+    handlers = {ApiError: api_error, HTTPException: http_error, ClientDisconnect: client_gone,
+                Exception: internal_error}
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers=handlers)  # type: ignore[arg-type]
+    return AuthMiddleware(dataplane.HotPath(app, responses.invoke, handlers), authenticator.authenticate)
 
 
 async def _exit_with(link: Link) -> None:

@@ -1,13 +1,16 @@
 """Data-plane routes: `POST /serving-endpoints/{name}/invocations`,
-`POST /serving-endpoints/{name}/served-models/{served}/invocations` and `GET /health`."""
+`POST /serving-endpoints/{name}/served-models/{served}/invocations` and `GET /health`;
+and `HotPath`, which takes the first of them straight to the gateway."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+import re
+from typing import Any, Awaitable, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ladle.api.services import Services
 
@@ -35,3 +38,39 @@ def routes(svc: Services, invoke: Invoke | None = None) -> list[Route]:
               methods=["POST"]),
         Route("/health", health, methods=["GET"]),
     ]
+
+
+INVOCATIONS = re.compile(r"/serving-endpoints/([^/]+)/invocations")
+Handler = Callable[[Request, Any], Awaitable[Response]]
+
+
+class HotPath:
+    """`POST /serving-endpoints/{name}/invocations` to `invoke` directly; every other request
+    to `app`. The route is the one `routes` declares, answered as Starlette would answer it
+    (an exception raised before the answer goes to the handler of its nearest class in
+    `handlers`, the app's exception handlers), without the router walking its routes and the
+    two exception middlewares around each request: about a tenth of a small invocation's
+    CPU time in a gateway process."""
+
+    def __init__(self, app: ASGIApp, invoke: Invoke, handlers: Mapping[type, Handler]) -> None:
+        self.app, self.invoke, self.handlers = app, invoke, handlers
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        m = INVOCATIONS.fullmatch(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if m is None:
+            await self.app(scope, receive, send)
+            return
+        scope["path_params"] = {"name": m.group(1)}
+        scope.setdefault("app", self.app)
+        request = Request(scope, receive, send)
+        try:
+            response = await self.invoke(request, m.group(1))
+        except Exception as exc:
+            handler = next((self.handlers[c] for c in type(exc).__mro__ if c in self.handlers), None)
+            if handler is None:
+                raise
+            response = await handler(request, exc)
+        await response(scope, receive, send)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)      # the app's state, routes ...: as if it were the app
