@@ -96,6 +96,11 @@ def listen_sockets(settings: Settings) -> list[socket.socket] | None:
     return bind_sockets(settings.host, settings.port, socket_dir(settings.run_dir) / "server.sock")
 
 
+def _connect_once(port: int) -> None:
+    with contextlib.suppress(OSError):
+        socket.create_connection(("127.0.0.1", port), timeout=2.0).close()
+
+
 def build_app(settings: Settings, backend: ReplicaBackend | None = None,
               registry: Registry | None = None, app_runner: Runner | None = None,
               listen: list[socket.socket] | None = None, log_level: str = "warning",
@@ -284,6 +289,8 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if tracking is not None:
             await tracking.start()
+            if settings.registry_eager:   # it starts on a pending connection: one made now
+                await asyncio.to_thread(_connect_once, tracking.port)
         await reconciler.start()
         await app_deployer.resume()
         tables.start()

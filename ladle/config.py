@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Start the replica template (runtimes/template.py) with the server rather than with the
     # first MLflow model endpoint (`ladle server --demo` sets it: its model comes at once)
     replica_template_eager: bool = False
+    # Start the embedded registry with the server rather than at its first use (a connection
+    # made at once starts it; `ladle server --demo` sets it: its model is registered at once)
+    registry_eager: bool = False
     max_replicas_per_entity: int = 0  # 0: the machine's CPU count (the autoscaler's per-server cap)
     # Autoscaling (control/autoscale.py): each served entity runs between its range's minimum
     # and maximum replicas, aiming at this many in-flight requests per replica; up on the mean

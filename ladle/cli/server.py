@@ -24,8 +24,9 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
     from ladle.config import Settings
 
     overrides = {k: v for k, v in {"host": host, "port": port, "home": home}.items() if v is not None}
-    if demo:  # the demo's model is served at once: its replica template starts with the server
+    if demo:  # the demo's model is registered and served at once: registry and template start now
         overrides["replica_template_eager"] = True
+        overrides["registry_eager"] = True
     settings = Settings(**overrides)
     url = f"http://{settings.host}:{settings.port}"
     demo_proc = template = None

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote, urlparse
@@ -92,10 +93,14 @@ def register(c: httpx.Client, model_dir: Path, name: str = MODEL_NAME) -> str:
     run = _call(c, "runs/create", {"experiment_id": "0", "run_name": "ladle-demo",
                                    "start_time": int(time.time() * 1000)})["run"]["info"]
     root = urlparse(run["artifact_uri"]).path.strip("/")   # mlflow-artifacts:/0/<run>/artifacts
-    for f in sorted(p for p in model_dir.rglob("*") if p.is_file()):
+
+    def upload(f: Path) -> None:
         rel = f.relative_to(model_dir).as_posix()
         r = c.put(f"/api/2.0/mlflow-artifacts/artifacts/{quote(f'{root}/model/{rel}')}", content=f.read_bytes())
         r.raise_for_status()
+
+    with ThreadPoolExecutor(4) as pool:   # a few small files: their round trips overlap
+        list(pool.map(upload, sorted(p for p in model_dir.rglob("*") if p.is_file())))
     _call(c, "runs/update", {"run_id": run["run_id"], "status": "FINISHED", "end_time": int(time.time() * 1000)})
     r = c.post("/api/2.0/mlflow/registered-models/create", json={"name": name})
     if r.status_code != 200 and "RESOURCE_ALREADY_EXISTS" not in r.text:

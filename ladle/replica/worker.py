@@ -244,13 +244,22 @@ class Control:
 
 
 def _preimport() -> None:
+    """The model libraries, imported with the cyclic collector off (it would walk their
+    growing heaps again and again: about a third of their import CPU); the caller collects
+    once afterwards."""
     from ladle.entities.mlflow_adapter import PREIMPORT
 
-    for mod in (*PREIMPORT, "pandas", "sklearn.ensemble", "skops.io"):
-        try:
-            __import__(mod)
-        except Exception:
-            pass
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for mod in (*PREIMPORT, "pandas", "sklearn.ensemble", "skops.io"):
+            try:
+                __import__(mod)
+            except Exception:
+                pass
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _from_server(warm: bool) -> tuple[argparse.Namespace, Control]:
