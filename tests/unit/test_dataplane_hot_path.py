@@ -1,5 +1,6 @@
 """`HotPath`: invocations go straight to the gateway's invoke, answered as the app's route and
-exception handlers would answer them; everything else reaches the app unchanged."""
+exception handlers would answer them; everything else reaches the app unchanged. And the
+request ids the gateway makes for each invocation."""
 
 from __future__ import annotations
 
@@ -55,3 +56,15 @@ async def test_errors_are_answered_by_the_apps_handlers():
         assert r.json()["error_code"] == "RESOURCE_DOES_NOT_EXIST" and r.json()["message"] == "no such endpoint"
         r = await c.post("/serving-endpoints/broken/invocations", content=b"{}")
         assert r.status_code == 500 and r.json()["error_code"] == "INTERNAL_ERROR"
+
+
+def test_request_ids_are_random_version_4_uuids_as_text():
+    import uuid
+
+    from ladle.gateway.pipeline import request_id
+
+    ids = [request_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for rid in ids:
+        u = uuid.UUID(rid)
+        assert str(u) == rid and u.version == 4 and u.variant == uuid.RFC_4122
