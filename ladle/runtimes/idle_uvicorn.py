@@ -1,11 +1,16 @@
 """uvicorn serving on an inherited listening socket until it has been idle for a while: the
 embedded registry's child (runtimes/mlflow_gate.py, started by runtimes/mlflow_tracking.py).
 
-Once nothing was asked of it for `idle_s` seconds it closes its copy of the listening socket
-(the socket stays open and listening in ladle's server, so a connection made from then on
-waits in the kernel's backlog for the next child), lets every open connection finish (a
-request in flight is answered; an idle keep-alive connection is closed by uvicorn's
-keep-alive timer) and returns: the process exits 0.
+It stops once nothing was asked of it for `idle_s` seconds and no connection is open (a
+client's idle keep-alive connection is closed by the client, or by uvicorn after
+KEEP_ALIVE_S): it closes its copy of the listening socket and exits 0. The check and the
+close happen in one turn of its event loop, so no connection is accepted in between; the
+socket stays open and listening in ladle's server, and a connection made from then on waits
+in the kernel's backlog for the next child. Nothing is ever closed under a client, and a new
+connection never waits for an old child to drain.
+
+A connection that never sends a request holds it for at most LINGER_S more (uvicorn times out
+only connections that were answered): then it stops anyway, and uvicorn's shutdown closes it.
 
 uvicorn has no idle stop of its own: this subclass extends two methods of its Server,
 `startup` (to say "ready") and `on_tick` (called every 0.1 s by its main loop).
@@ -15,7 +20,6 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 from typing import Any, Callable
 
 import uvicorn
@@ -24,8 +28,7 @@ import uvicorn
 # keep-alive expiry (5 s, the default of every httpx client of the registry), so a pooled
 # connection is never reused at the moment the registry closes it.
 KEEP_ALIVE_S = 15.0
-# After it stopped accepting: a connection that has sent no request for this long (uvicorn's
-# keep-alive timer starts only after a first response) no longer holds the exit back.
+# Past idle_s, how long a connection that sent nothing may hold the stop back.
 LINGER_S = 2 * KEEP_ALIVE_S
 
 
@@ -34,7 +37,6 @@ class IdleServer(uvicorn.Server):
                  on_ready: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.idle_for, self.idle_s, self.on_ready = idle_for, idle_s, on_ready
-        self.closed_at: float | None = None     # when it stopped accepting
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
@@ -46,19 +48,14 @@ class IdleServer(uvicorn.Server):
             return True
         if self.idle_s <= 0:
             return False
-        if self.closed_at is None:
-            if self.idle_for() >= self.idle_s:
-                for server in self.servers:   # this process's copy of the socket only
-                    server.close()
-                self.closed_at = time.monotonic()
-                print(f"idle for {self.idle_s:g} s: no longer accepting; exiting once its "
-                      f"{len(self.server_state.connections)} open connection(s) are closed",
-                      file=sys.stderr, flush=True)
+        idle = self.idle_for()
+        open_now = len(self.server_state.connections)
+        if idle < self.idle_s or (open_now and idle < self.idle_s + LINGER_S):
             return False
-        if not self.server_state.connections:
-            return True
-        # connections that never sent a request: uvicorn's shutdown closes them (busy ones finish)
-        return self.idle_for() > 0 and time.monotonic() - self.closed_at > LINGER_S
+        for server in self.servers:   # this process's copy of the socket only
+            server.close()
+        print(f"idle for {idle:.1f} s ({open_now} connection(s) open): stopping", file=sys.stderr, flush=True)
+        return True
 
 
 def serve(app: Any, sock: socket.socket, idle_for: Callable[[], float], idle_s: float,

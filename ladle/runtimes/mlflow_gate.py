@@ -119,6 +119,7 @@ def serve_inherited(gate: Gate, fd: int, idle_s: float, ready_fd: int | None) ->
     from ladle.runtimes.idle_uvicorn import serve
 
     def ready() -> None:
+        gate.last = time.monotonic()   # idle from now
         if ready_fd is not None:
             try:
                 os.write(ready_fd, b"ready\n")

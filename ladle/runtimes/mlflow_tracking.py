@@ -7,9 +7,9 @@ It runs only while it is used (socket activation, as systemd and inetd do it): t
 binds and listens on the port itself, for its whole life, and the first connection that
 arrives starts the child, which inherits the listening socket and accepts that connection and
 every later one from the kernel's backlog. Once the child has answered nothing for `idle_s`
-seconds it stops accepting, lets its open connections finish and exits 0 (idle_uvicorn.py);
-the server then watches the socket again, and the next connection (one made meanwhile has
-waited in the backlog) starts a new child. A server that never touches the registry never
+seconds and no connection to it is open, it closes its copy of the socket and exits 0
+(idle_uvicorn.py); the server then watches the socket again, and the next connection (one
+made meanwhile has waited in the backlog) starts a new child. A server that never touches the registry never
 pays for MLflow (~200 MB and seconds of imports); one that does pays the memory only while it
 is used, and the start (a few seconds) on the first call after each stop. No caller sees a
 refused connection. A child that crashed is started again by the next connection; one that
