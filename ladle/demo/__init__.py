@@ -104,14 +104,17 @@ def _wait_registry(url: str, headers: dict[str, str]) -> None:
 
 
 def _follow(c: httpx.Client, say, timeout_s: float = 600.0) -> dict:
-    """Until the endpoint's update ends: its state; each new line of its build log is shown
-    as it comes (the download, the environment, the replica's start)."""
+    """Until the endpoint is READY with no update in progress, or its update failed: its
+    state (an existing endpoint's replica restarts with the server: NOT_READY, not updating,
+    for a moment). Each new line of its build log is shown as it comes (the download, the
+    environment, the replica's start)."""
     shown = 0
     deadline = time.monotonic() + timeout_s
     while True:
         ep = c.get("/api/2.0/serving-endpoints/demo").json()
         st = ep.get("state", {})
-        done = st.get("config_update") != "IN_PROGRESS" or time.monotonic() > deadline
+        done = (st.get("config_update") == "UPDATE_FAILED" or time.monotonic() > deadline
+                or (st.get("config_update") != "IN_PROGRESS" and st.get("ready") == "READY"))
         entities = (ep.get("pending_config") or ep.get("config") or {}).get("served_entities") or []
         if entities and entities[0].get("name"):
             r = c.get(f"/api/2.0/serving-endpoints/demo/served-models/{entities[0]['name']}/build-logs")
