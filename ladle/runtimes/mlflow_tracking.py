@@ -106,8 +106,8 @@ class TrackingServer:
         ready = await _read_ready(ready_r)
         if ready:
             self._failures = 0
-            log.info("MLflow registry started (pid %s): accepting %.1f s after a connection woke it",
-                     proc.pid, time.monotonic() - woken_at)
+            await self._note(logging.INFO, f"MLflow registry started (pid {proc.pid}): a connection woke it; "
+                                           f"accepting after {time.monotonic() - woken_at:.1f} s")
         rc = await proc.wait()
         if self._closing:
             return
