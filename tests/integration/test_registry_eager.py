@@ -13,11 +13,13 @@ from ladle.config import Settings
 from tests.integration.conftest import ADMIN
 
 
-def _registry_children() -> list[psutil.Process]:
+def _registry_children(home) -> list[psutil.Process]:
+    """This test's registry process (another module's server may have its own)."""
     out = []
     for p in psutil.Process().children(recursive=True):
         try:
-            if "ladle.runtimes.mlflow_gate" in " ".join(p.cmdline()):
+            cmd = " ".join(p.cmdline())
+            if "ladle.runtimes.mlflow_gate" in cmd and str(home) in cmd:
                 out.append(p)
         except psutil.Error:
             pass
@@ -34,8 +36,8 @@ def test_an_eager_registry_starts_with_the_server(tmp_path):
     with TestClient(_app(tmp_path, True)) as c:
         assert c.get("/health").status_code == 200
         deadline = time.monotonic() + 30
-        while not _registry_children() and time.monotonic() < deadline:
+        while not _registry_children(tmp_path) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _registry_children()
-    assert not _registry_children()     # stopped with the server
+        assert _registry_children(tmp_path)
+    assert not _registry_children(tmp_path)     # stopped with the server
 
