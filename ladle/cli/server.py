@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,8 +79,10 @@ def _serve(settings, url: str, log_level: str, template) -> None:
 def _start_demo(url: str, settings) -> subprocess.Popen:
     """`python -m ladle.demo` against this server. The admin token: the configured one, else
     the file the server writes as it starts (the demo reads it once /health answers)."""
-    env = {**os.environ, "LADLE_URL": url, "LADLE_CACHE_DIR": str(settings.cache_dir)}
-    env.pop("LADLE_TOKEN", None)
+    from ladle.support.child_env import server_child_env
+
+    # nothing of the server's settings (its secret key, database URL) but what the demo needs
+    env = server_child_env({"LADLE_URL": url, "LADLE_CACHE_DIR": str(settings.cache_dir)})
     if settings.admin_token:
         env["LADLE_TOKEN"] = settings.admin_token
     else:

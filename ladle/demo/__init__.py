@@ -26,8 +26,8 @@ def main() -> None:
         say(f"the server at {url} did not start; giving up")
         raise SystemExit(1)
     headers = {"Authorization": f"Bearer {token}"}
-    # The embedded registry starts on its first call: a thread makes that call at once while
-    # this one gets the model ready.
+    # The embedded registry (started with the server for the demo, else on its first call)
+    # answers once its imports are done: a thread waits for it while this one gets the model.
     registry = threading.Thread(target=_wait_registry, args=(url, headers), daemon=True)
     registry.start()
     with httpx.Client(base_url=url, headers=headers, timeout=60) as c:
