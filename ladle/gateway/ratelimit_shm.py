@@ -73,9 +73,10 @@ class SharedLimiter:
     @classmethod
     def create(cls, slots: int = DEFAULT_SLOTS, capacity: int = DEFAULT_CAPACITY,
                clock: Callable[[], float] = time.monotonic) -> "SharedLimiter":
-        """A new, empty table in an anonymous shared file (inheritable: `pass_fds` it)."""
+        """A new, empty table in an anonymous shared file; a child process gets it through
+        `pass_fds` (no other child inherits it)."""
         if hasattr(os, "memfd_create"):
-            fd = os.memfd_create("ladle-rate-limits", 0)
+            fd = os.memfd_create("ladle-rate-limits")       # close-on-exec: only pass_fds hand it on
         else:       # no memfd (macOS): an unlinked temporary file
             f = tempfile.TemporaryFile()
             fd = os.dup(f.fileno())
@@ -86,7 +87,6 @@ class SharedLimiter:
             q = memoryview(mm).cast("q")
             q[1], q[2], q[0] = slots, capacity, MAGIC
             q.release()
-        os.set_inheritable(fd, True)
         return cls(fd, clock)
 
     # -- the table -----------------------------------------------------------------------
