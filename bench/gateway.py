@@ -50,6 +50,17 @@ def _ladle(upstream: str, workers: int, work: Path, limited: bool = False,
     kind = ("redis" if redis_url else limits if workers > 1 else "memory") if limited else ""
     srv = LadleProcess(work / f"ladle-{workers}-{kind or 'plain'}", token, env, cwd=REPO_ROOT)
     srv.start()
+    try:
+        _chat_endpoint(srv, upstream, limited)
+    except BaseException:
+        srv.stop()
+        raise
+    name = f"ladle x{workers}" + (f" lim/{kind}" if limited else "")
+    return srv, Target(name, srv.url, "/serving-endpoints/chat/invocations", None, srv.headers,
+                       srv.proc.pid if srv.proc else None)
+
+
+def _chat_endpoint(srv: LadleProcess, upstream: str, limited: bool) -> None:
     ext = {"provider": "openai", "name": "fake-gpt", "task": "llm/v1/chat",
            "openai_config": {"openai_api_base": upstream + "/v1", "openai_api_key_plaintext": "sk-bench"}}
     with srv.client() as c:
@@ -64,9 +75,6 @@ def _ladle(upstream: str, workers: int, work: Path, limited: bool = False,
         if limited:    # a per-user call limit the load never reaches: every request asks the limiter
             c.put("/api/2.0/serving-endpoints/chat/ai-gateway", json={"rate_limits": [
                 {"calls": 10**9, "key": "user", "renewal_period": "minute"}]}).raise_for_status()
-    name = f"ladle x{workers}" + (f" lim/{kind}" if limited else "")
-    return srv, Target(name, srv.url, "/serving-endpoints/chat/invocations", None, srv.headers,
-                       srv.proc.pid if srv.proc else None)
 
 
 def _ttft(t: Target, n: int) -> float | None:

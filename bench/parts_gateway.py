@@ -181,12 +181,22 @@ RF_ENDPOINT = "bench-rf"
 
 
 def _rf_server(work: Path, n: int, data: Any, log: Callable[[str], None]) -> tuple[LadleProcess, dict[str, str]]:
-    from bench import models
-    from bench.context import entity
-
     srv = LadleProcess(work / f"ladle-rf-x{n}", "dapi-bench-" + secrets.token_hex(8),
                        {"LADLE_GATEWAY_WORKERS": str(n)}, cwd=REPO_ROOT)
     srv.start()
+    try:
+        versions = _rf_endpoint(srv, work, n, data)
+        log(f"  ladle x{n}: {RF_ENDPOINT} READY")
+        return srv, versions
+    except BaseException:
+        srv.stop()
+        raise
+
+
+def _rf_endpoint(srv: LadleProcess, work: Path, n: int, data: Any) -> dict[str, str]:
+    from bench import models
+    from bench.context import entity
+
     (work / f"reg-x{n}").mkdir(exist_ok=True)
     versions = models.register_all(srv.url, srv.admin_token, data, work / f"reg-x{n}")
     with srv.client() as c:
@@ -200,8 +210,7 @@ def _rf_server(work: Path, n: int, data: Any, log: Callable[[str], None]) -> tup
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{RF_ENDPOINT} did not become ready: {st}")
             time.sleep(0.1)
-    log(f"  ladle x{n}: {RF_ENDPOINT} READY")
-    return srv, versions
+    return versions
 
 
 def rf_vs_mlflow(work: Path, wrk: str, duration: float, counts: list[int],
