@@ -126,7 +126,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         tracking = TrackingServer(settings.mlflow_dir, settings.logs_dir / "mlflow-server.log",
                                   cache_dir=settings.cache_dir, idle_s=settings.registry_idle_s)
         mlflow_url, mlflow_token = tracking.url, tracking.token
-    registry = registry or Registry(mlflow_url, mlflow_token)
+    registry = registry or Registry(mlflow_url, mlflow_token, cached=tracking is not None)
     registry_lookups = Lookups(mlflow_url, mlflow_token)
 
     catalog = Catalog(settings.home)
@@ -276,7 +276,7 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
             return []
         return await ensure_pay_per_token(endpoint_svc, perms, catalog, only)
 
-    mlflow_http = mlflow_proxy.upstream_client(mlflow_url)
+    mlflow_http = mlflow_proxy.upstream_client(mlflow_url, registry.changed if tracking is not None else None)
     app_http = app_proxy.upstream_client()
 
     async def require_app(p: Principal, name: str, level: str) -> None:

@@ -9,7 +9,7 @@ authorized from their path alone and always stream."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import httpx
 import orjson
@@ -45,9 +45,20 @@ OWNERSHIP = {"own-experiment", "own-model", "rename-model", "forget-model"}
 REGISTRY_WAIT_S = 60.0
 
 
-def upstream_client(mlflow_url: str) -> httpx.AsyncClient:
-    """The proxy's connection pool to the MLflow server; the composition root closes it."""
-    return httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0))
+def upstream_client(mlflow_url: str, on_write: Callable[[], None] | None = None) -> httpx.AsyncClient:
+    """The proxy's connection pool to the MLflow server; the composition root closes it.
+    `on_write` is called when a write (not GET/HEAD) is sent and again when its answer comes."""
+    hooks = {}
+    if on_write is not None:
+        async def request_hook(req: httpx.Request) -> None:
+            if req.method not in ("GET", "HEAD"):
+                on_write()
+
+        async def response_hook(resp: httpx.Response) -> None:
+            if resp.request.method not in ("GET", "HEAD"):
+                on_write()
+        hooks = {"request": [request_hook], "response": [response_hook]}
+    return httpx.AsyncClient(base_url=mlflow_url, timeout=httpx.Timeout(300.0, connect=10.0), event_hooks=hooks)
 
 
 def routes(client: httpx.AsyncClient, token: str | None, acl: RegistryAcl, lookups: Lookups) -> list[Route]:

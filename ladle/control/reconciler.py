@@ -32,6 +32,7 @@ from ladle.telemetry.logs import EntityLogs
 from ladle.telemetry.metrics import MetricsHub
 
 log = logging.getLogger("ladle.reconciler")
+QUEUE_POLL_S = 0.1   # how often the replica groups' queues are looked at (in memory)
 Publish = Callable[[dict[str, EndpointRoute], frozenset[str]], None]
 
 
@@ -57,6 +58,7 @@ class Reconciler:
         self.cpu_count = cpu_count or os.cpu_count() or 1
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._queues: asyncio.Task | None = None
         self._stops: set[asyncio.Task] = set()
         self.holder = uuid.uuid4().hex
         self.lease_s = max(lease_s, 3 * interval_s)
@@ -89,19 +91,39 @@ class Reconciler:
     def kick(self) -> None:
         self._wake.set()
 
+    async def _watch_queues(self) -> None:
+        """A queue forming at a group (requests waiting for a replica, or beyond a replica's
+        concurrency) starts a pass at once instead of at the next interval, so a burst's first
+        load sample reaches the autoscaler within QUEUE_POLL_S. Only the queue's start wakes:
+        a group that stays queued (at its maximum) costs no extra passes. In memory only."""
+        queued: set[str] = set()
+        while True:
+            await asyncio.sleep(QUEUE_POLL_S)
+            try:
+                now = {k for k, o in self.backend.observe().items() if o.queued or o.waiting}
+            except Exception:   # noqa: BLE001 - the pass itself reports a backend that fails
+                continue
+            if self.leading and now - queued:
+                self._wake.set()
+            queued = now
+
     async def start(self) -> None:
         # Every server observes from the start, leader or not: a backend that polls a shared
         # cluster (Ray) then knows its groups before this server's first request.
         self.backend.observe()
         await self.republish()
         self._task = asyncio.get_running_loop().create_task(self._loop())
+        if self.autoscaler.knobs.enabled:
+            self._queues = asyncio.get_running_loop().create_task(self._watch_queues())
 
     async def stop(self) -> None:
         await self.calibrator.close()
-        if self._task:
-            self._task.cancel()
+        for task in (self._queues, self._task):
+            if task is None:
+                continue
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
         if self.leading:   # hand over at once rather than after the lease runs out

@@ -25,15 +25,41 @@ class ModelVersion:
 
 
 class Registry:
-    def __init__(self, tracking_uri: str, token: str | None) -> None:
+    """`cached`: the registry is ladle's own, which only this server writes to (through its
+    MLflow proxy, whose client calls `changed()` around every write): READY versions and their
+    download URIs are kept, so an endpoint created on a version seen before does not wake a
+    registry that stopped while idle. Any write through the proxy forgets them all."""
+
+    def __init__(self, tracking_uri: str, token: str | None, cached: bool = False) -> None:
         self.tracking_uri = tracking_uri.rstrip("/")
         self.token = token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(base_url=self.tracking_uri, headers=headers, timeout=30.0)
+        self._cached = cached
+        self._seen: dict[tuple[str, str, str], object] = {}
+        self._generation = 0   # a read that a write overlapped is not kept
+
+    def changed(self) -> None:
+        """A write reached (or is about to reach) the registry: forget what was kept."""
+        self._generation += 1
+        self._seen.clear()
+
+    async def _kept(self, key: tuple[str, str, str], fetch, keep) -> object:
+        if key in self._seen:
+            return self._seen[key]
+        gen = self._generation
+        got = await fetch()
+        if self._cached and keep(got) and gen == self._generation:
+            self._seen[key] = got
+        return got
 
     async def get_version(self, name: str, version: str | None, field: str = "entity_name") -> ModelVersion:
         if not version:
             raise invalid(f"{field.replace('name', 'version')}: a version is required for model '{name}'")
+        return await self._kept(("version", name, str(version)), lambda: self._get_version(name, version, field),
+                                lambda mv: mv.status == "READY")   # type: ignore[return-value]
+
+    async def _get_version(self, name: str, version: str, field: str) -> ModelVersion:
         r = await self._get("/api/2.0/mlflow/model-versions/get", {"name": name, "version": version})
         if r.status_code == 404 or (r.status_code == 400 and "RESOURCE_DOES_NOT_EXIST" in r.text):
             raise invalid(f"{field}: model '{name}' version '{version}' does not exist in the registry")
@@ -47,6 +73,10 @@ class Registry:
 
     async def download_uri(self, name: str, version: str) -> str:
         """Where the version's files are (`mlflow-artifacts:/<path>` on ladle's registry)."""
+        return await self._kept(("uri", name, str(version)), lambda: self._download_uri(name, version),
+                                bool)   # type: ignore[return-value]
+
+    async def _download_uri(self, name: str, version: str) -> str:
         r = await self._get("/api/2.0/mlflow/model-versions/get-download-uri", {"name": name, "version": version})
         if r.status_code >= 400:
             raise invalid(f"could not find where model '{name}' version '{version}' is stored: {r.text[:200]}")

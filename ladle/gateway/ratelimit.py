@@ -102,6 +102,28 @@ class _Window:
         return INF
 
 
+def acquire_all(needs: Sequence[Need], wait: Callable[[Bucket, int], float],
+                add: Callable[[Bucket, int], None]) -> tuple[float, Need | None]:
+    """The all-or-nothing rule of the limiters that count themselves: the longest wait of
+    any need on its best option (`wait(bucket, cost)`); when none waits, each bucket of every
+    need is charged once (`add(bucket, cost)`)."""
+    worst, worst_need = 0.0, None
+    for need in needs:
+        best = min((wait(b, max(need.cost, 1)) for b in need.options), default=0.0)
+        if best > worst:
+            worst, worst_need = best, need
+    if worst > 0:
+        return worst, worst_need
+    charged: set[str] = set()
+    for need in needs:
+        if need.cost:
+            for b in need.options:
+                if b.key not in charged:
+                    charged.add(b.key)
+                    add(b, need.cost)
+    return 0.0, None
+
+
 class MemoryLimiter:
     """Exact sliding windows in this process (asyncio: acquire runs without awaiting, so
     checking and charging several buckets is atomic)."""
@@ -122,22 +144,8 @@ class MemoryLimiter:
     async def acquire(self, needs: Sequence[Need]) -> tuple[float, Need | None]:
         now = self.clock()
         self._maybe_sweep(now)
-        worst, worst_need = 0.0, None
-        for need in needs:
-            best = min((self._win(b, now).wait(now, b.limit, max(need.cost, 1)) for b in need.options),
-                       default=0.0)
-            if best > worst:
-                worst, worst_need = best, need
-        if worst > 0:
-            return worst, worst_need
-        charged: set[str] = set()
-        for need in needs:
-            if need.cost:
-                for b in need.options:
-                    if b.key not in charged:
-                        charged.add(b.key)
-                        self._win(b, now).add(now, need.cost)
-        return 0.0, None
+        return acquire_all(needs, lambda b, n: self._win(b, now).wait(now, b.limit, n),
+                           lambda b, n: self._win(b, now).add(now, n))
 
     async def charge(self, buckets: Sequence[Bucket], amount: int) -> None:
         if amount <= 0:

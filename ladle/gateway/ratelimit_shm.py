@@ -37,7 +37,7 @@ import tempfile
 import time
 from typing import Callable, Sequence
 
-from ladle.gateway.ratelimit import INF, TICK_S, Bucket, Need
+from ladle.gateway.ratelimit import INF, TICK_S, Bucket, Need, acquire_all
 
 MAGIC = 0x4C41444C454C494D          # "LADLELIM"
 HEADER_WORDS = 8
@@ -192,22 +192,8 @@ class SharedLimiter:
         fcntl.lockf(self.fd, fcntl.LOCK_EX)
         try:
             now = self.clock()
-            worst, worst_need = 0.0, None
-            for need in needs:
-                best = min((self._wait(self._win(b, now), now, b.limit, max(need.cost, 1))
-                            for b in need.options), default=0.0)
-                if best > worst:
-                    worst, worst_need = best, need
-            if worst > 0:
-                return worst, worst_need
-            charged: set[str] = set()
-            for need in needs:
-                if need.cost:
-                    for b in need.options:
-                        if b.key not in charged:
-                            charged.add(b.key)
-                            self._add(self._win(b, now), now, need.cost)
-            return 0.0, None
+            return acquire_all(needs, lambda b, n: self._wait(self._win(b, now), now, b.limit, n),
+                               lambda b, n: self._add(self._win(b, now), now, n))
         finally:
             fcntl.lockf(self.fd, fcntl.LOCK_UN)
 

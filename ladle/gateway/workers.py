@@ -157,7 +157,11 @@ class GatewayWorkers:
                 sys.executable, "-m", "ladle.app_worker", str(fds[0]), str(fds[1]),
                 pass_fds=fds + ((limits_fd,) if limits_fd is not None else ()),
                 stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=out,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                # out of the terminal's process group: Ctrl-C reaches the server, which stops
+                # its workers itself (a worker interrupted with it was seen started again
+                # during the shutdown); a worker whose server is gone exits on its own
+                start_new_session=True)
         theirs.close()
         ours.setblocking(False)
         w.link = await Link.open(ours, lambda kind, payload: self._handle(w, kind, payload))

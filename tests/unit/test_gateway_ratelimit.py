@@ -20,18 +20,7 @@ from ladle.gateway.ratelimit_redis import RedisLimiter
 from ladle.gateway.ratelimit_shm import SharedLimiter
 from ladle.schemas.principal import Principal
 from ladle.testing.redis_server import redis_server
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def calls(key: str, limit: int) -> Need:
-    return Need((Bucket(key, limit),), 1, f"{limit} calls")
+from limiter_support import Clock, calls
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,7 @@ from ladle.gateway.ratelimit import Bucket, MemoryLimiter, Need, admit, compile_
 from ladle.gateway.ratelimit_shm import LimiterFull, SharedLimiter
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
-
-
-class Clock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def calls(key: str, limit: int) -> Need:
-    return Need((Bucket(key, limit),), 1, f"{limit} calls")
+from limiter_support import Clock, calls
 
 
 async def test_answers_as_the_memory_limiter_on_a_random_trace_with_slots_reused():

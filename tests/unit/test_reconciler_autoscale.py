@@ -85,3 +85,40 @@ def test_reconciler_scales_a_medium_entity_with_its_load(tmp_path):
     logs = EntityLogs(tmp_path, EID, "m-1").read_server()
     assert "autoscale: scaling up: 2 -> 4 replicas (in-flight 6.0 per replica over 2 s (target 3))" in logs
     assert "autoscale: scaling down: 4 -> 2 replicas (in-flight at most 0.0 per replica over 10 s" in logs
+
+
+def test_a_queue_forming_starts_a_pass_at_once_and_a_lasting_one_does_not_repeat_it(tmp_path, monkeypatch):
+    """A burst is seen within the queue poll (0.1 s), not at the next interval (60 s here)."""
+    from ladle.control import reconciler as mod
+    from ladle.runtimes.base import GroupObs
+    from ladle.schemas.replicas import GroupState
+
+    monkeypatch.setattr(mod, "QUEUE_POLL_S", 0.01)
+
+    class Queues:
+        queued = 0
+
+        def observe(self):
+            return {"k": GroupObs(GroupState.READY, "", 1, 1, 4 + self.queued, 0.0, queued=self.queued)}
+
+    backend = Queues()
+    r = Reconciler(None, backend, lambda *a: None, tmp_path, idle_s=600, interval_s=60.0)  # type: ignore[arg-type]
+    r.leading = True
+
+    async def scenario() -> None:
+        watch = asyncio.get_running_loop().create_task(r._watch_queues())
+        try:
+            await asyncio.sleep(0.1)
+            assert not r._wake.is_set()                     # no queue: no extra pass
+            backend.queued = 28
+            await asyncio.wait_for(r._wake.wait(), 1)       # the burst: a pass now
+            r._wake.clear()
+            await asyncio.sleep(0.1)
+            assert not r._wake.is_set()                     # still queued: nothing more
+            backend.queued = 0
+            await asyncio.sleep(0.05)
+            backend.queued = 5
+            await asyncio.wait_for(r._wake.wait(), 1)       # a new queue: a pass again
+        finally:
+            watch.cancel()
+    asyncio.run(scenario())
