@@ -20,7 +20,7 @@ from ladle.gateway.ratelimit_redis import RedisLimiter
 from ladle.gateway.ratelimit_shm import SharedLimiter
 from ladle.schemas.principal import Principal
 from ladle.testing.redis_server import redis_server
-from limiter_support import Clock, calls
+from limiter_support import Clock, calls, same_step
 
 
 @pytest.fixture(scope="module")
@@ -190,16 +190,7 @@ async def test_redis_limiter_answers_as_the_memory_limiter_on_a_random_trace(red
     try:
         for _ in range(600):
             clock.t += rng.choice([0.0, 0.0004, 0.01, 0.7, 5.0, 31.0])
-            if rng.random() < 0.2:
-                amount = rng.choice([0, 1, 7, 40])
-                picked = rng.sample(buckets, rng.randint(1, 3))
-                await mem.charge(picked, amount)
-                await red.charge(picked, amount)
-                continue
-            needs = [Need(tuple(rng.sample(buckets, rng.randint(1, 2))), rng.choice([0, 1, 1, 2]), f"n{j}")
-                     for j in range(rng.randint(1, 3))]
-            (mw, mn), (rw, rn) = await mem.acquire(needs), await red.acquire(needs)
-            assert rw == pytest.approx(mw, abs=1e-6) and rn is mn
+            await same_step(rng, buckets, mem, red, 1e-6)
     finally:
         await red.aclose()
 

@@ -16,7 +16,7 @@ from ladle.gateway.ratelimit import Bucket, MemoryLimiter, Need, admit, compile_
 from ladle.gateway.ratelimit_shm import LimiterFull, SharedLimiter
 from ladle.schemas.errors import ApiError
 from ladle.schemas.principal import Principal
-from limiter_support import Clock, calls
+from limiter_support import Clock, calls, same_step
 
 
 async def test_answers_as_the_memory_limiter_on_a_random_trace_with_slots_reused():
@@ -31,16 +31,7 @@ async def test_answers_as_the_memory_limiter_on_a_random_trace_with_slots_reused
             clock.t += rng.choice([0.0, 0.0004, 0.002, 0.01, 0.7, 5.0, 31.0])
             names = [f"b{(step // 300) * 3 + i}" for i in range(4)]   # new keys as time goes on
             buckets = [Bucket(n, (hash(n) % 5) * 4) for n in names]
-            if rng.random() < 0.2:
-                picked = rng.sample(buckets, rng.randint(1, 3))
-                amount = rng.choice([0, 1, 7, 40])
-                await mem.charge(picked, amount)
-                await shm.charge(picked, amount)
-                continue
-            needs = [Need(tuple(rng.sample(buckets, rng.randint(1, 2))), rng.choice([0, 1, 1, 2]), f"n{j}")
-                     for j in range(rng.randint(1, 3))]
-            (mw, mn), (sw, sn) = await mem.acquire(needs), await shm.acquire(needs)
-            assert sw == pytest.approx(mw, abs=1e-9) and sn is mn, step
+            await same_step(rng, buckets, mem, shm, 1e-9, step)
         assert shm.live_slots() <= 8
     finally:
         shm.close()
