@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Route
 
 from ladle.api import dataplane, endpoints, mlflow_proxy, openai_routes, permissions, tokens
-from ladle.api import responses_routes
+from ladle.api import responses_routes, server_relay
 from ladle.entities.signature import model_task
 from ladle.api import foundation as foundation_api
 from ladle.api import secrets as secrets_api
@@ -372,5 +372,6 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
     app.state.signing_keys = signing_keys
     app.state.apps = apps
     # invocations straight to the gateway (dataplane.HotPath), the rest through the app
-    served = AuthMiddleware(dataplane.HotPath(app, responses.invoke, handlers), authenticator.authenticate)
+    served = server_relay.relayed_client(   # a worker's relayed request keeps its caller's address
+        AuthMiddleware(dataplane.HotPath(app, responses.invoke, handlers), authenticator.authenticate))
     return served if workers is None else workers.barrier(served)  # type: ignore[return-value]

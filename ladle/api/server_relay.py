@@ -9,13 +9,17 @@ import asyncio
 from typing import AsyncIterator
 
 import httpx
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from websockets.asyncio.client import unix_connect
 from websockets.exceptions import InvalidHandshake, InvalidStatus
 
 from ladle.api.app_ws import TRY_AGAIN, _pump
 
+# The caller's address, which the server cannot see on its Unix socket: the worker sets it on
+# every relayed request (a caller's own copy is dropped first); the server believes it only on
+# requests that came over that socket (`relayed_client`) and drops it from any other.
+CLIENT = b"x-ladle-relayed-client"
 HOP = {b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection", b"te",
        b"trailer"}
 WS_SKIP = {"host", "connection", "upgrade", "sec-websocket-key", "sec-websocket-version",
@@ -40,7 +44,8 @@ class ServerRelay:
         path = scope.get("raw_path") or scope["path"].encode()
         url = path.decode("latin-1") + ("?" + scope["query_string"].decode("latin-1")
                                         if scope.get("query_string") else "")
-        headers = [(k, v) for k, v in scope["headers"] if k not in HOP]
+        headers = [(k, v) for k, v in scope["headers"] if k not in HOP and k != CLIENT]
+        headers.append((CLIENT, _address(scope)))
         req = self.http.build_request(scope["method"], "http://ladle" + url, headers=headers,
                                       content=_body(receive))
         try:
@@ -62,7 +67,8 @@ class ServerRelay:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         ws = WebSocket(scope, receive, send)
-        headers = [(k, v) for k, v in ws.headers.items() if k.lower() not in WS_SKIP]
+        headers = [(k, v) for k, v in ws.headers.items() if k.lower() not in WS_SKIP and k.lower() != CLIENT.decode()]
+        headers.append((CLIENT.decode(), _address(scope).decode()))
         path = scope["path"] + (f"?{ws.url.query}" if ws.url.query else "")
         try:
             upstream = await unix_connect(self.socket_path, f"ws://{ws.headers.get('host', 'ladle')}{path}",
@@ -77,6 +83,32 @@ class ServerRelay:
         async with upstream:
             await ws.accept(subprotocol=upstream.subprotocol)
             await _pump(ws, upstream)
+
+
+def _address(scope: Scope) -> bytes:
+    host, port = scope.get("client") or ("", 0)
+    return f"{host} {port}".encode()
+
+
+class relayed_client:   # noqa: N801 - used as a function that wraps an app
+    """The server's side: a request on its Unix socket (no client address) gets the one its
+    worker relayed; on any other the header is dropped, so no caller can name its own.
+    Attribute look-ups reach the wrapped app (its `state`)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._inner = app
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and any(k == CLIENT for k, _ in scope["headers"]):
+            said = b"".join(v for k, v in scope["headers"] if k == CLIENT)
+            scope = {**scope, "headers": [(k, v) for k, v in scope["headers"] if k != CLIENT]}
+            if scope.get("client") is None:
+                host, _, port = said.decode("latin-1").partition(" ")
+                scope["client"] = (host, int(port)) if host and port.isdigit() else None
+        await self._inner(scope, receive, send)
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
