@@ -39,11 +39,14 @@ def server(host: str | None, port: int | None, home: Path | None, demo: bool, lo
             template = Prestarted()
     try:
         _serve(settings, url, log_level, template)
+    except KeyboardInterrupt:   # Ctrl-C: uvicorn shut down gracefully, then raised it again
+        pass
     finally:
         if demo_proc is not None and demo_proc.poll() is None:
             demo_proc.terminate()
         if template is not None:   # ended with the server if the server adopted it
             template.kill()
+    click.echo("ladle: stopped")
 
 
 def _serve(settings, url: str, log_level: str, template) -> None:

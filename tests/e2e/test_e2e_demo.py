@@ -1,10 +1,12 @@
 """`ladle server --demo` as a new user runs it (its home in pytest's deep temporary directory):
 the endpoint `demo` comes up READY, answers the query the demo prints, the new home's registry
-database came from the cache and the demo's model was saved there (slow tier: a server of its own)."""
+database came from the cache and the demo's model was saved there, and Ctrl-C stops it cleanly."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import signal
 import sqlite3
 
 import httpx
@@ -19,7 +21,7 @@ def test_demo_serves_the_model_it_prints_how_to_query(tmp_path):
     home, cache = tmp_path / "home", tmp_path / "cache"
     port, token = free_port(), "dapi" + secrets.token_hex(16)
     env = child_env({"HOME": str(tmp_path), "LADLE_HOME": str(home), "LADLE_ADMIN_TOKEN": token,
-                     "LADLE_CACHE_DIR": str(cache), "LADLE_GATEWAY_WORKERS": "1"})
+                     "LADLE_CACHE_DIR": str(cache), "LADLE_GATEWAY_WORKERS": "2"})   # as on 2 cores
     proc = ChildProcess([*LADLE_ARGV, "server", "--port", str(port), "--demo"], tmp_path / "server.log", env)
     proc.start()
     url = f"http://127.0.0.1:{port}"
@@ -34,6 +36,10 @@ def test_demo_serves_the_model_it_prints_how_to_query(tmp_path):
         assert r.status_code == 200, r.text
         assert r.json()["predictions"] == [0]          # setosa
         assert "ladle demo: endpoint 'demo' is READY" in proc.output()
+        # Ctrl-C in its terminal (SIGINT to the process group): a clean stop, exit status 0
+        os.killpg(proc.proc.pid, signal.SIGINT)
+        assert proc.proc.wait(60) == 0, proc.output()[-2000:]
+        assert "ladle: stopped" in proc.output() and "Aborted!" not in proc.output()
     finally:
         proc.stop()
     assert "ladle demo: training a small scikit-learn model" in proc.output()   # an empty cache
