@@ -36,7 +36,7 @@ class ForkedProc:
     """The parts of asyncio.subprocess.Process the runtimes use, for a template's child."""
 
     def __init__(self, pid: int, pidfd: int, codes: "dict[int, asyncio.Future[int]]",
-                 parent: asyncio.subprocess.Process) -> None:
+                 parent: "AdoptedProc") -> None:
         self.pid = pid
         self._parent = parent
         self.returncode: int | None = None
@@ -70,9 +70,10 @@ class ForkedProc:
 
 
 class Prestarted:
-    """A template process started before the server's event loop runs (`ladle server --demo`
-    starts one first thing, so that its imports overlap the server's own start). The first
-    Template given it adopts it; `kill` ends it if none did."""
+    """A template process and its control socket. `ladle server --demo` starts one first
+    thing, before the server's event loop runs, so that its imports overlap the server's own
+    start; the first Template given it adopts it (`kill` ends it if none did). A Template
+    starts its others the same way."""
 
     def __init__(self, python: str = sys.executable) -> None:
         self.python = python
@@ -128,7 +129,7 @@ class Template:
         self.python = python
         self._prestarted = prestarted if prestarted is not None and prestarted.python == python else None
         self.start_timeout = start_timeout
-        self.proc: asyncio.subprocess.Process | AdoptedProc | None = None
+        self.proc: AdoptedProc | None = None
         self.starts = 0                       # how many template processes were started
         self._ctl: socket.socket | None = None
         self._ready: asyncio.Future[bool] | None = None
@@ -157,21 +158,10 @@ class Template:
     async def _start(self) -> None:
         loop = asyncio.get_running_loop()
         pre, self._prestarted = self._prestarted, None
-        if pre is not None:   # started before the event loop: adopted (only once)
-            pre.adopted = True
-            self.proc, parent = AdoptedProc(pre.popen), pre.ctl
-        else:
-            parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.proc = await asyncio.create_subprocess_exec(
-                    self.python, "-m", "ladle.replica.template", stdin=child.fileno(),
-                    stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-                    env=exec_env(self.python, {}), cwd="/", start_new_session=True)
-            except BaseException:
-                parent.close()
-                raise
-            finally:
-                child.close()
+        if pre is None:   # none was started before the event loop ran (or it was adopted): one now
+            pre = Prestarted(self.python)
+        pre.adopted = True
+        self.proc, parent = AdoptedProc(pre.popen), pre.ctl
         self.starts += 1
         parent.setblocking(False)
         self._ctl, self._buf, self._fds = parent, b"", []
@@ -208,7 +198,7 @@ class Template:
             else:
                 replies.put_nowait(None)
 
-    async def _watch_exit(self, proc: asyncio.subprocess.Process, ctl: socket.socket,
+    async def _watch_exit(self, proc: "AdoptedProc", ctl: socket.socket,
                           ready: asyncio.Future, replies: asyncio.Queue) -> None:
         """A template that dies is replaced at once (unless the server is closing)."""
         rc = await proc.wait()
