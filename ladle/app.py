@@ -211,6 +211,12 @@ def build_app(settings: Settings, backend: ReplicaBackend | None = None,
         from ladle.gateway.ratelimit_redis import RedisLimiter
 
         limiter = RedisLimiter.from_url(settings.redis_url)
+    elif listen is not None and settings.gateway_limits == "shared":
+        # the gateway processes count in one shared-memory table that every worker inherits:
+        # exact, without a round trip to this process per request (gateway/ratelimit_shm.py)
+        from ladle.gateway.ratelimit_shm import SharedLimiter
+
+        limiter = SharedLimiter.create()
     share = None     # request metrics summed across the servers sharing this Redis
     if settings.redis_url:
         from ladle.telemetry.metrics_share import MetricsShare

@@ -43,7 +43,7 @@ from typing import Any, Callable, Mapping
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ladle.gateway.feed import Link, LinkClosed
-from ladle.gateway.ratelimit import MemoryLimiter, RateLimiter
+from ladle.gateway.ratelimit import RateLimiter
 from ladle.gateway.ratelimit_shm import SharedLimiter
 from ladle.runtimes.base import ReplicaBackend
 from ladle.schemas.replicas import GroupObs, GroupState
@@ -76,12 +76,8 @@ class GatewayWorkers:
         self.log_path = log_path
         self.gateway, self.metrics, self.tables = gateway, metrics, tables
         self.limiter, self.backend = limiter, backend
-        self.shared_limits: SharedLimiter | None = None
-        settings = hello.get("settings")
-        if count and isinstance(limiter, MemoryLimiter) and getattr(settings, "gateway_limits", "") == "shared":
-            # the server's own counters (no Redis) move to shared memory, where every worker
-            # counts too: exact, without a round trip to this process per request
-            self.shared_limits = self.limiter = gateway.limiter = SharedLimiter.create()
+        # a shared-memory table (the composition root's choice) is handed to every worker
+        self.shared_limits = limiter if isinstance(limiter, SharedLimiter) else None
         self.workers = [_Worker(i) for i in range(count)]
         self._groups: dict[str, tuple[tuple[str, ...], bool]] = {}
         self._load: dict[int, dict[str, tuple[int, int]]] = {}   # worker -> group -> (in flight, waiting)
@@ -125,8 +121,6 @@ class GatewayWorkers:
             await asyncio.wait(keep, timeout=5)     # each reads its worker's last notes
         for t in self._tasks:
             t.cancel()
-        if self.shared_limits is not None:
-            self.shared_limits.close()
 
     async def _keep(self, w: _Worker) -> None:
         """Run worker `w`; one that dies is started again (after a second, if it died young)."""
