@@ -259,18 +259,10 @@ class FollowerBackend:
 
 
 class WorkerGateway(Gateway):
-    """The gateway of a worker process: a name it knows only as not ready is looked up too
-    (the server may have published it ready a moment ago)."""
+    """The gateway of a worker process: a name it does not serve, known or not, is looked up
+    on every request (a question to its server over the link, which may have published it
+    ready a moment ago), not at most every MISS_RETRY_S as on a shared database."""
 
-    async def _fresh(self, name: str) -> None:
-        if self.on_miss is not None and name in self.not_ready and name not in self.routes:
+    async def _look_again(self, name: str) -> None:
+        if self.on_miss is not None and name not in self.routes:
             await self.on_miss(name)
-
-    async def invoke(self, request: Any, name: str, served: str | None = None,
-                     body: bytes | None = None) -> Any:
-        await self._fresh(name)
-        return await super().invoke(request, name, served, body)
-
-    async def authorized_route(self, p: Any, name: str) -> Any:
-        await self._fresh(name)
-        return await super().authorized_route(p, name)

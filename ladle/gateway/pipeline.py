@@ -45,6 +45,7 @@ MAX_TAPPED_BYTES = 8 * 1024 * 1024
 
 
 log = logging.getLogger("ladle.gateway")
+MISS_RETRY_S = 0.5   # how often a not-ready endpoint is looked up again on a shared database
 
 
 class Gateway:
@@ -69,6 +70,7 @@ class Gateway:
         self.routes: dict[str, EndpointRoute] = {}
         self.policies: dict[str, GatewayPolicy] = {}
         self.not_ready: Mapping[str, tuple[str, tuple[str, ...]]] = {}
+        self._looked: dict[str, float] = {}   # not-ready name -> when it was last looked up
 
     def publish(self, routes: dict[str, EndpointRoute],
                 not_ready: Mapping[str, tuple[str, tuple[str, ...]]] | None = None) -> None:
@@ -78,6 +80,7 @@ class Gateway:
         policies = {n: compile_policy(r) for n, r in routes.items()}
         # swapped together, with no await between: a request sees the old view or the new one
         self.routes, self.policies, self.not_ready = routes, policies, not_ready
+        self._looked = {k: t for k, t in self._looked.items() if k in not_ready}
         if self.otel is not None:
             self.otel.follow_logs(routes)                  # replica logs over OTLP, if asked
         self.metrics.retain({r.id for r in routes.values()})   # deleted endpoints' metrics go
@@ -104,9 +107,22 @@ class Gateway:
     async def authorized_route(self, p: Principal, name: str) -> EndpointRoute:
         """The route of an endpoint `p` may query (404/403 as `invoke` answers them), for
         routes that shape the request by what the endpoint serves."""
-        if self.on_miss is not None and name not in self.routes and name not in self.not_ready:
-            await self.on_miss(name)
+        await self._look_again(name)
         return self._route(p, name)
+
+    async def _look_again(self, name: str) -> None:
+        """With `on_miss` (a shared database): a name this server does not serve may have been
+        made, or become ready, on another server since the last sync, so it is looked up before
+        the 404; a name known as not ready at most every MISS_RETRY_S (a provisioning
+        endpoint's callers cost no store read each)."""
+        if self.on_miss is None or name in self.routes:
+            return
+        if name in self.not_ready:
+            now = time.monotonic()
+            if now - self._looked.get(name, float("-inf")) < MISS_RETRY_S:
+                return
+            self._looked[name] = now
+        await self.on_miss(name)
 
     async def _body(self, request: Request) -> bytes:
         cl = request.headers.get("content-length")
@@ -126,8 +142,7 @@ class Gateway:
         the endpoint name in `model`)."""
         t0 = time.perf_counter()
         p: Principal = request.scope["state"]["principal"]
-        if self.on_miss is not None and name not in self.routes and name not in self.not_ready:
-            await self.on_miss(name)
+        await self._look_again(name)
         route = self._route(p, name)                                            # authorize
         fixed = None
         if served is not None:
